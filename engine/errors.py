@@ -1,0 +1,22 @@
+"""The engine's own exceptions: each says what is wrong and what to do, so callers can show it as is."""
+
+
+class ThawError(Exception):
+    """Base of every error the engine reports to a person (exit status 2 on the command line)."""
+
+
+class ProjectError(ThawError):
+    """A project file or setting is invalid; `key` names the setting (e.g. ``train.lr``)."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}" if key else problem)
+
+
+class DataError(ThawError):
+    """The images or labels cannot be used for training."""
+
+
+class WeightsError(ThawError):
+    """A weights file is missing, unsafe, or does not fit the architecture."""

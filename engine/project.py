@@ -1,0 +1,343 @@
+"""The project: one TOML file (``*.thaw.toml``) that holds everything a run needs.
+
+The GUI edits a `Project`, the worker and ``python main.py train`` run it. Every setting is checked
+here, with a message that names the key, before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ProjectError
+from engine.files import write_text_atomic
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SUFFIX = ".thaw.toml"
+
+
+def _rule(**kw: Any) -> dict[str, Any]:
+    return {"rule": kw}
+
+
+@dataclass
+class ModelSettings:
+    arch: str = field(default="resnet18", metadata=_rule(nonempty=True))
+    weights: str = field(default="pretrained", metadata=_rule(nonempty=True))
+
+
+@dataclass
+class DataSettings:
+    train: str = field(default="", metadata=_rule(nonempty=True))
+    val: str = ""
+    val_fraction: float = field(default=0.2, metadata=_rule(gt=0.0, lt=1.0))
+    image_size: int = field(default=224, metadata=_rule(ge=16, le=1024))
+    augment: str = field(default="light", metadata=_rule(choices=("none", "light", "strong")))
+
+
+@dataclass
+class FreezeSettings:
+    preset: str = field(
+        default="feature_extraction",
+        metadata=_rule(choices=("feature_extraction", "last_blocks", "full", "custom")),
+    )
+    last_blocks: int = field(default=1, metadata=_rule(ge=0, le=1000))
+    frozen: list[str] = field(default_factory=list)
+    train_frozen_bn: bool = False
+
+
+@dataclass
+class HeadSettings:
+    kind: str = field(default="linear", metadata=_rule(choices=("linear", "mlp")))
+    hidden: list[int] = field(default_factory=lambda: [256], metadata=_rule(ge=1, le=65536))
+    dropout: float = field(default=0.2, metadata=_rule(ge=0.0, lt=1.0))
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = field(default=10, metadata=_rule(ge=1, le=100000))
+    batch_size: int = field(default=32, metadata=_rule(ge=1, le=65536))
+    optimizer: str = field(default="adamw", metadata=_rule(choices=("adamw", "sgd")))
+    lr: float = field(default=0.001, metadata=_rule(gt=0.0, le=10.0))
+    backbone_lr_mult: float = field(default=0.1, metadata=_rule(ge=0.0, le=100.0))
+    weight_decay: float = field(default=0.0001, metadata=_rule(ge=0.0, le=10.0))
+    scheduler: str = field(default="cosine", metadata=_rule(choices=("cosine", "onecycle", "step", "none")))
+    label_smoothing: float = field(default=0.0, metadata=_rule(ge=0.0, lt=1.0))
+    class_weights: bool = False
+    early_stop_patience: int = field(default=0, metadata=_rule(ge=0, le=100000))
+    device: str = field(default="auto", metadata=_rule(choices=("auto", "cpu", "cuda", "mps")))
+    amp: bool = True
+    seed: int = field(default=0, metadata=_rule(ge=0, le=2**32 - 1))
+    out_dir: str = field(default="runs", metadata=_rule(nonempty=True))
+
+
+SECTIONS: dict[str, type] = {
+    "model": ModelSettings,
+    "data": DataSettings,
+    "freeze": FreezeSettings,
+    "head": HeadSettings,
+    "train": TrainSettings,
+}
+
+
+@dataclass
+class Project:
+    name: str = "untitled"
+    model: ModelSettings = field(default_factory=ModelSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+    freeze: FreezeSettings = field(default_factory=FreezeSettings)
+    head: HeadSettings = field(default_factory=HeadSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    # Folder that relative paths resolve against: the project file's folder (not saved in the file).
+    base_dir: Path = field(default_factory=Path.cwd, compare=False, repr=False)
+
+    def resolve(self, path: str) -> Path:
+        """A path from the project, made absolute against the project file's folder."""
+        p = Path(os.path.expanduser(path))
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def copy(self) -> Project:
+        return dataclasses.replace(
+            self, **{name: dataclasses.replace(getattr(self, name)) for name in SECTIONS}
+        )
+
+    def get(self, key: str) -> Any:
+        """Value of a dotted key such as ``train.lr`` (or ``name``)."""
+        section, _, attr = key.rpartition(".")
+        return getattr(getattr(self, section) if section else self, attr)
+
+    def set(self, key: str, value: Any) -> None:
+        """Set a dotted key after checking the value; raises `ProjectError` naming the key."""
+        section, _, attr = key.rpartition(".")
+        if section and section not in SECTIONS:
+            raise ProjectError(key, f"unknown section [{section}]; known: {', '.join(SECTIONS)}")
+        target = getattr(self, section) if section else self
+        known = {f.name: f for f in fields(target) if f.name != "base_dir"}
+        if attr not in known:
+            raise ProjectError(key, f"unknown key; known keys here: {', '.join(known)}")
+        setattr(target, attr, _check_value(key, known[attr], value))
+
+
+# ---------------------------------------------------------------- checking values
+
+
+def _type_name(t: Any) -> str:
+    return {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false",
+            "list[str]": "a list of strings", "list[int]": "a list of whole numbers"}[str(t)]
+
+
+def _check_scalar(key: str, kind: str, value: Any, rule: dict[str, Any]) -> Any:
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ProjectError(key, f"must be true or false, not {value!r}")
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ProjectError(key, f"must be a string, not {value!r}")
+        if rule.get("nonempty") and not value.strip():
+            raise ProjectError(key, "must not be empty")
+        if "choices" in rule and value not in rule["choices"]:
+            raise ProjectError(key, f"must be one of {', '.join(map(repr, rule['choices']))}, not {value!r}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProjectError(key, f"must be a whole number, not {value!r}")
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ProjectError(key, f"must be a number, not {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ProjectError(key, f"must be a finite number, not {value!r}")
+    for op, bound, ok in (
+        ("ge", ">=", lambda v, b: v >= b),
+        ("gt", ">", lambda v, b: v > b),
+        ("le", "<=", lambda v, b: v <= b),
+        ("lt", "<", lambda v, b: v < b),
+    ):
+        if op in rule and not ok(value, rule[op]):
+            raise ProjectError(key, f"must be {bound} {rule[op]}, not {value!r}")
+    return value
+
+
+def _check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    rule = f.metadata.get("rule", {})
+    if kind.startswith("list["):
+        item = kind[5:-1]
+        if not isinstance(value, list):
+            raise ProjectError(key, f"must be {_type_name(kind)}, not {value!r}")
+        return [_check_scalar(f"{key}[{i}]", item, v, rule) for i, v in enumerate(value)]
+    return _check_scalar(key, kind, value, rule)
+
+
+# ---------------------------------------------------------------- loading and saving
+
+
+def from_dict(data: dict[str, Any], base_dir: str | os.PathLike | None = None) -> Project:
+    """Build a checked project from parsed TOML; missing keys take their defaults, unknown keys are errors."""
+    if not isinstance(data, dict):
+        raise ProjectError("", "a project must be a TOML table")
+    project = Project(base_dir=Path(base_dir) if base_dir is not None else Path.cwd())
+    for key, value in data.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ProjectError(key, f"must be a table [{key}], not {value!r}")
+            for sub, subvalue in value.items():
+                project.set(f"{key}.{sub}", subvalue)
+        elif key == "name":
+            project.set("name", value)
+        else:
+            raise ProjectError(key, f"unknown key; known: name, {', '.join(SECTIONS)}")
+    return project
+
+
+def loads(text: str, base_dir: str | os.PathLike | None = None) -> Project:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProjectError("", f"not valid TOML: {exc}") from None
+    return from_dict(data, base_dir)
+
+
+def load(path: str | os.PathLike, check_paths: bool = True) -> Project:
+    """Read and check a project file; relative paths in it resolve against its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProjectError("", f"project file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProjectError("", f"cannot read project file {path}: {exc}") from None
+    project = loads(text, base_dir=path.resolve().parent)
+    if check_paths:
+        check_paths_exist(project)
+    return project
+
+
+def to_dict(project: Project) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": project.name}
+    for section in SECTIONS:
+        out[section] = dataclasses.asdict(getattr(project, section))
+    return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        escaped = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in escaped)
+        return f'"{escaped}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def dumps(project: Project) -> str:
+    data = to_dict(project)
+    lines = [f"name = {_toml_value(data.pop('name'))}"]
+    for section, values in data.items():
+        lines.append("")
+        lines.append(f"[{section}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items())
+    return "\n".join(lines) + "\n"
+
+
+def rebased(project: Project, new_base: str | os.PathLike) -> Project:
+    """A copy whose relative paths still point at the same places when saved in `new_base`."""
+    new_base = Path(new_base).resolve()
+    out = project.copy()
+    out.base_dir = new_base
+    if new_base == Path(project.base_dir).resolve():
+        return out
+    for key in PATH_KEYS:
+        value = project.get(key)
+        if value and value not in ("pretrained", "none") and not Path(value).is_absolute():
+            target = project.resolve(value).resolve()
+            try:
+                out.set(key, os.path.relpath(target, new_base))
+            except ValueError:  # another drive on Windows
+                out.set(key, str(target))
+    return out
+
+
+def save(project: Project, path: str | os.PathLike) -> Project:
+    """Write the project atomically; returns it rebased on the file's folder (relative paths kept valid)."""
+    path = Path(path)
+    project = rebased(project, path.resolve().parent)
+    write_text_atomic(path, dumps(project))
+    return project
+
+
+def apply_overrides(project: Project, assignments: list[str]) -> Project:
+    """Apply ``section.key=value`` strings (values in TOML syntax; bare words are strings)."""
+    out = project.copy()
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ProjectError(assignment, "an override must look like section.key=value")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        out.set(key, value)
+    return out
+
+
+# ---------------------------------------------------------------- checks that look at the disk
+
+PATH_KEYS = ("model.weights", "data.train", "data.val", "train.out_dir")
+
+
+def check_paths_exist(project: Project) -> None:
+    """Raise `ProjectError` for a data folder, CSV list or weights file that is not there."""
+    for key, want in (("data.train", "folder or .csv file"), ("data.val", "folder or .csv file")):
+        value = project.get(key)
+        if not value:
+            continue
+        p = project.resolve(value)
+        if p.suffix.lower() == ".csv":
+            if not p.is_file():
+                raise ProjectError(key, f"CSV list {p} does not exist")
+        elif not p.is_dir():
+            raise ProjectError(key, f"{p} is not a {want}; choose an image folder with one sub-folder per class")
+    weights = project.model.weights
+    if weights not in ("pretrained", "none"):
+        p = project.resolve(weights)
+        if p.suffix.lower() not in (".safetensors", ".pth", ".pt"):
+            raise ProjectError("model.weights", f"must be 'pretrained', 'none' or a .safetensors/.pth/.pt file, not {weights!r}")
+        if not p.is_file():
+            raise ProjectError("model.weights", f"weights file {p} does not exist")
+
+
+def problems(project: Project) -> list[ProjectError]:
+    """Every problem with a project as a list (empty when it can run); the GUI shows these live."""
+    found: list[ProjectError] = []
+    for key in ["name"] + [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in fields(cls)]:
+        f = next(f for f in fields(_owner(project, key)) if f.name == key.rpartition(".")[2])
+        try:
+            _check_value(key, f, project.get(key))
+        except ProjectError as exc:
+            found.append(exc)
+    try:
+        check_paths_exist(project)
+    except ProjectError as exc:
+        found.append(exc)
+    return found
+
+
+def _owner(project: Project, key: str) -> Any:
+    section = key.rpartition(".")[0]
+    return getattr(project, section) if section else project

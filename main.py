@@ -1,0 +1,37 @@
+"""Thaw: a desktop workbench for transfer learning on images.
+
+    python main.py                      open the GUI on the built-in demo project
+    python main.py PROJECT.thaw.toml    open the GUI on a saved project
+    python main.py train PROJECT        train headless (see `python main.py train --help`)
+    python main.py layers PROJECT       print the layer tree and freeze plan
+    python main.py models               list the architectures
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    from engine.cli import COMMANDS
+
+    if argv and argv[0] in COMMANDS:
+        from engine.cli import main as cli_main
+
+        return cli_main(argv)
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("project", nargs="?", help="a *.thaw.toml project to open (default: the demo)")
+    args = parser.parse_args(argv)
+    from gui.app import run_gui
+
+    return run_gui(args.project)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

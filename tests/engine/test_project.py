@@ -1,0 +1,103 @@
+"""The project file: round trip, defaults, and a message naming the key for each kind of bad value."""
+
+from pathlib import Path
+
+import pytest
+
+from engine import project as proj
+from engine.errors import ProjectError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    p = tmp_path / "p.thaw.toml"
+    p.write_text(text)
+    return p
+
+
+def test_round_trip(tmp_path):
+    p = write(tmp_path, 'name = "x"\n[data]\ntrain = "data"\n[head]\nkind = "mlp"\nhidden = [64, 32]\n')
+    first = proj.load(p)
+    assert first.head.hidden == [64, 32]
+    assert first.resolve(first.data.train) == tmp_path / "data"
+    proj.save(first, tmp_path / "again.thaw.toml")
+    second = proj.load(tmp_path / "again.thaw.toml")
+    assert second == first
+    assert proj.dumps(second) == proj.dumps(first)
+
+
+def test_save_elsewhere_keeps_relative_paths_valid(tmp_path):
+    p = write(tmp_path, '[data]\ntrain = "data"\n')
+    other = tmp_path / "sub" / "deeper"
+    other.mkdir(parents=True)
+    saved = proj.save(proj.load(p), other / "moved.thaw.toml")
+    again = proj.load(other / "moved.thaw.toml")
+    assert again.resolve(again.data.train).resolve() == (tmp_path / "data").resolve()
+    assert saved.data.train == again.data.train
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("[train]\nlr = -1.0\n", "train.lr"),
+        ("[train]\nepochs = 0\n", "train.epochs"),
+        ('[train]\nepochs = "ten"\n', "train.epochs"),
+        ("[train]\nepochs = 2.5\n", "train.epochs"),
+        ("[train]\namp = 1\n", "train.amp"),
+        ('[train]\noptimizer = "adam"\n', "train.optimizer"),
+        ("[train]\nbogus = 1\n", "train.bogus"),
+        ("[data]\nval_fraction = 1.0\n", "data.val_fraction"),
+        ('[head]\nhidden = [0]\n', "head.hidden[0]"),
+        ('[head]\nhidden = "256"\n', "head.hidden"),
+        ("[weird]\nx = 1\n", "weird"),
+        ("train = 3\n", "train"),
+        ('[freeze]\npreset = "most"\n', "freeze.preset"),
+        ("[head]\ndropout = nan\n", "head.dropout"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, text, key):
+    if text.startswith("[data]"):
+        p = write(tmp_path, text)
+    elif text.startswith("["):
+        p = write(tmp_path, '[data]\ntrain = "data"\n' + text)
+    else:  # a top-level key goes before the tables
+        p = write(tmp_path, text + '[data]\ntrain = "data"\n')
+    with pytest.raises(ProjectError) as info:
+        proj.load(p)
+    assert info.value.key == key
+    assert key in str(info.value)
+
+
+def test_missing_folder_and_weights_are_reported(tmp_path):
+    p = tmp_path / "p.thaw.toml"
+    p.write_text('[data]\ntrain = "nope"\n')
+    with pytest.raises(ProjectError, match="data.train"):
+        proj.load(p)
+    (tmp_path / "data").mkdir()
+    p.write_text('[model]\nweights = "w.safetensors"\n[data]\ntrain = "data"\n')
+    with pytest.raises(ProjectError, match="model.weights"):
+        proj.load(p)
+
+
+def test_invalid_toml(tmp_path):
+    p = write(tmp_path, "name = \n")
+    with pytest.raises(ProjectError, match="not valid TOML"):
+        proj.load(p)
+
+
+def test_overrides():
+    base = proj.Project()
+    out = proj.apply_overrides(base, ["train.epochs=3", "train.optimizer=sgd", "head.hidden=[8, 4]"])
+    assert (out.train.epochs, out.train.optimizer, out.head.hidden) == (3, "sgd", [8, 4])
+    assert base.train.epochs == 10
+    with pytest.raises(ProjectError, match="train.epochs"):
+        proj.apply_overrides(base, ["train.epochs=-3"])
+    with pytest.raises(ProjectError):
+        proj.apply_overrides(base, ["no-equals-sign"])
+
+
+def test_problems_lists_every_issue():
+    p = proj.Project()
+    p.train.lr = -1.0  # set directly, as a half-edited GUI field could
+    keys = {e.key for e in proj.problems(p)}
+    assert {"train.lr", "data.train"} <= keys

@@ -1,0 +1,28 @@
+"""The command line: help for every command, headless commands reachable without Qt."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_help_lists_commands():
+    out = run("--help")
+    assert out.returncode == 0
+    for word in ("train", "layers", "models"):
+        assert word in out.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "layers", "models"])
+def test_each_command_has_help(command):
+    out = run(command, "--help")
+    assert out.returncode == 0, out.stderr
+    assert "usage:" in out.stdout

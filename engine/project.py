@@ -37,7 +37,7 @@ class ModelSettings:
 
 @dataclass
 class DataSettings:
-    train: str = field(default="", metadata=_rule(nonempty=True))
+    train: str = ""  # required to run; checked with the paths, so a new project can start empty
     val: str = ""
     val_fraction: float = field(default=0.2, metadata=_rule(gt=0.0, lt=1.0))
     image_size: int = field(default=224, metadata=_rule(ge=16, le=1024))
@@ -303,6 +303,8 @@ PATH_KEYS = ("model.weights", "data.train", "data.val", "train.out_dir")
 
 def check_paths_exist(project: Project) -> None:
     """Raise `ProjectError` for a data folder, CSV list or weights file that is not there."""
+    if not project.data.train.strip():
+        raise ProjectError("data.train", "no training data chosen; choose an image folder or a CSV list")
     for key, want in (("data.train", "folder or .csv file"), ("data.val", "folder or .csv file")):
         value = project.get(key)
         if not value:

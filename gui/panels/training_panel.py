@@ -1,0 +1,131 @@
+"""The training panel: the ``[train]`` section of the project (schedule, loss, device, seed, output)."""
+
+from __future__ import annotations
+
+import torch
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.panels.fields import ProjectPanel, add_items, add_row, format_number, parse_float, parse_int
+
+OPTIMIZERS = [("AdamW", "adamw"), ("SGD", "sgd")]
+SCHEDULERS = [("Cosine decay", "cosine"), ("One-cycle", "onecycle"), ("Step decay", "step"),
+              ("Constant", "none")]
+
+
+def available_devices() -> dict[str, str | None]:
+    """Device key -> its description on this machine, or None where it is not available."""
+    cuda = torch.cuda.is_available()
+    mps_backend = getattr(torch.backends, "mps", None)
+    mps = bool(mps_backend and mps_backend.is_available())
+    gpu = torch.cuda.get_device_name(0) if cuda else None
+    best = f"CUDA: {gpu}" if cuda else ("MPS" if mps else "CPU")
+    return {"auto": f"Auto ({best})", "cpu": "CPU", "cuda": f"CUDA — {gpu}" if cuda else None,
+            "mps": "MPS (Apple GPU)" if mps else None}
+
+
+class TrainingPanel(ProjectPanel):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        f = self.fields
+        outer = QVBoxLayout(self)
+
+        sched = QGroupBox("Schedule")
+        form = QFormLayout(sched)
+        self.epochs = add_row(form, "Epochs", QLineEdit(), "Passes over the training images (1 or more).")
+        self.batch_size = add_row(form, "Batch size", QLineEdit(), "Images per step; lower it if memory runs out.")
+        self.optimizer = add_row(form, "Optimizer", add_items(QComboBox(), OPTIMIZERS))
+        self.lr = add_row(form, "Learning rate", QLineEdit(), "Learning rate of the head, e.g. 0.001 or 1e-3.")
+        self.backbone_lr_mult = add_row(
+            form, "Backbone LR ×", QLineEdit(),
+            "Unfrozen backbone layers learn at this multiple of the learning rate (0.1 = ten times slower).")
+        self.backbone_lr = QLabel()
+        self.backbone_lr.setStyleSheet("color: palette(placeholder-text);")
+        form.addRow("", self.backbone_lr)
+        self.scheduler = add_row(form, "Scheduler", add_items(QComboBox(), SCHEDULERS))
+        self.weight_decay = add_row(form, "Weight decay", QLineEdit(), "L2 penalty, e.g. 1e-4; 0 turns it off.")
+        outer.addWidget(sched)
+
+        loss = QGroupBox("Loss and stopping")
+        form = QFormLayout(loss)
+        self.label_smoothing = add_row(form, "Label smoothing", QLineEdit(), "0 to just under 1; 0.1 is common.")
+        self.class_weights = add_row(form, "", QCheckBox("Weight classes by inverse frequency"),
+                                     "Helps when some classes have far fewer images than others.")
+        self.early_stop_patience = add_row(
+            form, "Early stopping", QLineEdit(),
+            "Stop after this many epochs without a better validation accuracy; 0 = never stop early.")
+        outer.addWidget(loss)
+
+        hw = QGroupBox("Hardware and output")
+        form = QFormLayout(hw)
+        self.device = add_row(form, "Device", QComboBox(), "Where training runs; unavailable devices are greyed out.")
+        self._fill_devices()
+        self.amp = add_row(form, "", QCheckBox("Mixed precision (CUDA only)"),
+                           "float16 arithmetic on a CUDA GPU: faster, less memory. Ignored on CPU.")
+        self.seed = add_row(form, "Seed", QLineEdit(), "Same seed, same split, same shuffling: repeatable runs.")
+        self.out_dir = QLineEdit()
+        self.out_dir.setToolTip("Each run writes a time-stamped folder inside this one.")
+        self.browse_out = QPushButton("Browse…")
+        self.browse_out.clicked.connect(self._browse_out_dir)
+        row = QHBoxLayout()
+        row.addWidget(self.out_dir, 1)
+        row.addWidget(self.browse_out)
+        form.addRow("Output folder", row)
+        outer.addWidget(hw)
+        outer.addStretch(1)
+
+        for key, edit, parse in (
+            ("epochs", self.epochs, parse_int), ("batch_size", self.batch_size, parse_int),
+            ("lr", self.lr, parse_float), ("backbone_lr_mult", self.backbone_lr_mult, parse_float),
+            ("weight_decay", self.weight_decay, parse_float), ("label_smoothing", self.label_smoothing, parse_float),
+            ("early_stop_patience", self.early_stop_patience, parse_int), ("seed", self.seed, parse_int),
+        ):
+            f.line(f"train.{key}", edit, parse)
+        f.line("train.out_dir", self.out_dir)
+        f.combo("train.optimizer", self.optimizer)
+        f.combo("train.scheduler", self.scheduler)
+        f.combo("train.device", self.device, check=self._device_problem)
+        f.check_box("train.class_weights", self.class_weights)
+        f.check_box("train.amp", self.amp)
+        f.extra_widgets.append(self.browse_out)
+        self.changed.connect(self._show_backbone_lr)
+
+    def _fill_devices(self) -> None:
+        self._devices = available_devices()
+        names = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}
+        for key, text in self._devices.items():
+            self.device.addItem(text or f"{names[key]} (not available here)", key)
+            if text is None:
+                self.device.model().item(self.device.count() - 1).setEnabled(False)
+
+    def _device_problem(self, device: str) -> str | None:
+        if self._devices.get(device, "") is None:
+            return f"{device.upper()} is not available on this machine; choose Auto or CPU"
+        return None
+
+    def set_project(self, project) -> None:
+        super().set_project(project)
+        self._show_backbone_lr()
+
+    def _show_backbone_lr(self) -> None:
+        t = self.project.train if self.project else None
+        self.backbone_lr.setText(
+            f"unfrozen backbone layers learn at {format_number(t.lr * t.backbone_lr_mult)}" if t else "")
+
+    def _browse_out_dir(self) -> None:
+        start = str(self.project.resolve(self.out_dir.text() or ".")) if self.project else ""
+        path = QFileDialog.getExistingDirectory(self, "Output folder for runs", start)
+        if path:
+            self.out_dir.setText(path)
+            self.fields.commit("train.out_dir")

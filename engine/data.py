@@ -1,0 +1,358 @@
+"""Training data: image folders and CSV lists, stratified seeded splits, transforms, bad files skipped.
+
+Every image is opened once while scanning (cheap: header + `verify`), so unreadable files are listed with a
+reason before training instead of crashing it. A file that scanned fine but fails to decode later is
+skipped by the loader and reported through the batch (see `collate`).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import signal
+import sys
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import InterpolationMode, v2
+
+from engine.errors import DataError
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class Sample:
+    path: str
+    label: int
+
+
+@dataclass
+class Scan:
+    classes: list[str]
+    samples: list[Sample]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    def counts(self) -> dict[str, int]:
+        """Images per class name, in class order."""
+        c = Counter(s.label for s in self.samples)
+        return {name: c.get(i, 0) for i, name in enumerate(self.classes)}
+
+
+# ---------------------------------------------------------------- scanning
+
+
+def check_image(path: Path) -> str | None:
+    """Why this file cannot be used as an image (None when it can). Reads the header and verifies the data."""
+    try:
+        if path.stat().st_size == 0:
+            return "empty file (0 bytes)"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                limit = Image.MAX_IMAGE_PIXELS
+                if limit is not None and w * h > limit:
+                    return f"too large ({w}x{h} pixels; limit {limit})"
+                im.verify()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        return f"too large (decompression bomb guard: {exc})"
+    except UnidentifiedImageError:
+        return "not an image (cannot identify the format)"
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        return f"unreadable or truncated image ({exc})"
+    return None
+
+
+def _class_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not any(
+        part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _scan_folder(root: Path) -> Scan:
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        loose = [p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
+        hint = " (the images lie directly in it)" if loose else ""
+        raise DataError(f"{root} has no class sub-folders{hint}; put the images of each class in its own "
+                        "sub-folder, e.g. train/cat/*.jpg, train/dog/*.jpg")
+    classes = [d.name for d in class_dirs]
+    samples: list[Sample] = []
+    skipped: list[tuple[str, str]] = []
+    for label, d in enumerate(class_dirs):
+        for p in _class_files(d):
+            if p.suffix.lower() not in IMAGE_EXTENSIONS:
+                skipped.append((str(p), f"not an image file (extension {p.suffix or 'none'!r})"))
+                continue
+            reason = check_image(p)
+            if reason:
+                skipped.append((str(p), reason))
+            else:
+                samples.append(Sample(str(p), label))
+    return Scan(classes, samples, skipped)
+
+
+def _scan_csv(csv_path: Path) -> Scan:
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read CSV list {csv_path}: {exc}") from None
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
+        rows = rows[1:]
+    pairs: list[tuple[int, str, str]] = []
+    for i, row in enumerate(rows, start=1):
+        if len(row) < 2 or not row[0].strip() or not row[1].strip():
+            raise DataError(f"{csv_path}, row {i}: expected 'path,label', got {','.join(row)!r}")
+        pairs.append((i, row[0].strip(), row[1].strip()))
+    classes = sorted({label for _, _, label in pairs})
+    index = {name: i for i, name in enumerate(classes)}
+    samples: list[Sample] = []
+    skipped: list[tuple[str, str]] = []
+    for _, rel, label in pairs:
+        p = Path(os.path.expanduser(rel))
+        p = p if p.is_absolute() else csv_path.parent / p
+        if not p.is_file():
+            skipped.append((str(p), "listed in the CSV but not found"))
+            continue
+        reason = check_image(p)
+        if reason:
+            skipped.append((str(p), reason))
+        else:
+            samples.append(Sample(str(p), index[label]))
+    return Scan(classes, samples, skipped)
+
+
+def scan(source: str | os.PathLike) -> Scan:
+    """List the usable images of an image folder (one sub-folder per class) or a CSV list (`path,label`).
+
+    Raises `DataError` when the source cannot be trained on: no images at all, a class without usable
+    images, or fewer than two classes. Unusable files are returned in `skipped` with a reason.
+    """
+    source = Path(source)
+    if source.suffix.lower() == ".csv":
+        if not source.is_file():
+            raise DataError(f"CSV list {source} does not exist")
+        result = _scan_csv(source)
+    elif source.is_dir():
+        result = _scan_folder(source)
+    else:
+        raise DataError(f"{source} is neither an image folder nor a .csv list")
+    if not result.samples:
+        extra = f" ({len(result.skipped)} files skipped as unusable)" if result.skipped else ""
+        raise DataError(f"no usable images found in {source}{extra}; supported formats: "
+                        + ", ".join(sorted(IMAGE_EXTENSIONS)))
+    empty = [name for name, n in result.counts().items() if n == 0]
+    if empty:
+        raise DataError(f"class folder(s) without usable images in {source}: {', '.join(empty)}; "
+                        "add images or remove the folder")
+    if len(result.classes) < 2:
+        raise DataError(f"only one class ({result.classes[0]!r}) in {source}; a classifier needs at least "
+                        "two classes, one sub-folder each")
+    return result
+
+
+# ---------------------------------------------------------------- splitting
+
+
+def split(samples: list[Sample], val_fraction: float, seed: int,
+          classes: list[str] | None = None) -> tuple[list[Sample], list[Sample]]:
+    """Stratified, seeded split: each class gives round(n * val_fraction) images (at least 1) to validation.
+
+    Raises `DataError` for a class too small to give at least one image to each side.
+    """
+    by_label: dict[int, list[Sample]] = {}
+    for s in samples:
+        by_label.setdefault(s.label, []).append(s)
+    rng = random.Random(seed)
+    train: list[Sample] = []
+    val: list[Sample] = []
+    for label in sorted(by_label):
+        group = sorted(by_label[label], key=lambda s: s.path)
+        n_val = max(1, round(len(group) * val_fraction))
+        if len(group) - n_val < 1:
+            name = classes[label] if classes else str(label)
+            raise DataError(f"class {name!r} has only {len(group)} usable image(s); a train/validation split "
+                            f"with val_fraction={val_fraction} needs at least {n_val + 1}. Add images, or "
+                            "give a separate validation folder (data.val)")
+        rng.shuffle(group)
+        val.extend(group[:n_val])
+        train.extend(group[n_val:])
+    return train, val
+
+
+# ---------------------------------------------------------------- transforms
+
+
+def build_transforms(preprocess: Any, image_size: int, augment: str, train: bool) -> v2.Compose:
+    """Resize/crop/normalise as the weights expect, scaled to `image_size`; augmentation only when training.
+
+    `preprocess` has `resize`, `crop`, `mean`, `std`, `interpolation` (see `engine.zoo.Preprocess`); the
+    resize-to-crop ratio of the weights is kept at the project's image size.
+    """
+    mean = tuple(getattr(preprocess, "mean", IMAGENET_MEAN))
+    std = tuple(getattr(preprocess, "std", IMAGENET_STD))
+    crop0 = getattr(preprocess, "crop", image_size) or image_size
+    resize0 = getattr(preprocess, "resize", crop0) or crop0
+    resize = max(image_size, round(image_size * resize0 / crop0))
+    interp = InterpolationMode(str(getattr(preprocess, "interpolation", "bilinear")).lower())
+    tail = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
+    if not train or augment == "none":
+        return v2.Compose([v2.Resize(resize, interpolation=interp, antialias=True),
+                           v2.CenterCrop(image_size), *tail])
+    if augment == "light":
+        return v2.Compose([v2.RandomResizedCrop(image_size, scale=(0.6, 1.0), interpolation=interp,
+                                                antialias=True),
+                           v2.RandomHorizontalFlip(), *tail])
+    if augment == "strong":
+        return v2.Compose([v2.RandomResizedCrop(image_size, scale=(0.3, 1.0), interpolation=interp,
+                                                antialias=True),
+                           v2.RandomHorizontalFlip(),
+                           v2.RandomApply([v2.RandomRotation(15)], p=0.5),
+                           v2.ColorJitter(0.3, 0.3, 0.3, 0.05),
+                           *tail,
+                           v2.RandomErasing(p=0.25)])
+    raise ValueError(f"unknown augment preset {augment!r}")
+
+
+# ---------------------------------------------------------------- datasets and loaders
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """A sample that scanned fine but failed to decode when loaded; the loader drops it and reports it."""
+
+    path: str
+    reason: str
+
+
+class ImageDataset(Dataset):
+    """Samples -> (image tensor, label). Images are converted to RGB (grayscale and palette included)."""
+
+    def __init__(self, samples: list[Sample], transform: Any, image_size: int) -> None:
+        self.samples = list(samples)
+        self.transform = transform
+        self.image_size = image_size
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def labels(self) -> list[int]:
+        return [s.label for s in self.samples]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int] | LoadFailure:
+        s = self.samples[i]
+        try:
+            with Image.open(s.path) as im:
+                img = im.convert("RGB")
+            return self.transform(img), s.label
+        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+            return LoadFailure(s.path, f"failed to decode while loading ({exc})")
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor
+    y: torch.Tensor
+    failures: list[LoadFailure]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def pin_memory(self) -> Batch:
+        return Batch(self.x.pin_memory(), self.y.pin_memory(), self.failures)
+
+
+def collate(items: list[Any]) -> Batch:
+    """Stack the good items; carry the load failures along so the training loop can report them."""
+    good = [it for it in items if not isinstance(it, LoadFailure)]
+    failures = [it for it in items if isinstance(it, LoadFailure)]
+    if not good:
+        return Batch(torch.empty(0), torch.empty(0, dtype=torch.long), failures)
+    x = torch.stack([it[0] for it in good])
+    y = torch.as_tensor([int(it[1]) for it in good], dtype=torch.long)
+    return Batch(x, y, failures)
+
+
+@dataclass
+class DataBundle:
+    classes: list[str]
+    train: ImageDataset
+    val: ImageDataset
+    skipped: list[tuple[str, str]]
+
+    def class_counts(self) -> list[int]:
+        """Training images per class, in class order."""
+        c = Counter(self.train.labels)
+        return [c.get(i, 0) for i in range(len(self.classes))]
+
+
+def prepare_data(project: Any, preprocess: Any) -> DataBundle:
+    """Scan, split and wrap the project's data; `DataError` for anything that cannot be trained on."""
+    d = project.data
+    train_scan = scan(project.resolve(d.train))
+    skipped = list(train_scan.skipped)
+    if d.val:
+        val_scan = scan(project.resolve(d.val))
+        skipped += val_scan.skipped
+        unknown = sorted(set(val_scan.classes) - set(train_scan.classes))
+        if unknown:
+            raise DataError(f"validation classes not in the training data: {', '.join(unknown)}; "
+                            "the validation folder must use the training folder's class names")
+        index = {name: i for i, name in enumerate(train_scan.classes)}
+        train_samples = train_scan.samples
+        val_samples = [Sample(s.path, index[val_scan.classes[s.label]]) for s in val_scan.samples]
+    else:
+        train_samples, val_samples = split(train_scan.samples, d.val_fraction, project.train.seed,
+                                           train_scan.classes)
+    size = d.image_size
+    return DataBundle(
+        classes=train_scan.classes,
+        train=ImageDataset(train_samples, build_transforms(preprocess, size, d.augment, train=True), size),
+        val=ImageDataset(val_samples, build_transforms(preprocess, size, d.augment, train=False), size),
+        skipped=skipped,
+    )
+
+
+def choose_workers(n_images: int, image_size: int, cpus: int | None = None) -> int:
+    """Loader processes for this much work: none for small or tiny-image sets (in-process is as fast as
+    starting workers), else up to 8, leaving a core for the training thread."""
+    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+    if cpus <= 2 or image_size <= 64 or n_images * image_size * image_size < 500 * 224 * 224:
+        return 0
+    return min(8, cpus - 1)
+
+
+def _ignore_sigint(_worker_id: int) -> None:
+    """Loader workers leave Ctrl-C to the main process, which stops cleanly and saves."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, *,
+                num_workers: int | None = None, pin_memory: bool = False) -> DataLoader:
+    """A DataLoader that is safe inside a Qt process: in-process, or spawn/forkserver workers (never fork).
+
+    Shuffling uses its own seeded generator, so the order does not depend on anything else in the process.
+    """
+    if num_workers is None:
+        num_workers = choose_workers(len(dataset), getattr(dataset, "image_size", 0))
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    kwargs: dict[str, Any] = {}
+    if num_workers > 0:
+        kwargs = {"multiprocessing_context": "forkserver" if sys.platform.startswith("linux") else "spawn",
+                  "persistent_workers": True, "worker_init_fn": _ignore_sigint, "prefetch_factor": 4}
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      collate_fn=collate if isinstance(dataset, ImageDataset) else None,
+                      generator=generator, pin_memory=pin_memory, drop_last=False, **kwargs)

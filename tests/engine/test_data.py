@@ -1,0 +1,189 @@
+"""Data: scanning folders and CSV lists, bad files skipped with reasons, clear errors, splits, loaders."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from PIL import Image
+
+from engine import data
+from engine.errors import DataError
+from engine.project import Project
+from tests.imagesets import make_image_folder
+
+PRE = SimpleNamespace(resize=36, crop=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), interpolation="bilinear")
+
+
+def _half(fmt: str) -> bytes:
+    im = Image.effect_noise((48, 48), 40).convert("RGB")
+    buf = io.BytesIO()
+    im.save(buf, fmt)
+    return buf.getvalue()[: len(buf.getvalue()) // 2]
+
+
+def test_scan_folder_lists_classes_in_order(tmp_path):
+    root = make_image_folder(tmp_path / "train", per_class=4)
+    s = data.scan(root)
+    assert s.classes == ["circle", "square", "triangle"]
+    assert s.counts() == {"circle": 4, "square": 4, "triangle": 4}
+    assert s.skipped == []
+    assert all(Path(x.path).parent.name == s.classes[x.label] for x in s.samples)
+
+
+def test_scan_skips_bad_files_with_reasons(tmp_path, monkeypatch):
+    root = make_image_folder(tmp_path / "train", per_class=3, size=32)
+    (root / "circle" / "empty.png").write_bytes(b"")
+    (root / "circle" / "fake.jpg").write_text("not really a jpeg")
+    (root / "square" / "cut.png").write_bytes(_half("PNG"))
+    (root / "square" / "notes.txt").write_text("hello")
+    (root / "triangle" / ".DS_Store").write_bytes(b"\0\0")  # hidden files are ignored, not reported
+    Image.new("RGB", (200, 200)).save(root / "triangle" / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100)
+    s = data.scan(root)
+    reasons = {Path(p).name: r for p, r in s.skipped}
+    assert set(reasons) == {"empty.png", "fake.jpg", "cut.png", "notes.txt", "huge.png"}
+    assert "empty" in reasons["empty.png"]
+    assert "not an image" in reasons["fake.jpg"]
+    assert "truncated" in reasons["cut.png"]
+    assert "extension" in reasons["notes.txt"]
+    assert "too large" in reasons["huge.png"]
+    assert s.counts() == {"circle": 3, "square": 3, "triangle": 3}
+
+
+def test_scan_csv_with_and_without_header(tmp_path):
+    make_image_folder(tmp_path / "imgs", per_class=2, classes=("a", "b"))
+    lines = [f"imgs/{c}/{i:03d}.png,{c.upper()}" for c in "ab" for i in range(2)] + ["imgs/missing.png,A"]
+    (tmp_path / "list.csv").write_text("path,label\n" + "\n".join(lines) + "\n")
+    (tmp_path / "bare.csv").write_text("\n".join(lines) + "\n")
+    for name in ("list.csv", "bare.csv"):
+        s = data.scan(tmp_path / name)
+        assert s.classes == ["A", "B"]
+        assert s.counts() == {"A": 2, "B": 2}
+        assert [Path(p).name for p, _ in s.skipped] == ["missing.png"]
+    (tmp_path / "bad.csv").write_text("path,label\nonly-a-path\n")
+    with pytest.raises(DataError, match="row 1"):
+        data.scan(tmp_path / "bad.csv")
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no_images", "no usable images"),
+    ("empty_class", "without usable images.*square"),
+    ("single_class", "only one class"),
+    ("loose", "no class sub-folders.*directly"),
+    ("all_bad", "no usable images.*skipped"),
+])
+def test_scan_errors_say_what_is_wrong(tmp_path, case, message):
+    root = tmp_path / "train"
+    root.mkdir()
+    if case == "no_images":
+        (root / "a").mkdir()
+        (root / "b").mkdir()
+    elif case == "empty_class":
+        make_image_folder(root, per_class=2, classes=("circle", "triangle"))
+        (root / "square").mkdir()
+    elif case == "single_class":
+        make_image_folder(root, per_class=2, classes=("circle",))
+    elif case == "loose":
+        Image.new("RGB", (8, 8)).save(root / "x.png")
+    elif case == "all_bad":
+        for c in "ab":
+            (root / c).mkdir()
+            (root / c / "x.png").write_bytes(b"")
+    with pytest.raises(DataError, match=message):
+        data.scan(root)
+
+
+def test_split_is_stratified_seeded_and_complete(tmp_path):
+    s = data.scan(make_image_folder(tmp_path / "t", per_class=10))
+    train, val = data.split(s.samples, 0.2, seed=3)
+    again_train, again_val = data.split(list(reversed(s.samples)), 0.2, seed=3)
+    assert [x.path for x in val] == [x.path for x in again_val]
+    assert [x.path for x in train] == [x.path for x in again_train]
+    assert sorted(x.path for x in train + val) == sorted(x.path for x in s.samples)
+    assert [sum(x.label == k for x in val) for k in range(3)] == [2, 2, 2]
+    _, other_val = data.split(s.samples, 0.2, seed=4)
+    assert {x.path for x in other_val} != {x.path for x in val}
+
+
+def test_split_rejects_a_class_too_small(tmp_path):
+    s = data.scan(make_image_folder(tmp_path / "t", per_class=1))
+    with pytest.raises(DataError, match="'circle' has only 1 usable image"):
+        data.split(s.samples, 0.2, 0, s.classes)
+
+
+def test_transforms_give_three_channels_at_image_size(tmp_path):
+    root = make_image_folder(tmp_path / "t", per_class=2, size=48, grayscale_every=2)
+    gray = Image.open(root / "circle" / "000.png")
+    assert gray.mode == "L"
+    for augment in ("none", "light", "strong"):
+        for train in (True, False):
+            t = data.build_transforms(PRE, 32, augment, train)
+            x = t(gray.convert("RGB"))
+            assert x.shape == (3, 32, 32) and x.dtype == torch.float32
+    plain = data.build_transforms(PRE, 32, "none", True)(Image.new("RGB", (40, 40), (255, 255, 255)))
+    assert torch.allclose(plain, torch.full((3, 32, 32), (1.0 - 0.5) / 0.25))
+
+
+def _project(tmp_path, **data_keys) -> Project:
+    p = Project(base_dir=tmp_path)
+    p.data.train = "train"
+    p.data.image_size = 32
+    for k, v in data_keys.items():
+        p.set(f"data.{k}", v)
+    return p
+
+
+def test_prepare_data_with_separate_val_folder(tmp_path):
+    make_image_folder(tmp_path / "train", per_class=4)
+    make_image_folder(tmp_path / "val", per_class=2, classes=("square", "triangle"), seed=1)
+    bundle = data.prepare_data(_project(tmp_path, val="val"), PRE)
+    assert bundle.classes == ["circle", "square", "triangle"]
+    assert len(bundle.train) == 12 and len(bundle.val) == 4
+    assert sorted(set(bundle.val.labels)) == [1, 2]
+    assert bundle.class_counts() == [4, 4, 4]
+    x, y = bundle.val[0]
+    assert x.shape == (3, 32, 32) and y == 1
+
+
+def test_prepare_data_rejects_unknown_val_class(tmp_path):
+    make_image_folder(tmp_path / "train", per_class=4, classes=("a", "b"))
+    make_image_folder(tmp_path / "val", per_class=2, classes=("a", "c"))
+    with pytest.raises(DataError, match="validation classes not in the training data: c"):
+        data.prepare_data(_project(tmp_path, val="val"), PRE)
+
+
+def test_loader_skips_a_file_that_fails_at_load_time(tmp_path):
+    root = make_image_folder(tmp_path / "train", per_class=3, classes=("a", "b"))
+    (root / "a" / "cut.jpg").write_bytes(_half("JPEG"))  # passes the scan, fails when decoded
+    bundle = data.prepare_data(_project(tmp_path, val_fraction=0.3), PRE)
+    assert bundle.skipped == []
+    loader = data.make_loader(bundle.train, batch_size=64, shuffle=False, seed=0)
+    batches = list(loader)
+    assert len(batches) == 1
+    b = batches[0]
+    n_cut = sum(Path(s.path).name == "cut.jpg" for s in bundle.train.samples)
+    assert [Path(f.path).name for f in b.failures] == ["cut.jpg"] * n_cut
+    assert len(b) == len(bundle.train) - n_cut and b.x.shape[1:] == (3, 32, 32)
+
+
+def test_loader_order_is_seeded(tmp_path):
+    make_image_folder(tmp_path / "train", per_class=6)
+    bundle = data.prepare_data(_project(tmp_path), PRE)
+
+    def order(seed):
+        return torch.cat([b.y for b in data.make_loader(bundle.train, 4, True, seed)]).tolist()
+
+    assert order(1) == order(1)
+    assert any(order(1) != order(s) for s in (2, 3, 4))
+
+
+def test_worker_choice():
+    assert data.choose_workers(100_000, 32, cpus=16) == 0
+    assert data.choose_workers(50, 224, cpus=16) == 0
+    assert data.choose_workers(10_000, 224, cpus=2) == 0
+    assert data.choose_workers(10_000, 224, cpus=16) == 8
+    assert data.choose_workers(10_000, 224, cpus=4) == 3

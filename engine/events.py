@@ -46,6 +46,8 @@ class EpochEnded:
     eta_seconds: float
     best_val_accuracy: float
     is_best: bool
+    train_seconds: float = 0.0  # the epoch's `seconds`, split into its training and validation parts
+    val_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

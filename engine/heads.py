@@ -1,0 +1,145 @@
+"""Replacement heads: where a model keeps its classifier, and what to put there instead.
+
+The classifier is found by a rule, not a table of names: the last `nn.Linear` registered in the model
+(ResNet ``fc``, VGG/MobileNet/EfficientNet ``classifier.N``, ViT ``heads.head``, Swin ``head``, ConvNeXt
+``classifier.2``, MaxViT ``classifier.5``), or, in a model without one, the last `nn.Conv2d` (SqueezeNet's
+1x1 convolution ``classifier.1``). Auxiliary heads (GoogLeNet ``aux1``/``aux2``, Inception v3
+``AuxLogits``) are outside that search and are switched off when the head is replaced, so every model
+returns one logits tensor in train and eval mode alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """A new classifier: "linear" (in -> classes) or "mlp" (hidden layers, activation, dropout)."""
+
+    kind: str = "linear"
+    hidden: tuple[int, ...] = ()
+    dropout: float = 0.0
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("linear", "mlp"):
+            raise ValueError(f"head kind must be 'linear' or 'mlp', not {self.kind!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"head activation must be one of {', '.join(ACTIVATIONS)}, not {self.activation!r}")
+
+    @classmethod
+    def from_project(cls, head: Any) -> HeadSpec:
+        """From a project's [head] section (`engine.project.HeadSettings`)."""
+        return cls(kind=head.kind, hidden=tuple(int(h) for h in head.hidden), dropout=float(head.dropout),
+                   activation=getattr(head, "activation", "relu"))
+
+    def layer_sizes(self) -> tuple[int, ...]:
+        return self.hidden if self.kind == "mlp" else ()
+
+
+def aux_head_names(model: nn.Module) -> list[str]:
+    """Top-level auxiliary classifiers (only in models that have an ``aux_logits`` switch)."""
+    if not hasattr(model, "aux_logits"):
+        return []
+    return [name for name, child in model.named_children() if name.lower().startswith("aux") and child is not None]
+
+
+def find_classifier(model: nn.Module) -> str:
+    """Dotted path of the final classifier: the last Linear outside aux heads, else the last Conv2d."""
+    aux = tuple(aux_head_names(model))
+    linear, conv = None, None
+    for path, module in model.named_modules():
+        if aux and path.split(".")[0] in aux:
+            continue
+        if isinstance(module, nn.Linear) and not isinstance(module, nn.modules.linear.NonDynamicallyQuantizableLinear):
+            linear = path
+        elif isinstance(module, nn.Conv2d):
+            conv = path
+    found = linear if linear is not None else conv
+    if not found:
+        raise ValueError(f"{type(model).__name__} has no Linear or Conv2d layer to use as its classifier")
+    return found
+
+
+def classifier_paths(model: nn.Module) -> list[str]:
+    """The classifier and the auxiliary heads: the parts a new head makes obsolete."""
+    return [find_classifier(model), *aux_head_names(model)]
+
+
+def _in_features(module: nn.Module) -> int:
+    if isinstance(module, nn.Linear):
+        return module.in_features
+    if isinstance(module, nn.Conv2d):
+        return module.in_channels
+    raise TypeError(f"cannot read the input width of a {type(module).__name__} head")
+
+
+def classifier_in_features(model: nn.Module) -> int:
+    """Width of the features the classifier receives (what a new head takes as input)."""
+    return _in_features(model.get_submodule(find_classifier(model)))
+
+
+def build_head(spec: HeadSpec, in_features: int, num_classes: int, conv: bool = False) -> nn.Module:
+    """The head module; `conv` builds it from 1x1 convolutions (for SqueezeNet's feature maps)."""
+    if num_classes < 1:
+        raise ValueError(f"a head needs at least one class, not {num_classes}")
+
+    def layer(i: int, o: int) -> nn.Module:
+        return nn.Conv2d(i, o, kernel_size=1) if conv else nn.Linear(i, o)
+
+    sizes = spec.layer_sizes()
+    if not sizes:
+        return layer(in_features, num_classes)
+    parts: list[nn.Module] = []
+    prev = in_features
+    for h in sizes:
+        parts += [layer(prev, h), ACTIVATIONS[spec.activation]()]
+        if spec.dropout > 0:
+            parts.append(nn.Dropout(spec.dropout))
+        prev = h
+    parts.append(layer(prev, num_classes))
+    return nn.Sequential(*parts)
+
+
+def _set_submodule(model: nn.Module, path: str, module: nn.Module | None) -> None:
+    parent_path, _, name = path.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    setattr(parent, name, module)
+
+
+def replace_head(model: nn.Module, spec: HeadSpec, num_classes: int) -> list[str]:
+    """Put a new `spec` head with `num_classes` outputs in place of the classifier; returns its path(s).
+
+    The new head sits on the old one's device and dtype. Auxiliary heads are removed and ``aux_logits``
+    switched off, so the model's output is always a single logits tensor.
+    """
+    path = find_classifier(model)
+    old = model.get_submodule(path)
+    ref = next(old.parameters())
+    head = build_head(spec, _in_features(old), num_classes, conv=isinstance(old, nn.Conv2d))
+    _set_submodule(model, path, head.to(device=ref.device, dtype=ref.dtype))
+    for name in aux_head_names(model):
+        setattr(model, name, None)
+    if hasattr(model, "aux_logits"):
+        model.aux_logits = False
+    if hasattr(model, "num_classes"):
+        model.num_classes = num_classes
+    return [path]
+
+
+def describe_head(spec: HeadSpec, in_features: int, num_classes: int) -> str:
+    """A one-line description such as ``512 -> 256 -> ReLU -> Dropout 0.2 -> 5``."""
+    parts = [str(in_features)]
+    act = ACTIVATIONS[spec.activation].__name__
+    for h in spec.layer_sizes():
+        parts += [str(h), act]
+        if spec.dropout > 0:
+            parts.append(f"Dropout {spec.dropout:g}")
+    parts.append(str(num_classes))
+    return " -> ".join(parts)

@@ -218,6 +218,9 @@ def load(path: str | os.PathLike, check_paths: bool = True) -> Project:
     except (OSError, UnicodeDecodeError) as exc:
         raise ProjectError("", f"cannot read project file {path}: {exc}") from None
     project = loads(text, base_dir=path.resolve().parent)
+    arch_problem = _unknown_arch(project)
+    if arch_problem:
+        raise arch_problem
     if check_paths:
         check_paths_exist(project)
     return project
@@ -337,7 +340,20 @@ def problems(project: Project) -> list[ProjectError]:
         check_paths_exist(project)
     except ProjectError as exc:
         found.append(exc)
+    arch_problem = _unknown_arch(project)
+    if arch_problem:
+        found.append(arch_problem)
     return found
+
+
+def _unknown_arch(project: Project) -> ProjectError | None:
+    """An error for an architecture the zoo does not know (the zoo is imported only when asked)."""
+    from engine.zoo import is_known_arch
+
+    arch = project.model.arch
+    if not arch.strip() or is_known_arch(arch):
+        return None
+    return ProjectError("model.arch", f"unknown architecture {arch!r}; known names: see `python main.py models`")
 
 
 def _owner(project: Project, key: str) -> Any:

@@ -45,10 +45,50 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
-    print("layers: not built yet", file=sys.stderr)
-    return 2
+    """The layer tree with the project's freeze plan, built without weights (the counts do not need them)."""
+    import json
+
+    from engine import project as proj
+    from engine.assemble import skeleton
+    from engine.data import scan
+    from engine.layers import describe, walk
+
+    project = proj.load(args.project)
+    classes = scan(project.resolve(project.data.train)).classes
+    built = skeleton(project, len(classes))
+    tree = describe(built.model, built.plan, built.head_paths)
+    pct = 100.0 * tree.trainable_params / tree.total_params if tree.total_params else 0.0
+    summary = f"trainable {tree.trainable_params:,} / total {tree.total_params:,} parameters ({pct:.1f}%)"
+    if args.json:
+        print(json.dumps({"arch": project.model.arch, "num_classes": len(classes), "image_size": built.image_size,
+                          "head_paths": built.head_paths, "frozen": sorted(built.plan.frozen),
+                          "train_frozen_bn": built.plan.train_frozen_bn, "notes": built.notes,
+                          "trainable_params": tree.trainable_params, "total_params": tree.total_params,
+                          "tree": tree.to_dict()}, indent=1))
+        return 0
+    print(f"{project.model.arch}: {len(classes)} classes, {built.image_size} px input   (* = block, H = new head)")
+    for note in built.notes:
+        print(f"note: {note}")
+    for node in walk(tree):
+        if not node.path:
+            continue
+        mark = "H" if node.is_head else ("*" if node.is_block else " ")
+        indent = "  " * node.path.count(".")
+        print(f"{mark} {indent}{node.name:<{max(1, 34 - len(indent))}} {node.type_name:<28} "
+              f"{node.total_params:>13,}  {node.state}")
+    print(summary)
+    return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    print("models: not built yet", file=sys.stderr)
-    return 2
+    """A table of every architecture; nothing is built or downloaded."""
+    from engine import zoo
+
+    print(f"{'name':<22} {'params':>8} {'top-1':>6}  {'offline':<7}  weights file")
+    for name in zoo.list_architectures():
+        info = zoo.arch_info(name)
+        params = f"{info.num_params / 1e6:.1f}M" if info.num_params else "?"
+        acc = f"{info.imagenet_acc1:.1f}" if info.imagenet_acc1 is not None else "-"
+        print(f"{name:<22} {params:>8} {acc:>6}  {'yes' if info.weights_cached else 'no':<7}  {info.weights_file}")
+    print(f"pretrained weights are read from {zoo.checkpoints_dir()} (never downloaded)")
+    return 0

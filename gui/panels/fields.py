@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QWidget
 
 from engine.errors import ProjectError
@@ -81,7 +81,11 @@ def mark(widget: QWidget, problem: str | None) -> None:
         help_text = widget.toolTip()
         widget.setProperty("help_text", help_text)
     widget.setProperty("invalid", problem is not None)
-    widget.setStyleSheet(INVALID_STYLE if problem else "")
+    if not widget.objectName():
+        widget.setObjectName(f"field{id(widget):x}")
+    # Selected by object name, so the style does not spill into children (a combo's pop-up, radio buttons).
+    widget.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+    widget.setStyleSheet(f"#{widget.objectName()} {{ {INVALID_STYLE} }}" if problem else "")
     widget.setToolTip(f"⚠ {problem}" + (f"\n\n{help_text}" if help_text else "") if problem else help_text)
 
 

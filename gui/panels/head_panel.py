@@ -1,0 +1,99 @@
+"""The head panel: the new classifier put on the network (``[head]``), and what it will look like."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QComboBox, QFormLayout, QFrame, QLabel, QLineEdit, QVBoxLayout, QWidget
+
+from engine.heads import HeadSpec, describe_head
+from gui.panels.fields import (
+    ProjectPanel,
+    add_items,
+    add_row,
+    format_int_list,
+    help_label,
+    parse_float,
+    parse_int_list,
+)
+
+KINDS = [("Linear (one layer)", "linear"), ("MLP (hidden layers)", "mlp")]
+
+
+class HeadPanel(ProjectPanel):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.in_features: int | None = None
+        self.num_classes: int | None = None
+
+        outer = QVBoxLayout(self)
+        self.form = form = QFormLayout()
+        self.kind = add_row(form, "Head", add_items(QComboBox(), KINDS),
+                            "Linear: features straight to classes. MLP: hidden layers in between.")
+        self.hidden = add_row(form, "Hidden sizes", QLineEdit(),
+                              "Sizes of the MLP's hidden layers, input to output, e.g. 256, 128.")
+        self.hidden.setPlaceholderText("e.g. 256, 128")
+        self.dropout = add_row(form, "Dropout", QLineEdit(), "Fraction of features dropped in training, 0 to < 1.")
+        self.classes = add_row(form, "Classes", QLabel())
+        outer.addLayout(form)
+
+        self.description = QLabel()
+        self.description.setFrameShape(QFrame.Shape.StyledPanel)
+        self.description.setWordWrap(True)
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.description.setFont(mono)
+        self.description.setMargin(6)
+        outer.addWidget(QLabel("Resulting head:"))
+        outer.addWidget(self.description)
+        outer.addWidget(help_label("The head is new: it starts untrained and is always trained."))
+        outer.addStretch(1)
+
+        self.fields.combo("head.kind", self.kind)
+        self.fields.line("head.hidden", self.hidden, parse_int_list, format_int_list)
+        self.fields.line("head.dropout", self.dropout, parse_float)
+        self.changed.connect(self._update)
+        self.problems_changed.connect(self._update)
+        self._update()
+
+    def set_project(self, project) -> None:
+        super().set_project(project)
+        self._update()
+
+    def set_num_classes(self, n: int | None) -> None:
+        """The number of classes found in the data (None while unknown)."""
+        self.num_classes = n
+        self._update()
+
+    def set_in_features(self, n: int | None) -> None:
+        """The backbone's feature size, from `engine.heads.classifier_in_features` (None while unknown)."""
+        self.in_features = n
+        self._update()
+
+    def _update(self) -> None:
+        mlp = self.kind.currentData() == "mlp"
+        self.form.setRowVisible(self.hidden, mlp)   # a linear head has no hidden layers and no dropout
+        self.form.setRowVisible(self.dropout, mlp)
+        self.classes.setText(f"{self.num_classes} (from the data)" if self.num_classes
+                             else "known once the data is scanned")
+        self.description.setText(self.describe())
+
+    def describe(self) -> str:
+        """The head as one line, e.g. "512 -> 256 -> ReLU -> Dropout 0.2 -> 5"; '?' stands for unknowns."""
+        if self.project is None:
+            return ""
+        try:
+            spec = HeadSpec.from_project(self.project.head)
+        except ValueError as exc:
+            return str(exc)
+        text = describe_head(spec, self.in_features or 0, self.num_classes or 0)
+        return _unknowns(text, self.in_features, self.num_classes)
+
+
+def _unknowns(text: str, in_features: int | None, num_classes: int | None) -> str:
+    """Replace the placeholder 0 used for a size not known yet by '?'."""
+    parts = text.split(" -> ")
+    if in_features is None and parts and parts[0] == "0":
+        parts[0] = "?"
+    if num_classes is None and parts and parts[-1] == "0":
+        parts[-1] = "?"
+    return " -> ".join(parts)

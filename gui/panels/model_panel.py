@@ -1,0 +1,282 @@
+"""The model panel: which architecture to start from (``model.arch``) and its weights (``model.weights``).
+
+The picker lists every architecture `engine.zoo` knows, with its size, ImageNet top-1 and whether its
+pretrained weights are on this machine (Thaw never downloads them), and filters as the person types.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QRadioButton,
+    QToolButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine import zoo
+from gui.panels.fields import ProjectPanel
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt")
+COLUMNS = ["Architecture", "Params", "Top-1", "Offline"]
+
+
+def format_params(n: int | None) -> str:
+    if n is None:
+        return "—"
+    return f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e3:.0f} k"
+
+
+def format_size(n: int | None) -> str:
+    return f"{n / 1e6:.0f} MB" if n else "size unknown"
+
+
+class ModelPanel(ProjectPanel):
+    arch_changed = Signal(str)   # the project's architecture after an accepted pick
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.infos = {name: zoo.arch_info(name) for name in zoo.list_architectures()}
+        self._picked: str | None = None
+        self._selecting = False
+
+        outer = QVBoxLayout(self)
+        pick = QGroupBox("Architecture")
+        box = QVBoxLayout(pick)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText(f"Search {len(self.infos)} architectures (name or family)…")
+        self.search.setClearButtonEnabled(True)
+        box.addWidget(self.search)
+
+        self.model = QStandardItemModel(0, len(COLUMNS), self)
+        self.model.setHorizontalHeaderLabels(COLUMNS)
+        for info in self.infos.values():
+            self.model.appendRow(self._row(info))
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterRole(SEARCH_ROLE)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.view = QTreeView()
+        self.view.setModel(self.proxy)
+        self.view.setRootIsDecorated(False)
+        self.view.setUniformRowHeights(True)
+        self.view.setAlternatingRowColors(True)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.view.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.view.setMinimumHeight(180)
+        box.addWidget(self.view, 1)
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.addWidget(self.details)
+        outer.addWidget(pick, 1)
+
+        source = QGroupBox("Weights")
+        self.weights_box = source
+        wl = QVBoxLayout(source)
+        self.pretrained = QRadioButton("Pretrained")
+        self.none = QRadioButton("None (random initialisation)")
+        self.from_file = QRadioButton("From a file:")
+        self.group = QButtonGroup(self)
+        for b in (self.pretrained, self.none, self.from_file):
+            self.group.addButton(b)
+            b.clicked.connect(self._weights_clicked)
+        self.weights_file = QLineEdit()
+        self.weights_file.setPlaceholderText(".safetensors, .pth or .pt")
+        self.choose_file = QToolButton()
+        self.choose_file.setText("Choose file…")
+        self.choose_file.clicked.connect(self._browse_weights)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.from_file)
+        file_row.addWidget(self.weights_file, 1)
+        file_row.addWidget(self.choose_file)
+        wl.addWidget(self.pretrained)
+        wl.addWidget(self.none)
+        wl.addLayout(file_row)
+        outer.addWidget(source)
+
+        f = self.fields
+        f.custom("model.arch", self.view, lambda: self._picked, self._select, check=self._arch_problem)
+        f.custom("model.weights", source, self._read_weights, self._write_weights, check=self._weights_problem)
+        f.extra_widgets += [self.search]
+        self.weights_file.textEdited.connect(self._file_edited)
+        self.search.textChanged.connect(self._filter)
+        self.search.returnPressed.connect(self._take_first_match)
+        self.view.selectionModel().currentRowChanged.connect(self._current_changed)
+        self._show_details()
+
+    # ------------------------------------------------------------ the list
+
+    def _row(self, info: zoo.ArchInfo) -> list[QStandardItem]:
+        name = QStandardItem(info.name)
+        name.setData(info.name.lower(), SORT_ROLE)
+        name.setData(f"{info.name} {info.family}", SEARCH_ROLE)
+        name.setToolTip(f"{info.name} ({info.family})")
+        params = QStandardItem(format_params(info.num_params))
+        params.setData(info.num_params or 0, SORT_ROLE)
+        acc = QStandardItem(f"{info.imagenet_acc1:.1f} %" if info.imagenet_acc1 is not None else "—")
+        acc.setData(info.imagenet_acc1 or 0.0, SORT_ROLE)
+        offline = QStandardItem("✓" if info.weights_cached else "—")
+        offline.setData(int(info.weights_cached), SORT_ROLE)
+        offline.setToolTip("pretrained weights are on this machine" if info.weights_cached
+                           else f"pretrained weights not on this machine ({info.weights_file})")
+        if not info.weights_cached:
+            offline.setForeground(QBrush(QColor("#9e9e9e")))
+        for item in (params, acc, offline):
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return [name, params, acc, offline]
+
+    def visible_names(self) -> list[str]:
+        """The architectures the search leaves in the list, in display order."""
+        return [self.proxy.index(r, 0).data() for r in range(self.proxy.rowCount())]
+
+    def _filter(self, text: str) -> None:
+        self._selecting = True  # rows vanishing under the filter move the current row: not a pick
+        try:
+            self.proxy.setFilterFixedString(text.strip())
+        finally:
+            self._selecting = False
+        if self.project is not None:
+            self._select(self.project.model.arch)  # keep the project's pick highlighted when it is listed
+
+    def _take_first_match(self) -> None:
+        if self.proxy.rowCount():
+            self._select(self.proxy.index(0, 0).data())
+            self._pick(self._picked)
+
+    def _select(self, name: str) -> None:
+        """Highlight `name` if it is listed (no edit of the project)."""
+        self._selecting = True
+        try:
+            matches = self.proxy.match(self.proxy.index(0, 0), Qt.ItemDataRole.DisplayRole, name, 1,
+                                       Qt.MatchFlag.MatchExactly)
+            self.view.setCurrentIndex(matches[0] if matches else QModelIndex())
+            if matches:
+                self.view.scrollTo(matches[0])
+            self._picked = name
+        finally:
+            self._selecting = False
+        self._show_details()
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not self._selecting and current.isValid():
+            self._pick(current.siblingAtColumn(0).data())
+
+    def _pick(self, name: str) -> None:
+        self._picked = name
+        if self.fields.commit("model.arch"):
+            self.fields.recheck("model.weights")
+            self.arch_changed.emit(name)
+        self._show_details()
+
+    def _arch_problem(self, name: str) -> str | None:
+        if not zoo.is_known_arch(name):
+            return f"unknown architecture {name!r}; pick one from the list"
+        return None
+
+    def _show_details(self) -> None:
+        info = self.infos.get(self.project.model.arch) if self.project else None
+        if info is None:
+            self.details.setText("")
+            self.pretrained.setText("Pretrained")
+            return
+        acc = f"{info.imagenet_acc1:.1f} % ImageNet top-1" if info.imagenet_acc1 is not None else "no ImageNet score"
+        size = (f"; needs {info.fixed_size} px inputs exactly" if info.fixed_size
+                else f"; needs inputs of at least {info.min_size} px" if info.min_size > 1 else "")
+        if info.weights_cached:
+            weights = f"{info.weights_name}: on this machine ({format_size(info.weights_size_bytes)})"
+        else:
+            weights = (f"{info.weights_name}: <b>not on this machine</b>; copy {info.weights_file} "
+                       f"({format_size(info.weights_size_bytes)}) into {zoo.checkpoints_dir()}")
+        p = info.preprocess
+        self.details.setText(
+            f"<b>{info.name}</b> ({info.family}) · {format_params(info.num_params)} parameters · {acc}<br>"
+            f"Weights: {weights}<br>"
+            f"Preprocessing: resize {p.resize}, crop {p.crop}, {p.interpolation}{size}")
+        self.pretrained.setText(f"Pretrained ({info.weights_name})")
+
+    # ------------------------------------------------------------ weights
+
+    def _read_weights(self) -> str:
+        if self.pretrained.isChecked():
+            return "pretrained"
+        if self.none.isChecked():
+            return "none"
+        return self.weights_file.text().strip()
+
+    def _write_weights(self, value: str) -> None:
+        if value in ("pretrained", "none"):
+            (self.pretrained if value == "pretrained" else self.none).setChecked(True)
+        else:
+            self.from_file.setChecked(True)
+            self.weights_file.setText(value)
+
+    def _weights_problem(self, value: str) -> str | None:
+        if value == "none":
+            return None
+        if value == "pretrained":
+            info = self.infos.get(self.project.model.arch) if self.project else None
+            if info is not None and not info.weights_cached:
+                return (f"pretrained weights for {info.name} are not on this machine: copy {info.weights_file} "
+                        f"into {zoo.checkpoints_dir()}, or choose None or a weights file")
+            return None
+        if not value:
+            return "choose a weights file (.safetensors, .pth or .pt)"
+        path = self.project.resolve(value) if self.project else Path(value)
+        if path.suffix.lower() not in WEIGHT_SUFFIXES:
+            return f"{path.name} is not a .safetensors, .pth or .pt file"
+        if not path.is_file():
+            return f"weights file {path} does not exist"
+        return None
+
+    def _weights_clicked(self) -> None:
+        self.weights_file.setEnabled(self.from_file.isChecked())
+        self.fields.commit("model.weights")
+
+    def _file_edited(self, _text: str) -> None:
+        self.from_file.setChecked(True)
+        self.fields.commit("model.weights")
+
+    def _browse_weights(self) -> None:
+        start = str(self.project.base_dir) if self.project else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Weights file", start,
+                                              "Weights (*.safetensors *.pth *.pt);;All files (*)")
+        if path:
+            self.from_file.setChecked(True)
+            self.weights_file.setText(path)
+            self.fields.commit("model.weights")
+
+    # ------------------------------------------------------------ the contract
+
+    def set_project(self, project) -> None:
+        super().set_project(project)
+        self.weights_file.setEnabled(self.from_file.isChecked())
+        self._show_details()
+
+    def set_read_only(self, read_only: bool) -> None:
+        super().set_read_only(read_only)
+        for w in (self.pretrained, self.none, self.from_file, self.choose_file):
+            w.setEnabled(not read_only)
+        self.weights_file.setEnabled(not read_only and self.from_file.isChecked())

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
+import signal
 import sys
+import threading
+import time
+from typing import TextIO
 
 from engine.errors import ThawError
 
@@ -39,9 +44,102 @@ def main(argv: list[str]) -> int:
         return 2
 
 
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class _Progress:
+    """Training progress on the terminal: one updating line on a TTY, a plain line per epoch otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = 0.0
+        self.width = 0
+
+    def _line(self, text: str) -> None:
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.width = 0
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def __call__(self, e: object) -> None:
+        from engine import events as ev
+
+        if isinstance(e, ev.BatchEnded) and self.tty:
+            now = time.monotonic()
+            if now - self.last < 0.1 and e.step < e.steps_per_epoch:
+                return
+            self.last = now
+            text = (f"epoch {e.epoch}  step {e.step}/{e.steps_per_epoch}  loss {e.loss:.4f}  "
+                    f"acc {e.accuracy:.3f}  {e.images_per_second:.0f} img/s  ETA {_clock(e.eta_seconds)}")
+            self.stream.write("\r" + text.ljust(self.width))
+            self.width = max(self.width, len(text))
+            self.stream.flush()
+        elif isinstance(e, ev.FitStarted):
+            cache = ", feature cache" if e.feature_cache else ""
+            self._line(f"training {len(e.classes)} classes: {e.train_size} train / {e.val_size} val images, "
+                       f"{e.trainable_params:,} of {e.total_params:,} parameters trainable, on {e.device}{cache}")
+        elif isinstance(e, ev.EpochEnded):
+            best = "  *best*" if e.is_best else ""
+            self._line(f"epoch {e.epoch}/{e.epochs}  loss {e.train_loss:.4f}  "
+                       f"acc {e.train_accuracy:.3f}  val_loss {e.val_loss:.4f}  val_acc {e.val_accuracy:.3f}  "
+                       f"{e.images_per_second:.0f} img/s  ETA {_clock(e.eta_seconds)}{best}")
+        elif isinstance(e, ev.LogMessage):
+            self._line(f"{e.level}: {e.text}" if e.level != "info" else e.text)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    print("train: not built yet", file=sys.stderr)
-    return 2
+    if args.resume:
+        print("train --resume: not built yet", file=sys.stderr)
+        return 2
+    from engine import project as proj
+    from engine import run
+    from engine.training import StopFlag
+
+    project = proj.apply_overrides(proj.load(args.project, check_paths=False), args.overrides)
+    found = proj.problems(project)
+    if found:
+        raise found[0]
+    stop = StopFlag()
+    interrupts = []
+
+    def on_sigint(_sig: int, _frame: object) -> None:
+        interrupts.append(1)
+        if len(interrupts) > 1:
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after this batch and saving (Ctrl-C again to abort without saving)", file=sys.stderr)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    try:
+        run_dir, result = run.train(project, args.out, callbacks=[_Progress(sys.stdout)], stop=stop)
+    except ThawError:
+        raise
+    except KeyboardInterrupt:
+        print("aborted without saving", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a failure during training: say what, exit 1
+        print(f"error: training failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+    s = result.summary
+    best = "n/a" if s["best_val_accuracy"] is None else f"{s['best_val_accuracy']:.4f}"
+    print(f"best val accuracy {best} after {s['epochs_completed']} epoch(s); "
+          f"frozen layers unchanged: {'yes' if s['frozen_verified'] else 'NO'}")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} unusable file(s); listed in summary.json")
+    print(f"run saved in {run_dir}")
+    if result.stopped_by_user:
+        return 130
+    return 0
 
 
 def cmd_layers(args: argparse.Namespace) -> int:

@@ -1,0 +1,134 @@
+"""A run folder: where one training run leaves its results.
+
+    <out_dir>/<project name>-<YYYYmmdd-HHMMSS>/
+        project.thaw.toml   the project as run (overrides applied)
+        labels.json         class names in output order
+        metrics.csv         epoch,split,loss,accuracy,lr,seconds (rewritten after every epoch)
+        model.safetensors   state dict of the kept model (best by validation accuracy)
+        summary.json        the run's figures and the skipped files
+
+Every file is written under a temporary name and renamed, so a crash never leaves a half-written one.
+The folder is only created once the data and the model are ready, so a run rejected up front leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import save_file
+
+from engine import events as ev
+from engine import project as proj
+from engine.errors import ProjectError
+from engine.files import atomic_path, write_text_atomic
+from engine.project import Project
+from engine.training import Callback, FitResult, fit
+
+METRICS_HEADER = ("epoch", "split", "loss", "accuracy", "lr", "seconds")
+OUTPUTS = ("project.thaw.toml", "labels.json", "metrics.csv", "model.safetensors", "summary.json")
+
+
+def default_run_dir(project: Project, now: float | None = None) -> Path:
+    """<out_dir>/<name>-<timestamp>, with -2, -3, ... when that folder already exists."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    name = re.sub(r"[^\w.-]+", "_", project.name).strip("._") or "run"
+    base = project.resolve(project.train.out_dir) / f"{name}-{stamp}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def check_writable(run_dir: Path, key: str = "train.out_dir") -> None:
+    """Raise `ProjectError` now (before any training) if the run folder cannot be written or holds a run."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ProjectError(key, f"{run_dir} exists and is not a folder")
+    if run_dir.is_dir() and any((run_dir / name).exists() for name in ("summary.json", "model.safetensors")):
+        raise ProjectError(key, f"{run_dir} already holds a run; choose another folder or remove it")
+    existing = run_dir
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise OSError(f"{existing} is not a folder")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ProjectError(key, f"cannot write the run folder {run_dir}: {exc}") from None
+
+
+def metrics_csv(history: Iterable[ev.EpochEnded]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(METRICS_HEADER)
+    for e in history:
+        w.writerow([e.epoch, "train", _num(e.train_loss), _num(e.train_accuracy), _num(e.lr),
+                    _num(e.train_seconds)])
+        w.writerow([e.epoch, "val", _num(e.val_loss), _num(e.val_accuracy), _num(e.lr), _num(e.val_seconds)])
+    return buf.getvalue()
+
+
+def _num(x: float) -> str:
+    return "" if math.isnan(x) else f"{x:.6g}"
+
+
+class RunRecorder:
+    """A callback that creates the run folder when training starts and rewrites metrics.csv every epoch."""
+
+    def __init__(self, project: Project, run_dir: Path) -> None:
+        self.project = project
+        self.run_dir = run_dir
+        self.history: list[ev.EpochEnded] = []
+
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, ev.FitStarted):
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            proj.save(self.project, self.run_dir / "project.thaw.toml")
+            write_text_atomic(self.run_dir / "labels.json", json.dumps(list(event.classes), indent=2) + "\n")
+            write_text_atomic(self.run_dir / "metrics.csv", metrics_csv([]))
+        elif isinstance(event, ev.EpochEnded):
+            self.history.append(event)
+            write_text_atomic(self.run_dir / "metrics.csv", metrics_csv(self.history))
+
+
+def save_outputs(run_dir: Path, result: FitResult) -> None:
+    """The model's state dict (same keys as ``model.state_dict()``) and summary.json."""
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in result.model.state_dict().items()}
+    with atomic_path(run_dir / "model.safetensors") as tmp:
+        save_file(state, str(tmp), metadata={"classes": json.dumps(result.classes)})
+    summary = dict(result.summary, run_dir=str(run_dir))
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+
+
+def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbacks: Iterable[Callback] = (),
+          stop: threading.Event | None = None) -> tuple[Path, FitResult]:
+    """Run `project` into a run folder (default: a new one under ``train.out_dir``) and save its outputs.
+
+    Also after a stop request: what was trained so far is saved. Invalid projects, unusable data and an
+    unwritable folder raise a `ThawError` before anything is trained or written.
+    """
+    if run_dir is None:
+        folder = default_run_dir(project)
+        check_writable(folder, "train.out_dir")
+    else:
+        folder = Path(run_dir).expanduser().absolute()
+        check_writable(folder, "--out")
+    recorder = RunRecorder(project, folder)
+    result = fit(project, callbacks=[recorder, *callbacks], stop=stop, run_dir=str(folder))
+    save_outputs(folder, result)
+    return folder, result

@@ -1,0 +1,529 @@
+"""The training loop: small and explicit, with named events delivered to callbacks.
+
+    before_fit -> [epoch: train batches (after_batch each) -> validation -> after_epoch] -> after_fit
+
+Everything the loop changes lives in one `LoopState` (model, optimizer, scheduler, scaler, counters,
+history, best weights), and every epoch reseeds its own randomness from (seed, epoch), so a checkpoint of
+that state after an epoch is enough to resume exactly.
+
+When everything below the head is frozen and augmentation is off, the backbone is a fixed function of the
+image: its features are computed once and only the head is trained on them (the feature cache).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from engine import events as ev
+from engine.assemble import Assembled, assemble
+from engine.data import Batch, DataBundle, make_loader, prepare_data
+from engine.errors import ProjectError
+from engine.freezing import param_groups, set_frozen_bn_eval, snapshot_frozen, verify_frozen
+from engine.project import Project, problems
+from engine.zoo import arch_info, effective_image_size
+
+Callback = Callable[[Any], None]
+
+# Feature caches up to this size stay on the accelerator; larger ones stay in host memory.
+_CACHE_ON_DEVICE_BYTES = 2 << 30
+
+
+class StopFlag(threading.Event):
+    """Set from any thread to stop training after the current batch; the best model so far is kept."""
+
+
+@dataclass
+class FitResult:
+    model: nn.Module  # the best weights by validation accuracy (the last ones if no epoch finished)
+    classes: list[str]
+    history: list[ev.EpochEnded]
+    summary: dict[str, Any]
+    skipped: list[tuple[str, str]]  # (path, reason): unusable files, at scan time and at load time
+    stopped_by_user: bool
+
+
+@dataclass
+class LoopState:
+    """What the loop changes while it runs; what a per-epoch checkpoint needs to hold."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler | None
+    epoch: int = 0  # epochs completed
+    global_step: int = 0
+    history: list[ev.EpochEnded] = field(default_factory=list)
+    best_val_accuracy: float = -1.0
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    epochs_without_improvement: int = 0
+
+
+# ---------------------------------------------------------------- device and precision
+
+
+def pick_device(name: str) -> torch.device:
+    """ "auto" means cuda, else mps, else cpu; asking for a device this machine lacks is a `ProjectError`."""
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps and mps.is_available())
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ProjectError("train.device", "CUDA is not available on this machine; use \"auto\" or \"cpu\"")
+    if name == "mps" and not has_mps:
+        raise ProjectError("train.device", "MPS is not available on this machine; use \"auto\" or \"cpu\"")
+    return torch.device(name)
+
+
+def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """bf16 on CUDA where supported, else fp16 (with a GradScaler); no autocast on CPU or MPS."""
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# ---------------------------------------------------------------- optimizer, scheduler, loss
+
+
+def _optimizer(project: Project, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    t = project.train
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=t.lr, momentum=0.9, nesterov=True, weight_decay=t.weight_decay)
+    return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
+
+
+def _scheduler(project: Project, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    """Stepped once per batch, so a run resumed mid-way follows the same curve."""
+    kind = project.train.scheduler
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if kind == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total_steps)
+    if kind == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, total_steps // 3), gamma=0.1)
+    return None
+
+
+def _class_weights(counts: Sequence[int]) -> torch.Tensor:
+    """Inverse class frequency, normalised so that a balanced set gets weights of 1."""
+    total, k = sum(counts), len(counts)
+    return torch.tensor([total / (k * c) if c else 0.0 for c in counts], dtype=torch.float32)
+
+
+# ---------------------------------------------------------------- modes and the feature cache
+
+
+def _backbone_frozen(model: nn.Module, a: Assembled) -> bool:
+    """True when no parameter or BatchNorm statistic outside the head can change."""
+    heads = tuple(a.head_paths)
+
+    def in_head(name: str) -> bool:
+        return any(name == h or name.startswith(h + ".") for h in heads)
+
+    if a.plan.train_frozen_bn:
+        return False
+    return all(not p.requires_grad for n, p in model.named_parameters() if not in_head(n))
+
+
+def _set_train_mode(model: nn.Module, a: Assembled, backbone_frozen: bool) -> None:
+    """Train mode for what trains. A fully frozen backbone runs as the fixed function it is (eval mode:
+    no dropout or stochastic depth in it), which is also what makes its features cacheable."""
+    if backbone_frozen:
+        model.eval()
+        for path in a.head_paths:
+            model.get_submodule(path).train()
+    else:
+        model.train()
+    set_frozen_bn_eval(model, a.plan, a.head_paths)
+
+
+class _FeatureCache:
+    """The head's inputs for every train and val image, computed once with the frozen backbone."""
+
+    def __init__(self, head: nn.Module, train: TensorDataset, val: TensorDataset, failures: list[Any]):
+        self.head, self.train, self.val, self.failures = head, train, val, failures
+
+
+def _extract(model: nn.Module, head: nn.Module, loader: DataLoader, device: torch.device,
+             amp: torch.dtype | None, check: bool, stop: threading.Event
+             ) -> tuple[TensorDataset, list[Any]] | None:
+    """Run the model over `loader`, keeping the head's input. With `check`, first make sure the model's
+    output is the head's output of that input (else None: this model cannot be cached this way)."""
+    captured: list[torch.Tensor] = []
+    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach()))
+    feats, labels, failures = [], [], []
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                if stop.is_set():
+                    return None
+                failures += batch.failures
+                if not len(batch):
+                    continue
+                captured.clear()
+                x = _to_device(batch.x, device)
+                with _autocast(device, amp):
+                    out = model(x)
+                if len(captured) != 1:
+                    return None
+                f = captured[0]
+                if check:
+                    check = False
+                    with _autocast(device, amp):
+                        again = head(f)
+                    if not (isinstance(out, torch.Tensor) and again.shape == out.shape
+                            and torch.allclose(again.float(), out.float(), rtol=1e-3, atol=1e-4)):
+                        return None
+                feats.append(f.float())
+                labels.append(batch.y)
+    finally:
+        hook.remove()
+    x = torch.cat(feats) if feats else torch.empty(0)
+    y = torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
+    if x.numel() * 4 > _CACHE_ON_DEVICE_BYTES:
+        x = x.cpu()
+    else:
+        y = y.to(x.device)
+    return TensorDataset(x, y), failures
+
+
+def _build_cache(model: nn.Module, a: Assembled, train_eval: DataLoader, val: DataLoader,
+                 device: torch.device, amp: torch.dtype | None, stop: threading.Event) -> _FeatureCache | None:
+    head = model.get_submodule(a.head_paths[0])
+    model.eval()
+    got_train = _extract(model, head, train_eval, device, amp, check=True, stop=stop)
+    if got_train is None:
+        return None
+    got_val = _extract(model, head, val, device, amp, check=False, stop=stop)
+    if got_val is None:
+        return None
+    return _FeatureCache(head, got_train[0], got_val[0], got_train[1] + got_val[1])
+
+
+# ---------------------------------------------------------------- steps
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if device.type == "cuda" and x.dim() == 4:
+        return x.to(device, non_blocking=True, memory_format=torch.channels_last)
+    return x.to(device, non_blocking=True)
+
+
+def _batches(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[Any]]]:
+    for b in loader:
+        if isinstance(b, Batch):
+            yield b.x, b.y, b.failures
+        else:
+            yield b[0], b[1], []
+
+
+@dataclass
+class _Pass:
+    """Running sums of one pass over a split."""
+
+    loss: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0
+
+    def add(self, loss: float, correct: int, n: int) -> None:
+        self.loss += loss * n
+        self.correct += correct
+        self.seen += n
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss / self.seen if self.seen else math.nan
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.seen if self.seen else math.nan
+
+
+# ---------------------------------------------------------------- the loop
+
+
+class _Fit:
+    """One call of `fit`: set-up, then the epochs. Kept as an object so each phase is a short method."""
+
+    def __init__(self, project: Project, callbacks: Iterable[Callback], stop: threading.Event | None,
+                 run_dir: str, allow_cache: bool) -> None:
+        self.project = project
+        self.allow_cache = allow_cache
+        self.callbacks = list(callbacks)
+        self.stop = stop if stop is not None else StopFlag()
+        self.run_dir = run_dir
+        self.load_failures: dict[str, str] = {}
+        self.train_loader: DataLoader | None = None
+        self.val_loader: DataLoader | None = None
+        self.val_seconds = 0.0  # the last validation pass, for the ETA
+
+    def emit(self, event: Any) -> None:
+        for cb in self.callbacks:
+            cb(event)
+
+    def log(self, text: str, level: str = "info") -> None:
+        self.emit(ev.LogMessage(text, level))
+
+    # -- set-up
+
+    def setup(self) -> None:
+        p, t = self.project, self.project.train
+        found = problems(p)
+        if found:
+            raise found[0]
+        self.device = pick_device(t.device)
+        self.amp = autocast_dtype(self.device, t.amp)
+        _seed_everything(t.seed)
+        info = arch_info(p.model.arch)
+        size, _ = effective_image_size(info, p.data.image_size)
+        sized = p.copy()
+        sized.data.image_size = size
+        self.data: DataBundle = prepare_data(sized, info.preprocess)
+        self.a = assemble(p, len(self.data.classes), self.device)
+        for note in self.a.notes:
+            self.log(note, "warning")
+        model = self.a.model
+        if self.device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+            model.to(memory_format=torch.channels_last)
+        pin = self.device.type == "cuda"
+        self.train_loader = make_loader(self.data.train, t.batch_size, True, t.seed, pin_memory=pin)
+        self.val_loader = make_loader(self.data.val, t.batch_size, False, t.seed, pin_memory=pin)
+        self.snapshot = snapshot_frozen(model, self.a.plan, self.a.head_paths)
+        self.backbone_frozen = _backbone_frozen(model, self.a)
+        groups = param_groups(model, self.a.plan, t.lr, t.backbone_lr_mult, t.weight_decay, self.a.head_paths)
+        optimizer = _optimizer(p, groups)
+        self.head_group = next(i for i, g in enumerate(optimizer.param_groups) if g.get("name") == "head")
+        self.steps = math.ceil(len(self.data.train) / t.batch_size)
+        scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        self.state = LoopState(model, optimizer, _scheduler(p, optimizer, t.epochs * self.steps), scaler)
+        weight = _class_weights(self.data.class_counts()).to(self.device) if t.class_weights else None
+        self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=t.label_smoothing)
+        self.cache: _FeatureCache | None = None
+        if self.allow_cache and self.backbone_frozen and p.data.augment == "none":
+            self.cache = self._try_cache()
+
+    def _try_cache(self) -> _FeatureCache | None:
+        t = self.project.train
+        self.log(f"everything below the head is frozen and augmentation is off: caching the backbone's "
+                 f"features for {len(self.data.train) + len(self.data.val)} images")
+        in_order = make_loader(self.data.train, t.batch_size, False, t.seed, pin_memory=self.device.type == "cuda")
+        cache = _build_cache(self.state.model, self.a, in_order, self.val_loader, self.device, self.amp, self.stop)
+        if cache is None and not self.stop.is_set():
+            self.log("this model's output is not a function of its head's input alone; training without "
+                     "the feature cache", "warning")
+        if cache is not None:
+            self._note_failures(cache.failures)
+            self.train_loader = make_loader(cache.train, t.batch_size, True, t.seed, num_workers=0)
+            self.val_loader = make_loader(cache.val, t.batch_size, False, t.seed, num_workers=0)
+        return cache
+
+    def _note_failures(self, failures: list[Any]) -> None:
+        for f in failures:
+            if f.path not in self.load_failures:
+                self.load_failures[f.path] = f.reason
+                self.log(f"skipped {f.path}: {f.reason}", "warning")
+
+    # -- running
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cache.head(x) if self.cache is not None else self.state.model(x)
+
+    def lr(self) -> float:
+        return float(self.state.optimizer.param_groups[self.head_group]["lr"])
+
+    def eta(self, epoch: int, sec_per_step: float, steps_left: int) -> float:
+        """Seconds to the end: the rest of this epoch, the later epochs, and each validation pass left."""
+        epochs_after = self.project.train.epochs - epoch
+        return sec_per_step * (steps_left + epochs_after * self.steps) + self.val_seconds * (epochs_after + 1)
+
+    def train_epoch(self, epoch: int) -> _Pass | None:
+        """One epoch of training; None when stopped part-way."""
+        s, t = self.state, self.project.train
+        torch.manual_seed(t.seed * 100_003 + epoch)
+        self.train_loader.generator.manual_seed(t.seed * 100_003 + epoch)
+        _set_train_mode(s.model, self.a, self.backbone_frozen)
+        acc = _Pass()
+        start = time.perf_counter()
+        for step, (x, y, failures) in enumerate(_batches(self.train_loader), start=1):
+            self._note_failures(failures)
+            if len(y):
+                x, y = _to_device(x, self.device), y.to(self.device, non_blocking=True)
+                with _autocast(self.device, self.amp):
+                    out = self.forward(x)
+                loss = self.criterion(out.float(), y)
+                s.optimizer.zero_grad(set_to_none=True)
+                if s.scaler is not None:
+                    s.scaler.scale(loss).backward()
+                    s.scaler.step(s.optimizer)
+                    s.scaler.update()
+                else:
+                    loss.backward()
+                    s.optimizer.step()
+                lr = self.lr()
+                if s.scheduler is not None:
+                    s.scheduler.step()
+                batch_loss = float(loss.detach())
+                batch_correct = int((out.detach().argmax(1) == y).sum())
+                acc.add(batch_loss, batch_correct, len(y))
+            else:
+                lr, batch_loss, batch_correct = self.lr(), math.nan, 0
+            s.global_step += 1
+            acc.seconds = time.perf_counter() - start
+            self.emit(ev.BatchEnded(
+                epoch=epoch, step=step, steps_per_epoch=self.steps, global_step=s.global_step,
+                loss=batch_loss, accuracy=batch_correct / len(y) if len(y) else math.nan, lr=lr,
+                images_per_second=acc.seen / acc.seconds if acc.seconds > 0 else 0.0,
+                eta_seconds=self.eta(epoch, acc.seconds / step, self.steps - step)))
+            if self.stop.is_set():
+                return None
+        return acc
+
+    def evaluate(self) -> _Pass | None:
+        model = self.state.model
+        model.eval()
+        acc = _Pass()
+        start = time.perf_counter()
+        with torch.no_grad():
+            for x, y, failures in _batches(self.val_loader):
+                self._note_failures(failures)
+                if self.stop.is_set():
+                    return None
+                if not len(y):
+                    continue
+                x, y = _to_device(x, self.device), y.to(self.device, non_blocking=True)
+                with _autocast(self.device, self.amp):
+                    out = self.forward(x)
+                loss = self.criterion(out.float(), y)
+                acc.add(float(loss), int((out.argmax(1) == y).sum()), len(y))
+        acc.seconds = time.perf_counter() - start
+        return acc
+
+    def run(self) -> FitResult:
+        s, t = self.state, self.project.train
+        total_params = sum(p.numel() for p in s.model.parameters())
+        trainable = sum(p.numel() for p in s.model.parameters() if p.requires_grad)
+        self.emit(ev.FitStarted(
+            epochs=t.epochs, steps_per_epoch=self.steps, train_size=len(self.data.train),
+            val_size=len(self.data.val), classes=tuple(self.data.classes), device=str(self.device),
+            trainable_params=trainable, total_params=total_params, feature_cache=self.cache is not None,
+            run_dir=self.run_dir))
+        start = time.perf_counter()
+        stopped_early = False
+        train_images, train_seconds = 0, 0.0
+        while s.epoch < t.epochs and not self.stop.is_set():
+            epoch = s.epoch + 1
+            tr = self.train_epoch(epoch)
+            if tr is None:
+                break
+            va = self.evaluate()
+            if va is None:
+                break
+            self.val_seconds = va.seconds
+            train_images += tr.seen
+            train_seconds += tr.seconds
+            s.epoch = epoch
+            is_best = va.accuracy > s.best_val_accuracy
+            if is_best:
+                s.best_val_accuracy, s.best_epoch, s.epochs_without_improvement = va.accuracy, epoch, 0
+                s.best_state = {k: v.detach().to("cpu", copy=True) for k, v in s.model.state_dict().items()}
+            else:
+                s.epochs_without_improvement += 1
+            sec_per_epoch = tr.seconds + va.seconds
+            e = ev.EpochEnded(
+                epoch=epoch, epochs=t.epochs, train_loss=tr.mean_loss, train_accuracy=tr.accuracy,
+                val_loss=va.mean_loss, val_accuracy=va.accuracy, lr=self.lr(), seconds=sec_per_epoch,
+                images_per_second=tr.seen / tr.seconds if tr.seconds > 0 else 0.0,
+                eta_seconds=sec_per_epoch * (t.epochs - epoch), best_val_accuracy=s.best_val_accuracy,
+                is_best=is_best, train_seconds=tr.seconds, val_seconds=va.seconds)
+            s.history.append(e)
+            self.emit(e)
+            if t.early_stop_patience and s.epochs_without_improvement >= t.early_stop_patience:
+                stopped_early = True
+                self.log(f"early stop: no better validation accuracy for {t.early_stop_patience} epoch(s); "
+                         f"keeping epoch {s.best_epoch}")
+                break
+        stopped_by_user = self.stop.is_set() and not stopped_early
+        if s.best_state is not None:
+            s.model.load_state_dict(s.best_state)
+        check = verify_frozen(s.model, self.snapshot)
+        if not check.ok:
+            self.log(f"frozen tensors changed during training: {', '.join(check.changed[:5])}", "error")
+        best = s.best_val_accuracy if s.best_state is not None else math.nan
+        final = s.history[-1].val_accuracy if s.history else math.nan
+        seconds = time.perf_counter() - start
+        skipped = list(self.data.skipped) + sorted(self.load_failures.items())
+        summary = {
+            "arch": self.project.model.arch,
+            "classes": list(self.data.classes),
+            "best_val_accuracy": None if math.isnan(best) else best,
+            "best_epoch": s.best_epoch or None,
+            "final_val_accuracy": None if math.isnan(final) else final,
+            "epochs_completed": s.epoch,
+            "epochs_planned": t.epochs,
+            "stopped_early": stopped_early,
+            "stopped_by_user": stopped_by_user,
+            "device": str(self.device),
+            "autocast": str(self.amp).replace("torch.", "") if self.amp else None,
+            "image_size": self.a.image_size,
+            "train_size": len(self.data.train),
+            "val_size": len(self.data.val),
+            "trainable_params": trainable,
+            "total_params": total_params,
+            "images_per_second": train_images / train_seconds if train_seconds > 0 else 0.0,
+            "feature_cache": self.cache is not None,
+            "frozen_verified": check.ok,
+            "frozen_checked": check.checked,
+            "frozen_changed": list(check.changed),
+            "seconds": seconds,
+            "skipped_files": [{"path": path, "reason": reason} for path, reason in skipped],
+            "notes": list(self.a.notes),
+        }
+        self.emit(ev.FitEnded(
+            epochs_completed=s.epoch, best_val_accuracy=best, final_val_accuracy=final,
+            stopped_early=stopped_early, stopped_by_user=stopped_by_user, seconds=seconds,
+            frozen_verified=check.ok, run_dir=self.run_dir))
+        return FitResult(model=s.model, classes=list(self.data.classes), history=list(s.history),
+                         summary=summary, skipped=skipped, stopped_by_user=stopped_by_user)
+
+    def close(self) -> None:
+        """Drop the loaders so their worker processes (if any) shut down now."""
+        self.train_loader = self.val_loader = None
+
+
+def fit(project: Project, *, callbacks: Iterable[Callback] = (), stop: threading.Event | None = None,
+        run_dir: str | None = None, feature_cache: bool = True) -> FitResult:
+    """Train `project` and return the best model by validation accuracy with its history and summary.
+
+    Raises a `ThawError` (nothing trained) for an invalid project or unusable data. `stop` (a `StopFlag`
+    or `threading.Event`) is checked after every batch; once set, training ends and the best model so far
+    is returned. Callbacks get every event of `engine.events` in order, on this thread.
+    `feature_cache=False` never caches features (to compare, or to save memory).
+    """
+    f = _Fit(project, callbacks, stop, str(run_dir or ""), feature_cache)
+    try:
+        f.setup()
+        return f.run()
+    finally:
+        f.close()

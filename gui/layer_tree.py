@@ -30,6 +30,8 @@ PARTLY_TINT = QColor(236, 244, 252)
 HEAD_TINT = QColor(222, 245, 222)
 FROZEN_TEXT = QColor(70, 95, 130)
 
+MANY_PARENTS = 16
+
 # Row states (derived from the unit flags).
 NO_PARAMS, TRAINABLE_ROW, FROZEN_ROW, PARTLY_ROW, HEAD_ROW = range(5)
 
@@ -225,7 +227,11 @@ class LayerTreeModel(QAbstractItemModel):
             self.edited.emit()
 
     def _emit_rows(self, nodes: Iterable[int], first_col: int, last_col: int, with_children: bool = False) -> None:
-        """One dataChanged per parent, spanning the changed rows (fewer signals than one per row)."""
+        """One dataChanged per parent, spanning the changed rows; one layout refresh when that is many parents.
+
+        Each dataChanged costs the view dozens of calls back into Python; a preset on a model with a thousand
+        modules would emit hundreds, so past `MANY_PARENTS` one layoutChanged (no rows move) repaints all.
+        """
         spans: dict[int, list[int]] = {}
         for i in nodes:
             groups = [(self._parent[i], self._row[i], self._row[i])]
@@ -234,6 +240,10 @@ class LayerTreeModel(QAbstractItemModel):
             for up, lo, hi in groups:
                 span = spans.setdefault(up, [lo, hi])
                 span[0], span[1] = min(span[0], lo), max(span[1], hi)
+        if len(spans) > MANY_PARENTS:
+            self.layoutAboutToBeChanged.emit()
+            self.layoutChanged.emit()
+            return
         for up, (lo, hi) in spans.items():
             top = self._index_of(up)
             self.dataChanged.emit(self.index(lo, first_col, top), self.index(hi, last_col, top))

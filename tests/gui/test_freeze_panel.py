@@ -67,6 +67,7 @@ def test_toggling_a_block_check_box_changes_plan_summary_and_project(panel, qtbo
 @pytest.mark.parametrize("preset", ["feature_extraction", "last_blocks", "full"])
 def test_each_preset_matches_the_engine_plan_and_keeps_the_head(panel, qtbot, resnet, preset):
     panel.preset_buttons["feature_extraction" if preset == "full" else "full"].click()
+    panel.tree.expand(panel.tree_model.index_of_path("layer2.0"))
     with qtbot.waitSignal(panel.changed):
         if preset == "last_blocks":
             panel.last_blocks.setValue(2)  # editing N selects "last N blocks"
@@ -76,6 +77,7 @@ def test_each_preset_matches_the_engine_plan_and_keeps_the_head(panel, qtbot, re
     assert frozen_units(panel, resnet) == {u for u in units(resnet) if engine.is_frozen(u)}
     assert panel.settings.preset == preset and panel.preset_buttons[preset].isChecked()
     assert not panel.preset_buttons["custom"].isVisible()
+    assert panel.tree.isExpanded(panel.tree_model.index_of_path("layer2.0"))  # a preset keeps the view as it was
     assert panel.tree_model.index_of_path("fc").siblingAtColumn(TRAINABLE_COLUMN).data() == "new"
     trainable = int(panel.summary.text().split()[1].replace(",", ""))
     assert trainable >= 512 * 4 + 4  # the head is always trained

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine import zoo
 from engine.data import split
 from engine.errors import ThawError
 from gui import threads
@@ -59,6 +60,9 @@ class DataPanel(ProjectPanel):
         self.val_fraction = add_row(form, "Validation share", QLineEdit(),
                                     "Fraction of each class held out for validation when no folder is given.")
         self.image_size = add_row(form, "Image size", QLineEdit(), "Side of the square images fed to the model, px.")
+        self.size_note = help_label("")
+        self.size_note.setVisible(False)
+        form.addRow("", self.size_note)
         self.augment = add_row(form, "Augmentation", add_items(QComboBox(), AUGMENTS),
                                "Random changes to training images so the model sees more variety.")
         outer.addWidget(source)
@@ -94,13 +98,21 @@ class DataPanel(ProjectPanel):
             edit.textEdited.connect(lambda _t: self._sync_val_fraction())
             edit.editingFinished.connect(self._source_done)
         self.val_fraction.textEdited.connect(lambda _t: self._show_split())
+        self.image_size.textEdited.connect(lambda _t: self._show_size_note())
         self.val.textEdited.connect(lambda _t: self.fields.recheck("data.val_fraction"))
+        self._arch_info = None
         self._clear_view()
 
     # ------------------------------------------------------------ the contract
 
+    def set_arch(self, name: str) -> None:
+        """The project's architecture, so the panel can say when it will use another image size."""
+        self._arch_info = zoo.arch_info(name) if zoo.is_known_arch(name) else None
+        self._show_size_note()
+
     def set_project(self, project) -> None:
         super().set_project(project)
+        self.set_arch(project.model.arch)
         self.rescan()
 
     def set_read_only(self, read_only: bool) -> None:
@@ -233,6 +245,13 @@ class DataPanel(ProjectPanel):
             except ThawError:
                 text = "Split: not possible with this validation share (see the marked field)"
         self.split_label.setText(text)
+
+    def _show_size_note(self) -> None:
+        notes = []
+        if self._arch_info is not None and self.project is not None:
+            notes = zoo.effective_image_size(self._arch_info, self.project.data.image_size)[1]
+        self.size_note.setText("\n".join(notes))
+        self.size_note.setVisible(bool(notes))
 
     def _sync_val_fraction(self) -> None:
         """The share only matters when no validation source is given."""

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QComboBox, QFormLayout, QFrame, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.heads import HeadSpec, describe_head
 from gui.panels.fields import (
@@ -26,6 +35,8 @@ class HeadPanel(ProjectPanel):
         self.num_classes: int | None = None
 
         outer = QVBoxLayout(self)
+        group = QGroupBox("New head")
+        inner = QVBoxLayout(group)
         self.form = form = QFormLayout()
         self.kind = add_row(form, "Head", add_items(QComboBox(), KINDS),
                             "Linear: features straight to classes. MLP: hidden layers in between.")
@@ -34,7 +45,7 @@ class HeadPanel(ProjectPanel):
         self.hidden.setPlaceholderText("e.g. 256, 128")
         self.dropout = add_row(form, "Dropout", QLineEdit(), "Fraction of features dropped in training, 0 to < 1.")
         self.classes = add_row(form, "Classes", QLabel())
-        outer.addLayout(form)
+        inner.addLayout(form)
 
         self.description = QLabel()
         self.description.setFrameShape(QFrame.Shape.StyledPanel)
@@ -43,9 +54,10 @@ class HeadPanel(ProjectPanel):
         mono.setStyleHint(QFont.StyleHint.Monospace)
         self.description.setFont(mono)
         self.description.setMargin(6)
-        outer.addWidget(QLabel("Resulting head:"))
-        outer.addWidget(self.description)
-        outer.addWidget(help_label("The head is new: it starts untrained and is always trained."))
+        inner.addWidget(QLabel("Resulting head:"))
+        inner.addWidget(self.description)
+        inner.addWidget(help_label("The head is new: it starts untrained and is always trained."))
+        outer.addWidget(group)
         outer.addStretch(1)
 
         self.fields.combo("head.kind", self.kind)

@@ -32,7 +32,7 @@ from gui.panels.fields import ProjectPanel
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt")
-COLUMNS = ["Architecture", "Params", "Top-1", "Offline"]
+COLUMNS = ["Architecture", "Params", "Top-1 %", "Local"]
 
 
 def format_params(n: int | None) -> str:
@@ -74,6 +74,7 @@ class ModelPanel(ProjectPanel):
         self.view = QTreeView()
         self.view.setModel(self.proxy)
         self.view.setRootIsDecorated(False)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep both ends: resnext…32x8d
         self.view.setUniformRowHeights(True)
         self.view.setAlternatingRowColors(True)
         self.view.setSortingEnabled(True)
@@ -83,8 +84,10 @@ class ModelPanel(ProjectPanel):
         header = self.view.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        fm = self.view.fontMetrics()
+        for c, sample in ((1, "Params_"), (2, "Top-1 %"), (3, "Local")):  # narrow, so names keep the room
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
+            header.resizeSection(c, fm.horizontalAdvance(sample) + 14)
         self.view.setMinimumHeight(180)
         box.addWidget(self.view, 1)
         self.details = QLabel()
@@ -94,8 +97,10 @@ class ModelPanel(ProjectPanel):
         outer.addWidget(pick, 1)
 
         source = QGroupBox("Weights")
-        self.weights_box = source
-        wl = QVBoxLayout(source)
+        QVBoxLayout(source).addWidget(weights_box := QWidget())
+        self.weights_box = weights_box   # marked as a whole when the weight source is unusable
+        wl = QVBoxLayout(weights_box)
+        wl.setContentsMargins(4, 4, 4, 4)
         self.pretrained = QRadioButton("Pretrained")
         self.none = QRadioButton("None (random initialisation)")
         self.from_file = QRadioButton("From a file:")
@@ -119,7 +124,7 @@ class ModelPanel(ProjectPanel):
 
         f = self.fields
         f.custom("model.arch", self.view, lambda: self._picked, self._select, check=self._arch_problem)
-        f.custom("model.weights", source, self._read_weights, self._write_weights, check=self._weights_problem)
+        f.custom("model.weights", weights_box, self._read_weights, self._write_weights, check=self._weights_problem)
         f.extra_widgets += [self.search]
         self.weights_file.textEdited.connect(self._file_edited)
         self.search.textChanged.connect(self._filter)
@@ -136,7 +141,7 @@ class ModelPanel(ProjectPanel):
         name.setToolTip(f"{info.name} ({info.family})")
         params = QStandardItem(format_params(info.num_params))
         params.setData(info.num_params or 0, SORT_ROLE)
-        acc = QStandardItem(f"{info.imagenet_acc1:.1f} %" if info.imagenet_acc1 is not None else "—")
+        acc = QStandardItem(f"{info.imagenet_acc1:.1f}" if info.imagenet_acc1 is not None else "—")
         acc.setData(info.imagenet_acc1 or 0.0, SORT_ROLE)
         offline = QStandardItem("✓" if info.weights_cached else "—")
         offline.setData(int(info.weights_cached), SORT_ROLE)

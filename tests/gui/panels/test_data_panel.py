@@ -113,3 +113,25 @@ def test_close_joins_scan_thread(qtbot, tmp_path):
     p.close()
     assert threads.running() == []
     p.deleteLater()
+
+
+def test_image_size_note_for_architectures_that_need_another_size(qtbot, panel, tmp_path):
+    project = Project(base_dir=tmp_path)
+    project.model.arch = "vit_b_16"
+    panel.set_project(project)
+    type_into(qtbot, panel.image_size, "128")
+    assert project.data.image_size == 128
+    assert not panel.size_note.isHidden() and "224" in panel.size_note.text()
+    panel.set_arch("resnet18")
+    assert panel.size_note.isHidden()
+
+
+def test_read_only_keeps_the_view_but_locks_inputs(qtbot, panel, tmp_path):
+    project = Project(base_dir=tmp_path)
+    project.data.val = "somewhere"
+    panel.set_project(project)
+    panel.set_read_only(True)
+    assert panel.train.isReadOnly() and not panel.browse_train.isEnabled() and not panel.augment.isEnabled()
+    assert panel.skipped.toggle.isEnabled()  # the list of skipped files can still be opened
+    panel.set_read_only(False)
+    assert panel.train.isEnabled() and not panel.val_fraction.isEnabled()  # unused with a validation folder

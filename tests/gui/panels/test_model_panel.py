@@ -47,7 +47,7 @@ def test_lists_every_architecture_with_its_facts(panel):
     assert sorted(p.visible_names()) == sorted(zoo.list_architectures())
     assert zoo.DEMO_ARCH in p.visible_names() and len(p.visible_names()) > 80
     assert row_text(p, "resnet18", 1) == "11.7 M"
-    assert row_text(p, "resnet18", 2) == "69.8 %"
+    assert row_text(p, "resnet18", 2) == "69.8"
     assert row_text(p, "resnet18", 3) == "✓"        # its file is in this test's cache
     assert row_text(p, "resnet50", 3) == "—"
     assert p.view.currentIndex().data() == "resnet18"

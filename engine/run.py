@@ -1,7 +1,7 @@
 """A run folder: where one training run leaves its results.
 
     <out_dir>/<project name>-<YYYYmmdd-HHMMSS>/
-        project.thaw.toml   the project as run (overrides applied)
+        project.thaw.toml   the project as run (overrides applied, paths made absolute)
         labels.json         class names in output order
         metrics.csv         epoch,split,loss,accuracy,lr,seconds (rewritten after every epoch)
         model.safetensors   state dict of the kept model (best by validation accuracy)
@@ -98,12 +98,22 @@ class RunRecorder:
     def __call__(self, event: Any) -> None:
         if isinstance(event, ev.FitStarted):
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            proj.save(self.project, self.run_dir / "project.thaw.toml")
+            proj.save(resolved(self.project), self.run_dir / "project.thaw.toml")
             write_text_atomic(self.run_dir / "labels.json", json.dumps(list(event.classes), indent=2) + "\n")
             write_text_atomic(self.run_dir / "metrics.csv", metrics_csv([]))
         elif isinstance(event, ev.EpochEnded):
             self.history.append(event)
             write_text_atomic(self.run_dir / "metrics.csv", metrics_csv(self.history))
+
+
+def resolved(project: Project) -> Project:
+    """A copy with every path made absolute, so the run's project file works from anywhere."""
+    out = project.copy()
+    for key in proj.PATH_KEYS:
+        value = project.get(key)
+        if value and value not in ("pretrained", "none"):
+            out.set(key, str(project.resolve(value).resolve()))
+    return out
 
 
 def save_outputs(run_dir: Path, result: FitResult) -> None:

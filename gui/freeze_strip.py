@@ -36,6 +36,7 @@ class FreezeStrip(QWidget):
     mode_changed = Signal(str)
 
     LABEL_H = 16
+    MIN_RUN_PX = 4.0
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -76,14 +77,33 @@ class FreezeStrip(QWidget):
     def _bar(self) -> QRectF:
         return QRectF(6, self.LABEL_H, self.width() - 12, self.height() - 2 * self.LABEL_H)
 
-    def segment_at(self, y: float) -> Segment | None:
+    def _runs(self) -> list[tuple[float, float, list[tuple[float, float, Segment]]]]:
+        """Neighbouring segments of one state merged into runs: (top px, height px, their spans).
+
+        Every run gets at least `MIN_RUN_PX`, so a 6,000-parameter head stays visible beside 4M frozen ones.
+        """
         bar = self._bar()
-        if not self._spans or bar.height() <= 0:
-            return None
-        f = (y - bar.top()) / bar.height()
-        for lo, hi, s in self._spans:
-            if lo <= f < hi:
-                return s
+        runs: list[list] = []
+        for lo, hi, seg in self._spans:
+            if runs and runs[-1][2][-1][2].state == seg.state:
+                runs[-1][1] = hi
+                runs[-1][2].append((lo, hi, seg))
+            else:
+                runs.append([lo, hi, [(lo, hi, seg)]])
+        heights = [max(self.MIN_RUN_PX, (hi - lo) * bar.height()) for lo, hi, _ in runs]
+        scale = bar.height() / sum(heights) if heights else 1.0
+        out, top = [], bar.top()
+        for (_, _, spans), h in zip(runs, heights, strict=True):
+            out.append((top, h * scale, spans))
+            top += h * scale
+        return out
+
+    def segment_at(self, y: float) -> Segment | None:
+        for top, height, spans in self._runs():
+            if top <= y < top + height:
+                lo, hi = spans[0][0], spans[-1][1]
+                f = lo + (y - top) / height * (hi - lo)
+                return next((seg for a, b, seg in spans if a <= f < b), spans[-1][2])
         return None
 
     def paintEvent(self, event) -> None:
@@ -92,24 +112,20 @@ class FreezeStrip(QWidget):
         bar = self._bar()
         p.fillRect(bar, EMPTY_COLOUR)
         colours = {FROZEN: FROZEN_COLOUR, TRAINABLE: TRAINABLE_COLOUR, HEAD: HEAD_COLOUR, PARTLY: FROZEN_COLOUR}
-        # Merge neighbouring segments of one state so big models paint as a few rectangles.
-        runs: list[list] = []
-        for lo, hi, s in self._spans:
-            if runs and runs[-1][2] == s.state:
-                runs[-1][1] = hi
-            else:
-                runs.append([lo, hi, s.state])
-        for lo, hi, state in runs:
-            top = bar.top() + lo * bar.height()
-            rect = QRectF(bar.left(), top, bar.width(), max(1.0, (hi - lo) * bar.height()))
+        runs = self._runs()
+        for top, height, spans in runs:
+            state = spans[0][2].state
+            rect = QRectF(bar.left(), top, bar.width(), height)
             p.fillRect(rect, colours[state])
             if state == PARTLY:
                 p.fillRect(rect, QBrush(TRAINABLE_COLOUR, Qt.BrushStyle.BDiagPattern))
-        if self._mode == "blocks" and len(self._spans) > 1:  # thin separators make the blocks countable
+        if self._mode == "blocks":  # thin separators make the blocks countable
             p.setPen(QPen(QColor(255, 255, 255, 200), 1))
-            for lo, _, _ in self._spans[1:]:
-                y = bar.top() + lo * bar.height()
-                p.drawLine(QPointF(bar.left(), y), QPointF(bar.right(), y))
+            for top, height, spans in runs:
+                lo, hi = spans[0][0], spans[-1][1]
+                for a, _, _ in spans[1:]:
+                    y = top + (a - lo) / (hi - lo) * height
+                    p.drawLine(QPointF(bar.left(), y), QPointF(bar.right(), y))
         p.setPen(QPen(QColor(90, 90, 90), 1))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRect(bar.adjusted(0, 0, -1, -1))

@@ -4,10 +4,12 @@ import torchvision
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
+from engine.assemble import skeleton
 from engine.demo_cnn import DigitsCNN
-from engine.freezing import plan_for
+from engine.freezing import frozen_tensors, plan_for
 from engine.layers import describe, walk
-from engine.project import FreezeSettings
+from engine.project import FreezeSettings, ModelSettings, Project
+from engine.zoo import DEMO_ARCH
 from gui.freeze_panel import FreezePanel
 from gui.freeze_strip import FROZEN, HEAD, TRAINABLE
 from gui.layer_tree import TRAINABLE as TRAINABLE_COLUMN
@@ -157,3 +159,33 @@ def test_opening_a_project_shows_its_custom_plan_without_a_change(qtbot):
     out = FreezeSettings()
     panel.apply_to(out)
     assert out == settings
+
+
+def test_plan_matches_the_engine_skeleton_for_the_demo_project(qtbot):
+    project = Project(model=ModelSettings(arch=DEMO_ARCH, weights="none"))
+    project.freeze.preset, project.freeze.last_blocks = "last_blocks", 2
+    skel = skeleton(project, 3)
+    panel = FreezePanel()
+    qtbot.addWidget(panel)
+    panel.set_freeze_settings(project.freeze)
+    panel.set_model(skel.model, skel.head_paths)
+    assert frozen_tensors(skel.model, panel.current_plan(), skel.head_paths) == frozen_tensors(
+        skel.model, skel.plan, skel.head_paths
+    )
+    assert frozen_tensors(skel.model, skel.plan, skel.head_paths)  # something is frozen at all
+
+
+def test_hand_edits_on_a_vit_keep_its_loose_tensors_frozen(qtbot):
+    skel = skeleton(Project(model=ModelSettings(arch="vit_b_16", weights="none")), 3)
+    model, heads = skel.model, skel.head_paths
+    panel = FreezePanel()
+    qtbot.addWidget(panel)
+    settings = FreezeSettings()  # feature extraction
+    panel.set_freeze_settings(settings)
+    panel.set_model(model, heads)
+    panel.tree_model.set_trainable("encoder.layers.encoder_layer_11", True)
+    assert settings.preset == "custom" and "class_token" in settings.frozen
+    custom = plan_for(model, "custom", frozen=settings.frozen, head_paths=heads)
+    before = frozen_tensors(model, plan_for(model, "feature_extraction", head_paths=heads), heads)
+    thawed = {n for n in before if n.startswith("encoder.layers.encoder_layer_11.")}
+    assert thawed and frozen_tensors(model, custom, heads) == before - thawed

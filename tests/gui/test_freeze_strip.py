@@ -53,3 +53,13 @@ def test_mode_switch_announces_and_rejects_unknown(strip, qtbot):
     assert blocker.args == ["params"] and strip.mode() == "params"
     with pytest.raises(ValueError, match="blocks"):
         strip.set_mode("depth")
+
+
+def test_a_tiny_head_stays_visible_beside_a_huge_backbone(qtbot):
+    strip = FreezeStrip()
+    qtbot.addWidget(strip)
+    strip.resize(40, 216)
+    strip.set_segments([Segment("features", 4_000_000.0, FROZEN), Segment("classifier.1", 6_405.0, HEAD)])
+    bottom = strip.height() - strip.LABEL_H - 2  # just above the bar's lower edge
+    assert strip.segment_at(bottom).path == "classifier.1"
+    assert strip.grab().toImage().pixelColor(strip.width() // 2, bottom) == HEAD_COLOUR

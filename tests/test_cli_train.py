@@ -186,3 +186,18 @@ def test_a_failure_during_training_exits_1(tmp_path):
         proc.kill()
     assert proc.returncode == 1
     assert "error: training failed" in err
+
+
+def test_the_documented_schema_matches_the_project():
+    import dataclasses
+    import re
+
+    from engine import project as proj
+
+    doc = (ROOT / "docs" / "project-file.md").read_text()
+    example = proj.loads(re.search(r"```toml\n(.*?)```", doc, re.S).group(1))
+    assert example.name == "digits-5-to-9" and example.data.train == "data/train"
+    documented = set(re.findall(r"^\| `(\w+)` \|", doc, re.M))
+    for section, cls in proj.SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            assert f.name in documented, f"{section}.{f.name} is not in docs/project-file.md"

@@ -187,3 +187,21 @@ def test_worker_choice():
     assert data.choose_workers(10_000, 224, cpus=2) == 0
     assert data.choose_workers(10_000, 224, cpus=16) == 8
     assert data.choose_workers(10_000, 224, cpus=4) == 3
+
+
+def test_worker_processes_give_the_same_batches(tmp_path):
+    """The worker path (forkserver/spawn, as inside the Qt process) pickles the dataset and its transforms."""
+    root = make_image_folder(tmp_path / "train", per_class=3, classes=("a", "b"))
+    (root / "b" / "cut.jpg").write_bytes(_half("JPEG"))
+    bundle = data.prepare_data(_project(tmp_path, val_fraction=0.3, augment="none"), PRE)
+
+    def run(workers):
+        loader = data.make_loader(bundle.train, 2, True, 5, num_workers=workers)
+        assert (loader.multiprocessing_context is None) == (workers == 0)
+        batches = list(loader)
+        return (torch.cat([b.y for b in batches]).tolist(), torch.cat([b.x for b in batches]),
+                [f.path for b in batches for f in b.failures])
+
+    in_process, with_worker = run(0), run(1)
+    assert in_process[0] == with_worker[0] and in_process[2] == with_worker[2]
+    assert torch.equal(in_process[1], with_worker[1])

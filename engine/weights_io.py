@@ -91,7 +91,8 @@ def load_into(model: nn.Module, state: Mapping[str, torch.Tensor], source: str,
     own = model.state_dict()
     tolerated = (lambda k: any(k == p or k.startswith(p + ".") for p in tolerate)) if tolerate else (
         lambda k: False)
-    missing = [k for k in own if k not in state]
+    # BatchNorm counters are absent from checkpoints older than PyTorch 0.4; BatchNorm fills them in itself.
+    missing = [k for k in own if k not in state and not k.endswith(".num_batches_tracked")]
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
     bad_missing = [k for k in missing if not tolerated(k)]

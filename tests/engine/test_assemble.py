@@ -1,0 +1,66 @@
+"""A project's model assembled: weights, head, plan and input size together; the meta-device skeleton."""
+
+import pytest
+import torch
+
+from engine import demo_cnn
+from engine.assemble import assemble, skeleton
+from engine.errors import WeightsError
+from engine.layers import describe
+from engine.project import Project
+
+
+def demo_project(tmp_path, **freeze) -> Project:
+    p = Project(base_dir=tmp_path)
+    p.model.arch = "thaw_digits_cnn"
+    p.data.image_size = 32
+    p.head.kind = "mlp"
+    p.head.hidden = [16]
+    for k, v in freeze.items():
+        setattr(p.freeze, k, v)
+    return p
+
+
+def test_assemble_applies_head_and_plan(tmp_path):
+    p = demo_project(tmp_path, preset="last_blocks", last_blocks=1)
+    p.model.weights = "none"
+    a = assemble(p, num_classes=3)
+    assert a.head_paths == ["fc"] and a.image_size == 32 and a.notes == []
+    assert a.plan.frozen == {"stem", "block1", "block2"}
+    assert a.model.block3[0].weight.requires_grad and not a.model.stem[0].weight.requires_grad
+    assert a.model(torch.randn(2, 3, 32, 32)).shape == (2, 3)
+    assert a.info.name == "thaw_digits_cnn"
+
+
+def test_skeleton_matches_the_real_model(tmp_path):
+    p = demo_project(tmp_path)
+    p.model.weights = "none"
+    real, skel = assemble(p, 4), skeleton(p, 4)
+    assert all(t.is_meta for t in skel.model.state_dict().values())
+    assert skel.plan == real.plan and skel.head_paths == real.head_paths
+    assert describe(skel.model, skel.plan, skel.head_paths) == describe(real.model, real.plan, real.head_paths)
+
+
+@pytest.mark.skipif(not demo_cnn.SOURCE_WEIGHTS.is_file(), reason="the demo's source weights are not built")
+def test_assemble_with_the_shipped_demo_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    a = assemble(demo_project(tmp_path), 5)
+    shipped = load_file(str(demo_cnn.SOURCE_WEIGHTS))
+    assert torch.equal(a.model.block2[0].weight, shipped["block2.0.weight"])
+
+
+def test_missing_pretrained_weights_are_a_clear_error(tmp_path):
+    p = Project(base_dir=tmp_path)
+    p.model.arch = "mobilenet_v3_small"
+    with pytest.raises(WeightsError, match="mobilenet_v3_small-047dcff4.pth.*never downloads"):
+        assemble(p, 3)
+
+
+def test_input_size_is_raised_with_a_note(tmp_path):
+    p = Project(base_dir=tmp_path)
+    p.model.arch = "inception_v3"
+    p.data.image_size = 32
+    s = skeleton(p, 3)
+    assert s.image_size == 75 and "75" in s.notes[0]
+    assert s.model(torch.empty(1, 3, s.image_size, s.image_size, device="meta")).shape == (1, 3)

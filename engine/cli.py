@@ -94,13 +94,12 @@ class _Progress:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.resume:
-        print("train --resume: not built yet", file=sys.stderr)
-        return 2
     from engine import project as proj
     from engine import run
     from engine.training import StopFlag
 
+    if args.resume and args.out:
+        raise ThawError("--resume continues a run in its own folder; leave out --out")
     project = proj.apply_overrides(proj.load(args.project, check_paths=False), args.overrides)
     found = proj.problems(project)
     if found:
@@ -118,7 +117,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
-        run_dir, result = run.train(project, args.out, callbacks=[_Progress(sys.stdout)], stop=stop)
+        if args.resume:
+            run_dir, result = run.resume(project, args.resume, callbacks=[_Progress(sys.stdout)], stop=stop)
+        else:
+            run_dir, result = run.train(project, args.out, callbacks=[_Progress(sys.stdout)], stop=stop)
     except ThawError:
         raise
     except KeyboardInterrupt:

@@ -20,3 +20,7 @@ class DataError(ThawError):
 
 class WeightsError(ThawError):
     """A weights file is missing, unsafe, or does not fit the architecture."""
+
+
+class CheckpointError(ThawError):
+    """A run's checkpoint is missing, damaged, or does not fit the run it is resumed into."""

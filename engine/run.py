@@ -6,6 +6,7 @@
         metrics.csv         epoch,split,loss,accuracy,lr,seconds (rewritten after every epoch)
         model.safetensors   state dict of the kept model (best by validation accuracy)
         summary.json        the run's figures and the skipped files
+        checkpoint.safetensors  the loop's state after the last completed epoch (`resume` continues from it)
 
 Every file is written under a temporary name and renamed, so a crash never leaves a half-written one.
 The folder is only created once the data and the model are ready, so a run rejected up front leaves
@@ -29,15 +30,17 @@ from typing import Any
 
 from safetensors.torch import save_file
 
+from engine import checkpoint
 from engine import events as ev
 from engine import project as proj
-from engine.errors import ProjectError
+from engine.errors import CheckpointError, ProjectError
 from engine.files import atomic_path, write_text_atomic
 from engine.project import Project
 from engine.training import Callback, FitResult, fit
 
 METRICS_HEADER = ("epoch", "split", "loss", "accuracy", "lr", "seconds")
-OUTPUTS = ("project.thaw.toml", "labels.json", "metrics.csv", "model.safetensors", "summary.json")
+OUTPUTS = ("project.thaw.toml", "labels.json", "metrics.csv", "model.safetensors", "summary.json",
+           checkpoint.FILENAME)
 
 
 def default_run_dir(project: Project, now: float | None = None) -> Path:
@@ -56,8 +59,10 @@ def check_writable(run_dir: Path, key: str = "train.out_dir") -> None:
     """Raise `ProjectError` now (before any training) if the run folder cannot be written or holds a run."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ProjectError(key, f"{run_dir} exists and is not a folder")
-    if run_dir.is_dir() and any((run_dir / name).exists() for name in ("summary.json", "model.safetensors")):
-        raise ProjectError(key, f"{run_dir} already holds a run; choose another folder or remove it")
+    if run_dir.is_dir() and any((run_dir / name).exists()
+                                for name in ("summary.json", "model.safetensors", checkpoint.FILENAME)):
+        raise ProjectError(key, f"{run_dir} already holds a run; choose another folder, remove it, or continue "
+                                "it with --resume")
     existing = run_dir
     while not existing.exists():
         if existing.parent == existing:
@@ -88,19 +93,21 @@ def _num(x: float) -> str:
 
 
 class RunRecorder:
-    """A callback that creates the run folder when training starts and rewrites metrics.csv every epoch."""
+    """A callback that creates the run folder when training starts and rewrites metrics.csv every epoch.
 
-    def __init__(self, project: Project, run_dir: Path) -> None:
+    `history`: the epochs of a resumed run so far, kept at the top of metrics.csv."""
+
+    def __init__(self, project: Project, run_dir: Path, history: Iterable[ev.EpochEnded] = ()) -> None:
         self.project = project
         self.run_dir = run_dir
-        self.history: list[ev.EpochEnded] = []
+        self.history: list[ev.EpochEnded] = list(history)
 
     def __call__(self, event: Any) -> None:
         if isinstance(event, ev.FitStarted):
             self.run_dir.mkdir(parents=True, exist_ok=True)
             proj.save(resolved(self.project), self.run_dir / "project.thaw.toml")
             write_text_atomic(self.run_dir / "labels.json", json.dumps(list(event.classes), indent=2) + "\n")
-            write_text_atomic(self.run_dir / "metrics.csv", metrics_csv([]))
+            write_text_atomic(self.run_dir / "metrics.csv", metrics_csv(self.history))
         elif isinstance(event, ev.EpochEnded):
             self.history.append(event)
             write_text_atomic(self.run_dir / "metrics.csv", metrics_csv(self.history))
@@ -139,6 +146,34 @@ def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbac
         folder = Path(run_dir).expanduser().absolute()
         check_writable(folder, "--out")
     recorder = RunRecorder(project, folder)
-    result = fit(project, callbacks=[recorder, *callbacks], stop=stop, run_dir=str(folder))
+    result = fit(resolved(project), callbacks=[recorder, *callbacks], stop=stop, run_dir=str(folder),
+                 checkpoint_dir=str(folder))
+    save_outputs(folder, result)
+    return folder, result
+
+
+def resume(project: Project, run_dir: str | os.PathLike, *, callbacks: Iterable[Callback] = (),
+           stop: threading.Event | None = None) -> tuple[Path, FitResult]:
+    """Continue the run in `run_dir` from its checkpoint, in the same folder, as if it had not stopped.
+
+    `project` must have the run's settings (its own ``project.thaw.toml`` has them; only the device, the
+    mixed-precision switch, the name and the output folder may differ). A missing or damaged checkpoint is
+    a `CheckpointError`, other settings a `ProjectError` listing them, both before anything is trained.
+    """
+    folder = Path(run_dir).expanduser().absolute()
+    saved = checkpoint.read(folder)
+    changed = checkpoint.differences(saved.meta["project"], proj.to_dict(resolved(project)))
+    if changed:
+        raise ProjectError("--resume", f"the project's settings differ from the run in {folder}: "
+                           f"{'; '.join(changed[:5])}. Resume with the run's own project file "
+                           f"{folder / 'project.thaw.toml'}")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise CheckpointError(f"cannot write to the run folder {folder}: {exc}") from None
+    recorder = RunRecorder(project, folder, history=saved.history)
+    result = fit(resolved(project), callbacks=[recorder, *callbacks], stop=stop, run_dir=str(folder),
+                 checkpoint_dir=str(folder), resume_from=saved)
     save_outputs(folder, result)
     return folder, result

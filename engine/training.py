@@ -8,10 +8,16 @@ that state after an epoch is enough to resume exactly.
 
 When everything below the head is frozen and augmentation is off, the backbone is a fixed function of the
 image: its features are computed once and only the head is trained on them (the feature cache).
+
+With a run folder, the state is checkpointed before the first epoch and after each one (`engine.checkpoint`),
+and `resume_from` continues from such a checkpoint. Out of memory in a step does not end the run: the epoch
+starts again from the last checkpoint with each batch split in half (gradients of the parts are summed, so
+one optimizer step per batch as before), down to one image at a time.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import random
 import threading
@@ -25,12 +31,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from engine import checkpoint as ckpt
 from engine import events as ev
 from engine.assemble import Assembled, assemble
 from engine.data import Batch, DataBundle, make_loader, prepare_data
 from engine.errors import ProjectError
 from engine.freezing import param_groups, set_frozen_bn_eval, snapshot_frozen, verify_frozen
-from engine.project import Project, problems
+from engine.project import Project, problems, to_dict
 from engine.zoo import arch_info, effective_image_size
 
 Callback = Callable[[Any], None]
@@ -268,8 +275,13 @@ class _Fit:
     """One call of `fit`: set-up, then the epochs. Kept as an object so each phase is a short method."""
 
     def __init__(self, project: Project, callbacks: Iterable[Callback], stop: threading.Event | None,
-                 run_dir: str, allow_cache: bool) -> None:
+                 run_dir: str, allow_cache: bool, checkpoint_dir: str | None = None,
+                 resume_from: ckpt.Checkpoint | None = None) -> None:
         self.project = project
+        self.checkpoint_dir = checkpoint_dir
+        self.resume_from = resume_from
+        self.micro = project.train.batch_size  # images per forward pass; halved on out-of-memory
+        self.oom_retries: list[dict[str, Any]] = []
         self.allow_cache = allow_cache
         self.callbacks = list(callbacks)
         self.stop = stop if stop is not None else StopFlag()
@@ -320,6 +332,14 @@ class _Fit:
         self.state = LoopState(model, optimizer, _scheduler(p, optimizer, t.epochs * self.steps), scaler)
         weight = _class_weights(self.data.class_counts()).to(self.device) if t.class_weights else None
         self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=t.label_smoothing)
+        self.per_image_loss = nn.CrossEntropyLoss(weight=weight, label_smoothing=t.label_smoothing, reduction="none")
+        if self.checkpoint_dir:
+            ckpt.check_space(self.checkpoint_dir, ckpt.estimated_bytes(model, t.optimizer))
+        if self.resume_from is not None:
+            ckpt.restore(self.resume_from, self.state, self.train_loader.generator)
+            self.micro = int(self.resume_from.meta["micro_batch"])
+            self.load_failures.update(self.resume_from.meta["load_failures"])
+            self.log(f"resuming after epoch {self.state.epoch} of {t.epochs}")
         self.cache: _FeatureCache | None = None
         if self.allow_cache and self.backbone_frozen and p.data.augment == "none":
             self.cache = self._try_cache()
@@ -370,22 +390,12 @@ class _Fit:
             self._note_failures(failures)
             if len(y):
                 x, y = _to_device(x, self.device), y.to(self.device, non_blocking=True)
-                with _autocast(self.device, self.amp):
-                    out = self.forward(x)
-                loss = self.criterion(out.float(), y)
-                s.optimizer.zero_grad(set_to_none=True)
-                if s.scaler is not None:
-                    s.scaler.scale(loss).backward()
-                    s.scaler.step(s.optimizer)
-                    s.scaler.update()
-                else:
-                    loss.backward()
-                    s.optimizer.step()
+                loss, out = self.step(x, y)
                 lr = self.lr()
                 if s.scheduler is not None:
                     s.scheduler.step()
-                batch_loss = float(loss.detach())
-                batch_correct = int((out.detach().argmax(1) == y).sum())
+                batch_loss = float(loss)
+                batch_correct = int((out.argmax(1) == y).sum())
                 acc.add(batch_loss, batch_correct, len(y))
             else:
                 lr, batch_loss, batch_correct = self.lr(), math.nan, 0
@@ -399,6 +409,39 @@ class _Fit:
             if self.stop.is_set():
                 return None
         return acc
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        scaler = self.state.scaler
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a batch, in passes of at most `self.micro` images; (loss, logits), detached."""
+        s = self.state
+        s.optimizer.zero_grad(set_to_none=True)
+        if len(y) <= self.micro:
+            with _autocast(self.device, self.amp):
+                out = self.forward(x)
+            loss = self.criterion(out.float(), y)
+            self._backward(loss)
+            loss, out = loss.detach(), out.detach()
+        else:  # the batch's mean loss, as a sum of its parts: the same gradient, less memory at once
+            w = self.criterion.weight
+            denom = w[y].sum() if w is not None else torch.tensor(float(len(y)), device=y.device)
+            loss, outs = torch.zeros((), device=y.device), []
+            for xc, yc in zip(x.split(self.micro), y.split(self.micro), strict=True):
+                with _autocast(self.device, self.amp):
+                    part = self.forward(xc)
+                part_loss = self.per_image_loss(part.float(), yc).sum() / denom
+                self._backward(part_loss)
+                loss += part_loss.detach()
+                outs.append(part.detach())
+            out = torch.cat(outs)
+        if s.scaler is not None:
+            s.scaler.step(s.optimizer)
+            s.scaler.update()
+        else:
+            s.optimizer.step()
+        return loss, out
 
     def evaluate(self) -> _Pass | None:
         model = self.state.model
@@ -414,7 +457,7 @@ class _Fit:
                     continue
                 x, y = _to_device(x, self.device), y.to(self.device, non_blocking=True)
                 with _autocast(self.device, self.amp):
-                    out = self.forward(x)
+                    out = torch.cat([self.forward(xc) for xc in x.split(self.micro)])
                 loss = self.criterion(out.float(), y)
                 acc.add(float(loss), int((out.argmax(1) == y).sum()), len(y))
         acc.seconds = time.perf_counter() - start
@@ -430,15 +473,24 @@ class _Fit:
             trainable_params=trainable, total_params=total_params, feature_cache=self.cache is not None,
             run_dir=self.run_dir))
         start = time.perf_counter()
-        stopped_early = False
+        resumed_from = s.epoch if self.resume_from is not None else None
+        self.last_checkpoint = self.resume_from or self.checkpoint()
+        stopped_early = self.patience_spent()
         train_images, train_seconds = 0, 0.0
-        while s.epoch < t.epochs and not self.stop.is_set():
+        while not stopped_early and s.epoch < t.epochs and not self.stop.is_set():
             epoch = s.epoch + 1
-            tr = self.train_epoch(epoch)
-            if tr is None:
-                break
-            va = self.evaluate()
-            if va is None:
+            out_of_memory = None
+            try:
+                tr = self.train_epoch(epoch)
+                va = self.evaluate() if tr is not None else None
+            except torch.OutOfMemoryError as exc:
+                if self.micro <= 1:
+                    raise
+                out_of_memory = str(exc).splitlines()[0] if str(exc) else "out of memory"
+            if out_of_memory is not None:  # outside the except block: its traceback no longer holds tensors
+                self.retry_smaller(epoch, out_of_memory)
+                continue
+            if tr is None or va is None:
                 break
             self.val_seconds = va.seconds
             train_images += tr.seen
@@ -458,12 +510,9 @@ class _Fit:
                 eta_seconds=sec_per_epoch * (t.epochs - epoch), best_val_accuracy=s.best_val_accuracy,
                 is_best=is_best, train_seconds=tr.seconds, val_seconds=va.seconds)
             s.history.append(e)
+            self.last_checkpoint = self.checkpoint()
             self.emit(e)
-            if t.early_stop_patience and s.epochs_without_improvement >= t.early_stop_patience:
-                stopped_early = True
-                self.log(f"early stop: no better validation accuracy for {t.early_stop_patience} epoch(s); "
-                         f"keeping epoch {s.best_epoch}")
-                break
+            stopped_early = self.patience_spent()
         stopped_by_user = self.stop.is_set() and not stopped_early
         if s.best_state is not None:
             s.model.load_state_dict(s.best_state)
@@ -498,6 +547,10 @@ class _Fit:
             "frozen_changed": list(check.changed),
             "seconds": seconds,
             "skipped_files": [{"path": path, "reason": reason} for path, reason in skipped],
+            "resumed_from_epoch": resumed_from,
+            "batch_size": t.batch_size,
+            "images_per_pass": self.micro,
+            "out_of_memory_retries": list(self.oom_retries),
             "notes": list(self.a.notes),
         }
         self.emit(ev.FitEnded(
@@ -507,21 +560,57 @@ class _Fit:
         return FitResult(model=s.model, classes=list(self.data.classes), history=list(s.history),
                          summary=summary, skipped=skipped, stopped_by_user=stopped_by_user)
 
+    def patience_spent(self) -> bool:
+        """Early stopping is due (also right after resuming a run that had got there)."""
+        t, s = self.project.train, self.state
+        if t.early_stop_patience and s.history and s.epochs_without_improvement >= t.early_stop_patience:
+            self.log(f"early stop: no better validation accuracy for {t.early_stop_patience} epoch(s); "
+                     f"keeping epoch {s.best_epoch}")
+            return True
+        return False
+
+    def checkpoint(self) -> ckpt.Checkpoint:
+        """The state now, in memory (for out-of-memory retries) and in the run folder (for resuming)."""
+        c = ckpt.capture(self.state, project=to_dict(self.project), classes=self.data.classes,
+                         micro_batch=self.micro, load_failures=self.load_failures,
+                         loader_generator=self.train_loader.generator)
+        if self.checkpoint_dir:
+            ckpt.write(self.checkpoint_dir, c)
+        return c
+
+    def retry_smaller(self, epoch: int, error: str) -> None:
+        """Free what the failed step held, go back to the last checkpoint and run the epoch again with half
+        as many images per pass."""
+        self.state.optimizer.zero_grad(set_to_none=True)
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        before, self.micro = self.micro, max(1, self.micro // 2)
+        ckpt.restore(self.last_checkpoint, self.state, self.train_loader.generator)
+        self.oom_retries.append({"epoch": epoch, "images_per_pass": self.micro, "error": error})
+        self.log(f"out of memory in epoch {epoch} with {before} images per pass ({error}); running the epoch "
+                 f"again with {self.micro} images per pass (the batch size of {self.project.train.batch_size} "
+                 "is kept by adding up the gradients of the parts)", "warning")
+
     def close(self) -> None:
         """Drop the loaders so their worker processes (if any) shut down now."""
         self.train_loader = self.val_loader = None
 
 
 def fit(project: Project, *, callbacks: Iterable[Callback] = (), stop: threading.Event | None = None,
-        run_dir: str | None = None, feature_cache: bool = True) -> FitResult:
+        run_dir: str | None = None, feature_cache: bool = True, checkpoint_dir: str | None = None,
+        resume_from: ckpt.Checkpoint | None = None) -> FitResult:
     """Train `project` and return the best model by validation accuracy with its history and summary.
 
     Raises a `ThawError` (nothing trained) for an invalid project or unusable data. `stop` (a `StopFlag`
     or `threading.Event`) is checked after every batch; once set, training ends and the best model so far
     is returned. Callbacks get every event of `engine.events` in order, on this thread.
     `feature_cache=False` never caches features (to compare, or to save memory).
+    With `checkpoint_dir`, a checkpoint is written there before the first epoch and after each one;
+    `resume_from` (from `engine.checkpoint.read`, for this same project) continues after its epoch.
     """
-    f = _Fit(project, callbacks, stop, str(run_dir or ""), feature_cache)
+    f = _Fit(project, callbacks, stop, str(run_dir or ""), feature_cache,
+             str(checkpoint_dir) if checkpoint_dir else None, resume_from)
     try:
         f.setup()
         return f.run()

@@ -120,6 +120,8 @@ class Project:
         section, _, attr = key.rpartition(".")
         if section and section not in SECTIONS:
             raise ProjectError(key, f"unknown section [{section}]; known: {', '.join(SECTIONS)}")
+        if not section and attr in SECTIONS:
+            raise ProjectError(key, f"[{attr}] is a section; set one of its keys, e.g. {attr}.<key>")
         target = getattr(self, section) if section else self
         known = {f.name: f for f in fields(target) if f.name != "base_dir"}
         if attr not in known:

@@ -1,0 +1,112 @@
+"""Bad data and bad settings: a folder with ~1% unusable files trains to the end, lists each one with a reason,
+and is never written to; no --set override makes the command line fail with a traceback."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import zlib
+from pathlib import Path
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from engine import project as proj
+from engine.cli import main
+from tests.imagesets import make_image_folder, one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims `width` x `height` pixels: a decompression bomb, cheaply."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def _truncated_jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.effect_noise((48, 48), 40).convert("RGB").save(buf, "JPEG")
+    return buf.getvalue()[: len(buf.getvalue()) // 2]  # header whole: it passes the scan, fails to decode
+
+
+BAD = {  # file -> words its reason must contain
+    "circle/empty.png": "empty file",
+    "circle/noise.jpg": "not an image",
+    "square/cut.jpg": "failed to decode",
+    "square/readme.txt": "not an image file",
+    "triangle/fake.png": "not an image",
+    "triangle/bomb.png": "too large",
+    "triangle/large.png": "too large",
+}
+
+
+def _write_bad_files(train: Path) -> None:
+    (train / "circle/empty.png").write_bytes(b"")
+    (train / "circle/noise.jpg").write_bytes(bytes(range(256)) * 8)
+    (train / "square/cut.jpg").write_bytes(_truncated_jpeg())
+    (train / "square/readme.txt").write_text("notes about the squares\n")
+    (train / "triangle/fake.png").write_text("<html>not found</html>")
+    (train / "triangle/bomb.png").write_bytes(_png_claiming(100_000, 100_000))  # over twice PIL's limit
+    (train / "triangle/large.png").write_bytes(_png_claiming(10_000, 10_000))  # over the limit, under twice
+
+
+def _snapshot(root: Path) -> dict[str, tuple]:
+    return {str(p.relative_to(root)): (p.is_dir(), p.stat().st_mtime_ns, p.stat().st_size,
+                                       None if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(root.rglob("*"))} | {".": (True, root.stat().st_mtime_ns, 0, None)}
+
+
+def test_one_percent_bad_files_train_to_the_end_and_are_reported(tmp_path, capsys):
+    train = make_image_folder(tmp_path / "train", per_class=200)  # 600 good images, 7 bad ones (~1%)
+    _write_bad_files(train)
+    p = shapes_project(tmp_path, train__epochs=1, train__batch_size=64, data__val_fraction=0.1)
+    path = tmp_path / "p.thaw.toml"
+    proj.save(p, path)
+    before = _snapshot(train)
+
+    assert main(["train", str(path), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert f"skipped {len(BAD)} unusable file(s); listed in summary.json" in out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["epochs_completed"] == 1
+    reasons = {str(Path(s["path"]).relative_to(train.resolve())): s["reason"] for s in summary["skipped_files"]}
+    assert set(reasons) == set(BAD)
+    for name, words in BAD.items():
+        assert words in reasons[name], (name, reasons[name])
+    assert _snapshot(train) == before  # the data folder was only read
+
+
+def _cli_outcome(tmp_path: Path, overrides: list[str], capsys) -> tuple[int, str]:
+    args = ["train", str(tmp_path / "p.thaw.toml"), "--out", str(tmp_path / "out")]
+    for o in overrides:
+        args += ["--set", o]
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse's own usage error (exit 2)
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(
+    st.sampled_from(["train.epochs", "train.lr", "train.batch_size", "data.image_size", "model.arch",
+                     "freeze.preset", "head.hidden", "data.train", "train.out_dir", "train.device", "nope.x",
+                     "train", "=", ""]),
+    st.one_of(st.text(max_size=12), st.sampled_from(["0", "-1", "1e400", "nan", "[1, 'a']", "{a=1}", '"x"',
+                                                     "true", "[]", "99999999999999999999"]))), min_size=1, max_size=3))
+@example(overrides=[("train", "x")])  # a whole section set to a value: was a TypeError
+def test_set_overrides_never_give_a_traceback(tmp_path_factory, capsys, overrides):
+    tmp_path = tmp_path_factory.mktemp("set")
+    (tmp_path / "p.thaw.toml").write_text(proj.dumps(shapes_project(tmp_path, train__epochs=1)))
+    assignments = [f"{k}={v}" if k not in ("=", "") else k + v for k, v in overrides]
+    # these all either break a rule or point nowhere: the run must be refused with a message, untrained
+    assignments.append("data.train=" + str(tmp_path / "missing"))
+    code, err = _cli_outcome(tmp_path, assignments, capsys)
+    assert code == 2
+    assert "Traceback" not in err and err.startswith(("error: ", "usage: "))
+    assert not (tmp_path / "out").exists()

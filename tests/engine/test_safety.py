@@ -1,0 +1,102 @@
+"""No code runs from a file: a pickle that would write a marker when unpickled is refused on every path the
+app reads weights or state from (weights file, checkpoint, --resume), and the marker never appears."""
+
+from __future__ import annotations
+
+import pickle
+import re
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine import checkpoint, run
+from engine import events as ev
+from engine import project as proj
+from engine.cli import main
+from engine.errors import CheckpointError, WeightsError
+from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch notes the plain pickle
+
+
+class _Plant:
+    """Unpickling this runs `exec`, which writes the marker file: what a malicious weights file does."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('code ran')",)
+
+
+def _payloads(folder: Path, marker: Path) -> dict[str, Path]:
+    """The same trap as a plain pickle and as torch.save's zip format, under each name the app reads."""
+    plant = {"fc.weight": _Plant(marker)}
+    raw = pickle.dumps(plant)
+    out = {}
+    for name in ("plain.pth", "plain.pt", "plain.safetensors"):
+        (folder / name).write_bytes(raw)
+        out[name] = folder / name
+    torch.save(plant, folder / "zipped.pth")
+    out["zipped.pth"] = folder / "zipped.pth"
+    return out
+
+
+def test_the_trap_is_live(tmp_path):
+    """Control: unpickling the payload unguarded does write the marker, so the tests below can fail."""
+    marker = tmp_path / "marker"
+    payloads = _payloads(tmp_path, marker)
+    pickle.loads(payloads["plain.pth"].read_bytes())
+    assert marker.read_text() == "code ran"
+    marker.unlink()
+    torch.load(payloads["zipped.pth"], weights_only=False)
+    assert marker.exists()
+
+
+def test_weights_files_are_refused(tmp_path):
+    marker = tmp_path / "marker"
+    for name, path in _payloads(tmp_path, marker).items():
+        p = shapes_project(tmp_path, **{"model__weights": str(path)})
+        with pytest.raises(WeightsError, match=re.escape(str(path))) as err:
+            run.train(p, tmp_path / f"out-{name}")
+        if not name.endswith(".safetensors"):
+            assert "can run code" in str(err.value), name
+        assert not marker.exists(), name
+        assert not (tmp_path / f"out-{name}").exists()
+
+
+def _stopped_run(tmp_path: Path) -> tuple[Path, object]:
+    p = shapes_project(tmp_path, train__epochs=2)
+    stop = threading.Event()
+    run_dir, _ = run.train(p, tmp_path / "run", stop=stop, callbacks=[
+        lambda e: stop.set() if isinstance(e, ev.EpochEnded) else None])
+    return run_dir, p
+
+
+def test_checkpoint_and_resume_refuse_a_pickle(tmp_path, capsys):
+    marker = tmp_path / "marker"
+    run_dir, p = _stopped_run(tmp_path)
+    for name, path in _payloads(tmp_path, marker).items():
+        (run_dir / checkpoint.FILENAME).write_bytes(path.read_bytes())
+        with pytest.raises(CheckpointError, match="damaged or not a Thaw checkpoint"):
+            checkpoint.read(run_dir)
+        with pytest.raises(CheckpointError, match="nothing in it was run"):
+            run.resume(p, run_dir)
+        project_file = tmp_path / "p.thaw.toml"
+        proj.save(p, project_file)
+        assert main(["train", str(project_file), "--resume", str(run_dir)]) == 2
+        err = capsys.readouterr().err
+        assert "damaged or not a Thaw checkpoint" in err and "Traceback" not in err, name
+        assert not marker.exists(), name
+
+
+def test_no_unsafe_load_in_the_source():
+    """Every torch.load in engine/ and gui/ passes weights_only=True; nothing calls pickle's loaders."""
+    for path in [*ROOT.glob("engine/**/*.py"), *ROOT.glob("gui/**/*.py"), ROOT / "main.py"]:
+        text = path.read_text(encoding="utf-8")
+        for call in re.finditer(r"torch\.load\(([^)]*)\)", text):
+            assert "weights_only=True" in call.group(1), f"{path}: {call.group(0)}"
+        assert not re.search(r"pickle\.loads?\(|\bUnpickler\(", text), path

@@ -342,7 +342,15 @@ class _Fit:
             self.log(f"resuming after epoch {self.state.epoch} of {t.epochs}")
         self.cache: _FeatureCache | None = None
         if self.allow_cache and self.backbone_frozen and p.data.augment == "none":
-            self.cache = self._try_cache()
+            out_of_memory = False
+            try:
+                self.cache = self._try_cache()
+            except torch.OutOfMemoryError:
+                out_of_memory = True
+            if out_of_memory:  # the loop's own retries take it from here, a batch at a time
+                self._free_memory()
+                self.log("out of memory while caching the backbone's features; training without the cache",
+                         "warning")
 
     def _try_cache(self) -> _FeatureCache | None:
         t = self.project.train
@@ -578,13 +586,16 @@ class _Fit:
             ckpt.write(self.checkpoint_dir, c)
         return c
 
-    def retry_smaller(self, epoch: int, error: str) -> None:
-        """Free what the failed step held, go back to the last checkpoint and run the epoch again with half
-        as many images per pass."""
+    def _free_memory(self) -> None:
         self.state.optimizer.zero_grad(set_to_none=True)
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+    def retry_smaller(self, epoch: int, error: str) -> None:
+        """Free what the failed step held, go back to the last checkpoint and run the epoch again with half
+        as many images per pass."""
+        self._free_memory()
         before, self.micro = self.micro, max(1, self.micro // 2)
         ckpt.restore(self.last_checkpoint, self.state, self.train_loader.generator)
         self.oom_retries.append({"epoch": epoch, "images_per_pass": self.micro, "error": error})

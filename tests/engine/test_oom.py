@@ -68,3 +68,13 @@ def test_out_of_memory_at_one_image_is_an_error(tmp_path, memory_for):
         training.fit(shapes_project(tmp_path, train__epochs=1), callbacks=[
             lambda e: logs.append(e.text) if isinstance(e, ev.LogMessage) else None])
     assert [t.split(" images per pass")[0].rsplit(" ", 1)[-1] for t in logs if "out of memory" in t] == ["8", "4", "2"]
+
+
+def test_out_of_memory_while_caching_features_trains_without_the_cache(tmp_path, memory_for):
+    memory_for[0] = 3
+    logs = []
+    result = training.fit(shapes_project(tmp_path, freeze__preset="feature_extraction", train__epochs=1),
+                          callbacks=[lambda e: logs.append(e.text) if isinstance(e, ev.LogMessage) else None])
+    assert any("out of memory while caching" in t for t in logs)
+    assert result.summary["feature_cache"] is False and result.summary["epochs_completed"] == 1
+    assert result.summary["images_per_pass"] == 2

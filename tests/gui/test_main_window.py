@@ -1,9 +1,116 @@
+"""The main window: projects open/save, the title's asterisk, Start's state, and training runs in a QThread."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from engine import project as projects
+from engine.project import Project
+from gui import settings as gui_settings
+from gui import threads
 from gui.main_window import MainWindow
 
 
-def test_window_opens_with_title(qtbot):
-    window = MainWindow()
-    qtbot.addWidget(window)
+@pytest.fixture
+def window(qtbot):
+    w = MainWindow()  # closed here rather than by qtbot.addWidget: nobody is there to answer "save changes?"
+    yield w
+    w.stop_and_join()
+    w.dirty = False
+    w.close()
+    w.deleteLater()
+
+
+@pytest.fixture
+def answer(monkeypatch):
+    """Answer the window's yes/no/save questions without a person (recording what was asked)."""
+    asked: list[str] = []
+    reply = {"button": QMessageBox.StandardButton.Discard}
+
+    def question(parent, title, text, *args, **kwargs):
+        asked.append(title)
+        return reply["button"]
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    reply["asked"] = asked
+    return reply
+
+
+def image_folder(root, classes=("cats", "dogs"), per_class=6, size=32):
+    """A tiny real image folder: one sub-folder of PNGs per class, each class a different colour."""
+    from PIL import Image
+
+    for c, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            shade = 40 + 160 * c + i
+            Image.new("RGB", (size, size), (shade, 255 - shade, (37 * i) % 256)).save(folder / f"{i}.png")
+    return root
+
+
+def test_window_opens_with_title(window, qtbot):
     window.show()
     qtbot.waitExposed(window)
-    assert window.windowTitle().startswith("Thaw")
+    assert window.windowTitle() == "untitled — Thaw"
+
+
+def test_save_open_and_unsaved_asterisk(window, tmp_path, answer):
+    window.project.name = "pets"
+    window.project.set("train.epochs", 3)
+    path = tmp_path / "pets.thaw.toml"
+    assert window.save_to(path)
+    assert window.windowTitle() == "pets.thaw.toml — Thaw"
+    assert projects.load(path, check_paths=False).train.epochs == 3
+    assert gui_settings.recent_projects()[0] == str(path.resolve())
+
+    window.training_panel.epochs.setText("7")
+    window.training_panel.epochs.textEdited.emit("7")
+    assert window.project.train.epochs == 7
+    assert window.dirty and window.windowTitle() == "pets.thaw.toml* — Thaw"
+
+    # opening another project asks about the unsaved change; "Discard" drops it
+    assert window.open_path(path)
+    assert answer["asked"] == ["Unsaved changes"]
+    assert window.project.train.epochs == 3 and not window.dirty
+
+
+def test_bad_project_file_is_a_message_not_a_crash(window, tmp_path):
+    bad = tmp_path / "bad.thaw.toml"
+    bad.write_text("[train]\nepochs = 'many'\n")
+    before = window.project
+    assert not window.open_path(bad)
+    assert window.project is before
+    assert window.error_box is not None and "train.epochs" in window.error_box.text()
+    assert "train.epochs" in window.log_panel.lines[-1]
+
+
+def test_invalid_field_disables_start_with_the_reason(window, tmp_path):
+    data = image_folder(tmp_path / "data")
+    project = Project(base_dir=tmp_path)
+    project.set("model.arch", "thaw_digits_cnn")
+    project.set("model.weights", "none")
+    project.set("data.train", str(data))
+    window.set_project(project)
+    assert window.start_action.isEnabled(), window.problems()
+
+    window.training_panel.lr.setText("fast")
+    window.training_panel.lr.textEdited.emit("fast")
+    assert not window.start_action.isEnabled()
+    assert "train.lr" in window.start_reason.text()
+    assert "train.lr" in window.start_action.toolTip()
+
+    window.training_panel.lr.setText("0.01")
+    window.training_panel.lr.textEdited.emit("0.01")
+    assert window.start_action.isEnabled() and window.start_reason.text() == ""
+
+
+def test_missing_data_folder_disables_start(window, tmp_path):
+    project = Project(base_dir=tmp_path)
+    project.set("data.train", "nowhere")
+    window.set_project(project)
+    assert not window.start_action.isEnabled()
+    assert "data.train" in window.start_reason.text()
+    assert not window.start()
+    assert not threads.running()

@@ -1,0 +1,65 @@
+"""The card shown when a run ends: best and final validation accuracy, time, the frozen-weights check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from engine.events import FitEnded
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def describe(result: FitEnded) -> str:
+    """One line of rich text that says how the run went."""
+    how = "stopped by you" if result.stopped_by_user else "stopped early" if result.stopped_early else "finished"
+    check = ("<span style='color:#2e7d32'>frozen weights unchanged ✓</span>" if result.frozen_verified
+             else "<span style='color:#c62828'>frozen weights CHANGED ✗</span>")
+    return (f"<b>Run {how}</b> after {result.epochs_completed} epoch(s) in {_duration(result.seconds)} · "
+            f"best val accuracy <b>{result.best_val_accuracy:.1%}</b> · "
+            f"final <b>{result.final_val_accuracy:.1%}</b> · {check}")
+
+
+class RunSummary(QFrame):
+    """Hidden until a run ends; `show_result` fills it in and shows it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("runSummary")
+        self.setStyleSheet("#runSummary { background: #eef5ee; border: 1px solid #9ccc9c; border-radius: 4px; }")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.open_button = QPushButton("Open run folder")
+        self.open_button.clicked.connect(self.open_run_folder)
+        self.close_button = QPushButton("×")
+        self.close_button.setFlat(True)
+        self.close_button.setFixedWidth(24)
+        self.close_button.setToolTip("Hide this summary")
+        self.close_button.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.open_button)
+        layout.addWidget(self.close_button)
+        self.result: FitEnded | None = None
+        self.hide()
+
+    def show_result(self, result: FitEnded) -> None:
+        self.result = result
+        self.label.setText(describe(result))
+        self.open_button.setEnabled(bool(result.run_dir) and Path(result.run_dir).is_dir())
+        self.show()
+
+    def run_folder_url(self) -> QUrl:
+        return QUrl.fromLocalFile(str(Path(self.result.run_dir).resolve())) if self.result else QUrl()
+
+    def open_run_folder(self) -> bool:
+        return QDesktopServices.openUrl(self.run_folder_url())

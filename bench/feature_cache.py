@@ -1,70 +1,97 @@
-"""Feature cache speed-up: a head-only epoch on cached features against the same epoch run uncached.
+"""Feature cache: feature-extraction epochs with the cache against the same epochs without it.
 
-Builds a synthetic image folder in a temporary directory, trains the same feature-extraction project
-(everything below the head frozen, augmentation off) with and without the cache, and prints per-epoch
-seconds and the ratio (uncached epoch / cached later epoch), both measured in this run. The one-time cost
-of computing the features is printed separately. Random weights: only the speed matters here.
+With everything below the head frozen and augmentation off, `fit` runs the backbone once over the images and
+trains the head on the stored features. Here the same project runs with `fit(feature_cache=True)` and with
+`fit(feature_cache=False)`, alternately; epoch times come from the engine's own `EpochEnded` events
+(training + validation). The one-off cost of building the cache is reported next to one uncached epoch.
+Both runs must end with the same predictions on the validation images (argmax, and the largest logit
+difference). Headline: median epoch time uncached / cached after the first epoch; goal >= 10x.
 
-    .venv/bin/python bench/feature_cache.py [--arch resnet18] [--size 96] [--per-class 64] [--epochs 3]
+    .venv/bin/python bench/feature_cache.py [--epochs 4] [--repeats 2] [--size 64]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from engine import events as ev  # noqa: E402
-from engine.training import fit  # noqa: E402
-from tests.imagesets import make_image_folder, shapes_project  # noqa: E402
+import torch
+from _common import engine_project, machine, median, set_threads, table, write_image_folder
 
 
-def timed_fit(project, feature_cache: bool) -> tuple[float, list[float], str]:
-    """(seconds before the first batch, seconds of each epoch, device)."""
-    marks: dict[str, object] = {}
+def val_logits(model: torch.nn.Module, project) -> torch.Tensor:
+    """The model's logits on the project's validation images, through the engine's own transforms."""
+    from engine.data import prepare_data
+    from engine.zoo import arch_info
 
-    def on(e):
-        if isinstance(e, ev.FitStarted):
-            marks["started"] = time.perf_counter()
-            marks["device"] = e.device
-            marks["cache"] = e.feature_cache
-
-    t0 = time.perf_counter()
-    result = fit(project, callbacks=[on], feature_cache=feature_cache)
-    assert marks["cache"] is feature_cache, "the project does not qualify for the feature cache"
-    return marks["started"] - t0, [h.seconds for h in result.history], str(marks["device"])
+    data = prepare_data(project, arch_info(project.model.arch).preprocess)
+    x = torch.stack([data.val[i][0] for i in range(len(data.val))])
+    model.eval()
+    with torch.no_grad():
+        return model(x)
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="resnet18")
-    ap.add_argument("--size", type=int, default=96)
-    ap.add_argument("--per-class", type=int, default=64)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--train-per-class", type=int, default=24)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+
+    from engine import events as ev
+    from engine.training import fit
+
+    set_threads(args.threads)
+    print(machine())
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        make_image_folder(root / "train", per_class=args.per_class, size=args.size)
-        project = shapes_project(root, model__arch=args.arch, data__image_size=args.size,
-                                 freeze__preset="feature_extraction", data__augment="none",
-                                 train__epochs=args.epochs, train__batch_size=args.batch_size)
-        plain_setup, plain, device = timed_fit(project, feature_cache=False)
-        cached_setup, cached, _ = timed_fit(project, feature_cache=True)
-    n = 3 * args.per_class
-    print(f"{args.arch}, {n} images of {args.size} px, batch {args.batch_size}, on {device}")
-    print(f"uncached epochs (s): {', '.join(f'{s:.3f}' for s in plain)}")
-    print(f"cached epochs (s):   {', '.join(f'{s:.4f}' for s in cached)}")
-    print(f"computing the features once: {cached_setup - plain_setup:.2f} s more set-up than uncached")
-    later = cached[1:] or cached
-    ratio = statistics.median(plain) / statistics.median(later)
-    print(f"speed-up of a later cached epoch over an uncached epoch: {ratio:.1f}x")
+        base = Path(tmp)
+        write_image_folder(base / "train", 5, args.train_per_class, args.size + 16, seed=1)
+        write_image_folder(base / "val", 5, 8, args.size + 16, seed=2)
+        project = engine_project(base, args.arch, args.size, "feature_extraction", epochs=args.epochs,
+                                 batch_size=args.batch)
+        runs: dict[bool, list[dict]] = {True: [], False: []}
+        for r in range(args.repeats):
+            for cached in ((True, False) if r % 2 == 0 else (False, True)):
+                epochs: list[ev.EpochEnded] = []
+                t0 = time.perf_counter()
+                result = fit(project, feature_cache=cached,
+                             callbacks=[lambda e, out=epochs: out.append(e) if isinstance(e, ev.EpochEnded) else None])
+                total = time.perf_counter() - t0
+                assert result.summary["feature_cache"] == cached
+                runs[cached].append({"epochs": [e.seconds for e in epochs], "total": total,
+                                     "setup": total - sum(e.seconds for e in epochs),
+                                     "val_acc": [e.val_accuracy for e in epochs],
+                                     "logits": val_logits(result.model, project)})
+    rows = []
+    for cached in (False, True):
+        rs = runs[cached]
+        first = median([r["epochs"][0] for r in rs])
+        later = median([s for r in rs for s in r["epochs"][1:]])
+        rows.append(["cached" if cached else "uncached", median([r["setup"] for r in rs]), first, later,
+                     median([r["total"] for r in rs])])
+    print(table(["run", "set-up s (incl. cache)", "epoch 1 s", "later epochs s (median)", "whole fit s"], rows))
+    uncached_later, cached_later = rows[0][3], rows[1][3]
+    build = rows[1][1] - rows[0][1]
+    a, b = runs[True][0]["logits"], runs[False][0]["logits"]
+    same = float((a.argmax(1) == b.argmax(1)).float().mean())
+    diff = float((a - b).abs().max())
+    same_acc = runs[True][0]["val_acc"] == runs[False][0]["val_acc"]
+    print(f"cache build (extra set-up) {build:.3f} s = {build / rows[0][2]:.2f} uncached epochs; "
+          f"{args.epochs} epochs of {5 * args.train_per_class} train + 40 val images, batch {args.batch}, "
+          f"{args.repeats} alternating runs each, {torch.get_num_threads()} threads")
+    print(f"predictions on {len(a)} validation images: {same:.0%} equal argmax, largest logit difference "
+          f"{diff:.2e}; per-epoch validation accuracy identical: {same_acc}")
+    ratio = uncached_later / cached_later
+    print(f"headline: uncached/cached epoch time after the first epoch {ratio:.1f}x "
+          f"(goal >= 10x: {'met' if ratio >= 10 and same == 1.0 else 'missed'}), predictions equal: {same == 1.0}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+# Set to 1 to quit as soon as the window has first painted: bench/startup.py times launch to first paint.
+EXIT_AFTER_PAINT = "THAW_EXIT_AFTER_PAINT"
 
 
 def create_window(project_path: str | None = None):
@@ -38,9 +42,26 @@ def run_gui(project_path: str | None = None) -> int:
     app.setApplicationName("Thaw")
     app.setOrganizationName("Thaw")
     window = create_window(project_path)
+    if os.environ.get(EXIT_AFTER_PAINT) == "1":
+        _quit_after_first_paint(app, window)
     window.show()
     code = app.exec()
     for thread in threads.running():  # closeEvent joins the run; this is the last guard
         thread.quit()
         thread.wait()
     return code
+
+
+def _quit_after_first_paint(app, window) -> None:
+    """Quit once any widget of `window` has painted: the whole window is flushed in that same pass."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    class _Watch(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802 (Qt's name)
+            if event.type() == QEvent.Type.Paint and hasattr(obj, "window") and obj.window() is window:
+                app.removeEventFilter(self)
+                QTimer.singleShot(0, app.quit)
+            return False
+
+    app._thaw_paint_watch = _Watch(app)
+    app.installEventFilter(app._thaw_paint_watch)

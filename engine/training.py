@@ -35,7 +35,7 @@ from engine import checkpoint as ckpt
 from engine import events as ev
 from engine.assemble import Assembled, assemble
 from engine.data import Batch, DataBundle, make_loader, prepare_data
-from engine.errors import ProjectError
+from engine.errors import DataError, ProjectError
 from engine.freezing import param_groups, set_frozen_bn_eval, snapshot_frozen, verify_frozen
 from engine.project import Project, problems, to_dict
 from engine.zoo import arch_info, effective_image_size
@@ -500,6 +500,11 @@ class _Fit:
                 continue
             if tr is None or va is None:
                 break
+            if tr.seen == 0:
+                example = next(iter(self.load_failures.items()), ("?", "?"))
+                raise DataError(f"no training image could be read in epoch {epoch} (e.g. {example[0]}: "
+                                f"{example[1]}); were the images moved or deleted? The run folder keeps the "
+                                f"checkpoint after epoch {s.epoch}: resume once the images are back")
             self.val_seconds = va.seconds
             train_images += tr.seen
             train_seconds += tr.seconds

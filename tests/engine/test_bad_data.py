@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import struct
 import zlib
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -110,3 +112,24 @@ def test_set_overrides_never_give_a_traceback(tmp_path_factory, capsys, override
     assert code == 2
     assert "Traceback" not in err and err.startswith(("error: ", "usage: "))
     assert not (tmp_path / "out").exists()
+
+
+def test_images_deleted_during_a_run_stop_it_with_a_message_and_it_resumes(tmp_path):
+    from engine import checkpoint, run
+    from engine import events as ev
+    from engine.errors import DataError
+
+    p = shapes_project(tmp_path, train__epochs=3)
+    train = tmp_path / "train"
+    shutil.copytree(train, tmp_path / "backup")
+
+    def delete_after_epoch_1(e):
+        if isinstance(e, ev.EpochEnded) and e.epoch == 1:
+            shutil.rmtree(train)
+
+    with pytest.raises(DataError, match="no training image could be read in epoch 2 .*resume once the images"):
+        run.train(p, tmp_path / "run", callbacks=[delete_after_epoch_1])
+    assert checkpoint.read(tmp_path / "run").epoch == 1
+    shutil.copytree(tmp_path / "backup", train)
+    _, result = run.resume(p, tmp_path / "run")
+    assert result.summary["epochs_completed"] == 3

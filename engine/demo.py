@@ -53,24 +53,29 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-def demo_folder(scenario: str = "inductive", per_class: int = 10, seed: int = 0, root: Path | None = None) -> Path:
+def demo_folder(scenario: str = "inductive", per_class: int = 10, seed: int = 0, root: Path | None = None,
+                val_per_class: int | None = None) -> Path:
     """Where `ensure_demo` keeps a target: ``<data dir>/demos/<folder>`` (suffixed unless the defaults)."""
     spec = _scenario(scenario)
     name = spec.folder if (per_class, seed) == (10, 0) else f"{spec.folder}-{per_class}per-class-seed{seed}"
+    if val_per_class is not None:
+        name += f"-val{val_per_class}"
     return (Path(root) if root is not None else data_dir() / "demos") / name
 
 
-def ensure_demo(scenario: str = "inductive", per_class: int = 10, seed: int = 0, root: Path | None = None) -> Path:
+def ensure_demo(scenario: str = "inductive", per_class: int = 10, seed: int = 0, root: Path | None = None,
+                val_per_class: int | None = None) -> Path:
     """The demo's project file, writing its images and the file first where they are missing or incomplete.
 
-    An existing project file is kept (the person may have edited it); images are rebuilt as a whole unless
+    `val_per_class` caps the validation images per class (default: all the rest; the benchmark caps them to
+    stay fast). An existing project file is kept (the person may have edited it); images are rebuilt as a whole unless
     their manifest says they are this build, and every file it lists is there.
     """
     spec = _scenario(scenario)
-    folder = demo_folder(scenario, per_class, seed, root)
+    folder = demo_folder(scenario, per_class, seed, root, val_per_class)
     images = folder / "images"
-    if not _complete(images, spec, per_class, seed):
-        _write_images(images, spec, per_class, seed)
+    if not _complete(images, spec, per_class, seed, val_per_class):
+        _write_images(images, spec, per_class, seed, val_per_class)
     project_file = folder / f"{spec.folder}.thaw.toml"
     if not project_file.is_file():
         projects.save(demo_project(spec, seed, folder), project_file)
@@ -85,14 +90,16 @@ def demo_project(spec: Scenario, seed: int, folder: Path) -> projects.Project:
         "data.train": "images/train", "data.val": "images/val", "data.image_size": INPUT_SIZE,
         "data.augment": "none",
         "freeze.preset": "feature_extraction", "head.kind": "linear", "head.dropout": 0.0,
-        "train.epochs": 30, "train.batch_size": 16, "train.lr": 0.01, "train.scheduler": "cosine",
+        "train.epochs": 20, "train.batch_size": 16, "train.lr": 0.01, "train.backbone_lr_mult": 0.3,
+        "train.scheduler": "cosine",
         "train.seed": seed,
     }.items():
         p.set(key, value)
     return p
 
 
-def build_images(scenario: str, per_class: int = 10, seed: int = 0) -> dict[str, bytes]:
+def build_images(scenario: str, per_class: int = 10, seed: int = 0,
+                 val_per_class: int | None = None) -> dict[str, bytes]:
     """Every PNG of a target by relative path (``train/5/0123.png``: split, class, index into load_digits)."""
     spec = _scenario(scenario)
     images, labels = load_digits_uint8()
@@ -104,8 +111,12 @@ def build_images(scenario: str, per_class: int = 10, seed: int = 0) -> dict[str,
         if not 1 <= per_class < len(candidates):
             raise DataError(f"the {spec.key} demo has {len(candidates)} images of digit {digit}; choose "
                             f"between 1 and {len(candidates) - 1} labelled images per class, not {per_class}")
+        if val_per_class is not None and not 1 <= val_per_class <= len(candidates) - per_class:
+            raise DataError(f"the {spec.key} demo has {len(candidates) - per_class} validation images of digit "
+                            f"{digit} left; choose between 1 and that many, not {val_per_class}")
         order = rng.permutation(candidates)
-        for split, chosen in (("train", order[:per_class]), ("val", order[per_class:])):
+        end = None if val_per_class is None else per_class + val_per_class
+        for split, chosen in (("train", order[:per_class]), ("val", order[per_class:end])):
             for index in sorted(int(i) for i in chosen):
                 image = upscale(images[index])
                 if spec.shifted:
@@ -146,25 +157,27 @@ def _png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _manifest(spec: Scenario, per_class: int, seed: int, files: dict[str, bytes]) -> dict:
-    return {"scenario": spec.key, "per_class": per_class, "seed": seed, "version": BUILD_VERSION,
+def _manifest(spec: Scenario, per_class: int, seed: int, val_per_class: int | None,
+              files: dict[str, bytes]) -> dict:
+    return {"scenario": spec.key, "per_class": per_class, "seed": seed, "val_per_class": val_per_class,
+            "version": BUILD_VERSION,
             "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}}
 
 
-def _complete(images: Path, spec: Scenario, per_class: int, seed: int) -> bool:
+def _complete(images: Path, spec: Scenario, per_class: int, seed: int, val_per_class: int | None) -> bool:
     try:
         manifest = json.loads((images / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    same = (manifest.get("scenario"), manifest.get("per_class"), manifest.get("seed"), manifest.get("version"))
-    return same == (spec.key, per_class, seed, BUILD_VERSION) and all(
+    keys = ("scenario", "per_class", "seed", "val_per_class", "version")
+    return tuple(manifest.get(k) for k in keys) == (spec.key, per_class, seed, val_per_class, BUILD_VERSION) and all(
         (images / name).is_file() for name in manifest.get("files", ())
     )
 
 
-def _write_images(images: Path, spec: Scenario, per_class: int, seed: int) -> None:
+def _write_images(images: Path, spec: Scenario, per_class: int, seed: int, val_per_class: int | None) -> None:
     """Write all images into a temporary folder, then swap it in: never a half-written demo."""
-    files = build_images(spec.key, per_class, seed)
+    files = build_images(spec.key, per_class, seed, val_per_class)
     images.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".images-", dir=images.parent))
     try:
@@ -172,13 +185,13 @@ def _write_images(images: Path, spec: Scenario, per_class: int, seed: int) -> No
             path = tmp / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        write_text_atomic(tmp / MANIFEST, json.dumps(_manifest(spec, per_class, seed, files), indent=1) + "\n")
+        write_text_atomic(tmp / MANIFEST, json.dumps(_manifest(spec, per_class, seed, val_per_class, files), indent=1) + "\n")
         if images.exists():
             shutil.rmtree(images)
         try:
             tmp.rename(images)
         except OSError:  # another process swapped in its build first; keep it if it is complete
-            if not _complete(images, spec, per_class, seed):
+            if not _complete(images, spec, per_class, seed, val_per_class):
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:

@@ -26,7 +26,7 @@ def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
 class DigitsCNN(nn.Module):
     """3 x 32 x 32 images -> `num_classes` logits. Blocks halve the resolution: 32 -> 16 -> 8 -> 4."""
 
-    def __init__(self, num_classes: int = 5, widths: tuple[int, int, int, int] = (16, 32, 64, 128)) -> None:
+    def __init__(self, num_classes: int = 5, widths: tuple[int, int, int, int] = (8, 16, 32, 64)) -> None:
         super().__init__()
         w0, w1, w2, w3 = widths
         self.stem = nn.Sequential(*_conv_bn_relu(3, w0))

@@ -78,7 +78,7 @@ def test_project_file_is_ready_to_run():
 
 def test_existing_files_are_reused_and_incomplete_ones_rebuilt(tmp_path):
     path = ensure_demo("inductive", per_class=2, root=tmp_path)
-    edited = path.read_text(encoding="utf-8").replace("epochs = 30", "epochs = 7")
+    edited = path.read_text(encoding="utf-8").replace("epochs = 20", "epochs = 7")
     path.write_text(edited, encoding="utf-8")
     images = path.parent / "images"
     first = sorted(images.rglob("*.png"))
@@ -104,3 +104,21 @@ def test_bad_arguments_say_what_to_choose(tmp_path):
 
 def test_scenarios_name_both_settings():
     assert set(SCENARIOS) == {"inductive", "transductive"}
+
+
+def test_validation_can_be_capped_per_class(tmp_path):
+    images = ensure_demo("transductive", per_class=5, seed=0, root=tmp_path, val_per_class=7).parent / "images"
+    for digit in range(5):
+        assert len(list((images / "train" / str(digit)).glob("*.png"))) == 5
+        assert len(list((images / "val" / str(digit)).glob("*.png"))) == 7
+
+
+def test_a_short_feature_extraction_run_beats_chance_by_far(tmp_path):
+    from engine.training import fit
+
+    path = ensure_demo("inductive", per_class=10, seed=0, root=tmp_path, val_per_class=20)
+    project = projects.apply_overrides(projects.load(path), ["train.device=cpu"])
+    result = fit(project, run_dir=str(tmp_path / "run"))
+    assert result.summary["frozen_verified"] is True
+    assert result.summary["trainable_params"] < result.summary["total_params"] / 10
+    assert result.summary["final_val_accuracy"] > 0.6  # chance is 0.2

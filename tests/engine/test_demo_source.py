@@ -7,7 +7,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from engine.demo_cnn import INPUT_SIZE, SOURCE_META, SOURCE_WEIGHTS, DigitsCNN, load_meta
+from engine import zoo
+from engine.demo_cnn import DEMO_ARCH, INPUT_SIZE, SOURCE_META, SOURCE_WEIGHTS, DigitsCNN, load_meta
 from engine.demo_source import (
     SOURCE_DIGITS,
     TRAIN_PER_CLASS,
@@ -19,8 +20,11 @@ from engine.demo_source import (
 
 
 def _shipped_model() -> DigitsCNN:
-    model = DigitsCNN(num_classes=len(load_meta()["classes"]))
-    model.load_state_dict(load_file(str(SOURCE_WEIGHTS)), strict=True)
+    """The source model as the app opens it: through the zoo, with "pretrained" weights."""
+    model = zoo.build_model(DEMO_ARCH, "pretrained")
+    assert isinstance(model, DigitsCNN)
+    shipped = load_file(str(SOURCE_WEIGHTS))
+    assert all(torch.equal(v, shipped[k]) for k, v in model.state_dict().items())
     return model.eval()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import weakref
 
+import shiboken6
 from PySide6.QtCore import QThread
 
 _threads: weakref.WeakSet[QThread] = weakref.WeakSet()
@@ -15,4 +16,5 @@ def register(thread: QThread) -> QThread:
 
 
 def running() -> list[QThread]:
-    return [t for t in list(_threads) if t.isRunning()]
+    # a thread deleted on the C++ side (deleteLater) may outlive it here as a wrapper: it runs no more
+    return [t for t in list(_threads) if shiboken6.isValid(t) and t.isRunning()]

@@ -358,8 +358,14 @@ class MainWindow(QMainWindow):
             return self.save()
         return answer == QMessageBox.StandardButton.Discard
 
+    def _busy(self, title: str) -> bool:
+        """True (with a message) while a run is going: the project it trains cannot be replaced under it."""
+        if self.is_running():
+            self.show_error(title, "A run is in progress. Stop it (or wait until it ends), then try again.")
+        return self.is_running()
+
     def new_project(self) -> None:
-        if self.maybe_save():
+        if not self._busy("Cannot start a new project") and self.maybe_save():
             self.set_project(Project())
             self.log("new project")
 
@@ -373,7 +379,7 @@ class MainWindow(QMainWindow):
 
     def open_path(self, path: str | Path, ask: bool = True) -> bool:
         """Open a project file; a bad file is shown as a message and the current project stays."""
-        if ask and not self.maybe_save():
+        if self._busy("Cannot open a project") or (ask and not self.maybe_save()):
             return False
         try:
             project = projects.load(path, check_paths=False)
@@ -392,7 +398,7 @@ class MainWindow(QMainWindow):
     def open_demo(self, scenario: str) -> bool:
         from engine.demo import ensure_demo
 
-        if not self.maybe_save():
+        if self._busy("Cannot open the demo") or not self.maybe_save():
             return False
         try:
             path = ensure_demo(scenario)

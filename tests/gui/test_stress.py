@@ -1,0 +1,152 @@
+"""The window under stress: starting twice, opening another project mid-run, Stop pressed repeatedly, closing
+mid-run, a worker that fails; each is handled and no QThread is left running (tests/conftest.py checks)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from PySide6.QtWidgets import QMessageBox
+
+from engine import events as ev
+from engine import project as projects
+from engine import training
+from engine.assemble import assemble as real_assemble
+from gui import threads
+from gui.main_window import MainWindow
+from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
+
+RUN_MS = 120_000
+
+
+@pytest.fixture
+def answer(monkeypatch):
+    """The answer a person would give to the window's questions (recorded in `asked`)."""
+    reply = {"button": QMessageBox.StandardButton.Yes, "asked": []}
+
+    def question(parent, title, text, *args, **kwargs):
+        reply["asked"].append(title)
+        return reply["button"]
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return reply
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, answer):
+    w = MainWindow()
+    p = shapes_project(tmp_path, train__epochs=200, train__device="cpu")
+    path = tmp_path / "shapes.thaw.toml"
+    w.set_project(projects.save(p, path), path)
+    yield w
+    w.stop_and_join()
+    w.dirty = False
+    w.close()
+    w.deleteLater()
+
+
+def _start_and_wait_for_a_batch(window, qtbot) -> None:
+    assert window.start()
+    with qtbot.waitSignal(window.run.worker.batch_ended, timeout=RUN_MS):
+        pass
+
+
+def test_starting_twice_runs_once_and_stop_pressed_repeatedly_stops_once(window, qtbot):
+    _start_and_wait_for_a_batch(window, qtbot)
+    first = window.run
+    assert not window.start() and window.run is first
+    assert len(threads.running()) == 1
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
+        for _ in range(5):
+            window.stop()
+            window.stop_action.trigger()
+    assert window.last_result.stopped_by_user and window.last_error is None
+    assert window.start_action.isEnabled() and not window.stop_action.isEnabled()
+    assert not threads.running()
+
+
+def test_another_project_cannot_replace_the_running_one(window, qtbot, tmp_path):
+    other = projects.save(shapes_project(tmp_path, name="other"), tmp_path / "other.thaw.toml")
+    _start_and_wait_for_a_batch(window, qtbot)
+    assert not window.open_action.isEnabled() and not window.new_action.isEnabled()
+    assert not window.open_path(tmp_path / "other.thaw.toml", ask=False)
+    assert window.project.name == "shapes" and other.name == "other"
+    window.new_project()
+    assert window.project.name == "shapes" and window.is_running()
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
+        window.stop()
+
+
+def test_closing_mid_run_asks_then_stops_and_keeps_the_run(window, qtbot, answer):
+    _start_and_wait_for_a_batch(window, qtbot)
+    answer["button"] = QMessageBox.StandardButton.No
+    assert not window.close()  # "a run is in progress": the person says no, it keeps running
+    assert window.is_running()
+    answer["button"] = QMessageBox.StandardButton.Yes
+    assert window.close()
+    assert not threads.running() and not window.is_running()
+    assert answer["asked"][:2] == ["Training is running"] * 2
+
+
+def test_data_deleted_during_a_run_is_an_error_message(window, qtbot, tmp_path):
+    def delete_after_epoch_1(event):
+        if event.epoch == 1:
+            shutil.rmtree(tmp_path / "train")
+
+    assert window.start()
+    window.run.worker.epoch_ended.connect(delete_after_epoch_1)
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
+        pass
+    assert window.last_error is not None and "no training image could be read" in window.last_error
+    assert window.start_action.isEnabled() is False  # the data folder is gone: Start says why
+    assert not threads.running()
+
+
+def test_a_model_that_raises_is_an_error_message_and_the_window_recovers(window, qtbot, monkeypatch):
+    calls = []
+
+    def fail_on_the_third_batch(_module, _args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the model broke")
+
+    def assemble(*a, **kw):
+        built = real_assemble(*a, **kw)
+        built.model.register_forward_pre_hook(fail_on_the_third_batch)
+        return built
+
+    monkeypatch.setattr(training, "assemble", assemble)
+    assert window.start()
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
+        pass
+    assert "RuntimeError: the model broke" in window.last_error
+    assert window.start_action.isEnabled() and not window.is_running()
+    assert not threads.running()
+    monkeypatch.setattr(training, "assemble", real_assemble)
+    window.project.train.epochs = 1
+    assert window.start()
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
+        pass
+    assert window.last_result is not None and window.last_result.epochs_completed == 1
+
+
+def test_out_of_memory_in_the_window_is_a_warning_not_a_failure(window, qtbot, monkeypatch):
+    def small_memory(_module, args):
+        if args[0].shape[0] > 4:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+
+    def assemble(*a, **kw):
+        built = real_assemble(*a, **kw)
+        built.model.register_forward_pre_hook(small_memory)
+        return built
+
+    monkeypatch.setattr(training, "assemble", assemble)
+    window.project.train.epochs = 1
+    logs = []
+    assert window.start()
+    window.run.worker.log.connect(lambda m: logs.append(m))
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
+        pass
+    assert window.last_error is None and window.last_result.epochs_completed == 1
+    assert any(isinstance(m, ev.LogMessage) and m.level == "warning" and "out of memory" in m.text for m in logs)

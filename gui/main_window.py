@@ -143,6 +143,8 @@ class MainWindow(QMainWindow):
         self.resume_action = self._action("Resume", self.resume, tip="Continue the paused run")
         self.stop_action = self._action("Stop", self.stop, "Ctrl+.",
                                         "Stop after the current batch; the model trained so far is kept")
+        self.continue_action = self._action("Continue a Stopped Run...", self.continue_dialog,
+                                            tip="Resume a stopped or crashed run from its folder's last checkpoint")
         self.demo_actions = {}
         for name, label in DEMOS:
             action = QAction(label, self)
@@ -160,6 +162,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.quit_action)
         run_menu = bar.addMenu("&Run")
         run_menu.addActions([self.start_action, self.pause_action, self.resume_action, self.stop_action])
+        run_menu.addSeparator()
+        run_menu.addAction(self.continue_action)
         demo_menu = bar.addMenu("&Demo")
         demo_menu.addActions(list(self.demo_actions.values()))
         self.view_menu = bar.addMenu("&View")
@@ -336,7 +340,7 @@ class MainWindow(QMainWindow):
         self.pause_action.setEnabled(running and not paused)
         self.resume_action.setEnabled(running and paused)
         self.stop_action.setEnabled(running)
-        for action in (self.new_action, self.open_action, self.recent_menu.menuAction(),
+        for action in (self.new_action, self.open_action, self.recent_menu.menuAction(), self.continue_action,
                        *self.demo_actions.values()):
             action.setEnabled(not running)
 
@@ -451,7 +455,30 @@ class MainWindow(QMainWindow):
     def is_running(self) -> bool:
         return self.run is not None and self.run.is_running()
 
+    def continue_dialog(self) -> None:
+        start = str(self.project.resolve(self.project.train.out_dir)) if self.project.train.out_dir else ""
+        folder = QFileDialog.getExistingDirectory(self, "Continue the run in folder", start)
+        if folder:
+            self.continue_run(folder)
+
+    def continue_run(self, run_dir: str | Path) -> bool:
+        """Show the run's own project (read-only while it runs) and resume the run from its checkpoint."""
+        if self._busy("Cannot continue a run") or not self.maybe_save():
+            return False
+        try:
+            project = projects.load(Path(run_dir) / "project.thaw.toml", check_paths=False)
+        except ThawError as exc:
+            self.show_error("Cannot continue the run", f"{run_dir} is not a run folder: {exc}")
+            return False
+        self.set_project(project)
+        return self._launch(run_dir)
+
     def start(self) -> bool:
+        """Train the project in a new run folder."""
+        return self._launch(None)
+
+    def _launch(self, resume_dir: str | Path | None) -> bool:
+        """Start a run: a new one, or the run in `resume_dir` continued."""
         if self.is_running():
             return False
         found = self.problems()
@@ -465,7 +492,7 @@ class MainWindow(QMainWindow):
         self.last_error = None
         self._fit_started = None
         self._run_t0 = time.monotonic()
-        self.run = TrainingRun(self.project.copy(), parent=self)
+        self.run = TrainingRun(self.project.copy(), resume_dir, resume=resume_dir is not None, parent=self)
         worker = self.run.worker
         worker.started.connect(self._on_started)
         worker.batch_ended.connect(self._on_batches)
@@ -477,7 +504,8 @@ class MainWindow(QMainWindow):
         self.run.thread.finished.connect(self._on_thread_finished)
         self.progress.setFormat("Preparing data and model...")
         self.progress.setRange(0, 0)
-        self.log(f"starting {self.project.name}: {self.project.model.arch}, {self.project.train.epochs} epoch(s)")
+        what = f"continuing the run in {resume_dir}" if resume_dir else f"starting {self.project.name}"
+        self.log(f"{what}: {self.project.model.arch}, {self.project.train.epochs} epoch(s)")
         self.run.start()
         self._set_locked(True)
         return True
@@ -485,10 +513,12 @@ class MainWindow(QMainWindow):
     def pause(self) -> None:
         if self.is_running():
             self.run.pause()
+            self.update_start_state()
 
     def resume(self) -> None:
         if self.is_running():
             self.run.resume()
+            self.update_start_state()
 
     def stop(self) -> None:
         if self.is_running() and not self.run.worker.is_stop_requested():

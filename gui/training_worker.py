@@ -1,4 +1,4 @@
-"""Runs `engine.training.fit` in a QThread and turns its events into Qt signals.
+"""Runs a project (`engine.run.train`: `fit` plus the run folder) in a QThread; its events become Qt signals.
 
 In the style of superqt's ``_qthreading``: the signals live on a QObject moved to the thread, stopping only sets
 a flag (the engine honours it within one batch and keeps the model trained so far), and an exception in the
@@ -13,7 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engine.errors import ThawError
 from engine.events import BatchEnded, EpochEnded, FitEnded, FitStarted, LogMessage
@@ -32,7 +32,7 @@ class TrainingWorker(QObject):
     log = Signal(object)  # LogMessage
     finished = Signal(object)  # FitEnded: the run ended normally, stopped early or by the person
     errored = Signal(str)  # a readable message; the run is over
-    paused_changed = Signal(bool)
+    paused_changed = Signal(bool)  # from the thread: True once the loop actually holds, False when it goes on
     done = Signal()  # always last, whatever happened: the thread may quit
 
     def __init__(self, project: Project, run_dir: str | Path | None = None) -> None:
@@ -59,15 +59,14 @@ class TrainingWorker(QObject):
         return self._stop.is_set()
 
     def pause(self) -> None:
+        """Hold the loop at its next event (within one batch); the thread stays alive."""
         with self._pause:
             self._paused = True
-        self.paused_changed.emit(True)
 
     def resume(self) -> None:
         with self._pause:
             self._paused = False
             self._pause.notify_all()
-        self.paused_changed.emit(False)
 
     def is_paused(self) -> bool:
         return self._paused
@@ -77,9 +76,9 @@ class TrainingWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            from engine.training import fit
+            from engine import run as runs
 
-            fit(self._project, callbacks=(self._on_event,), stop=self._stop, run_dir=self._run_dir)
+            runs.train(self._project, self._run_dir, callbacks=(self._on_event,), stop=self._stop)
         except ThawError as exc:
             self._flush()
             self.errored.emit(str(exc))
@@ -126,9 +125,14 @@ class TrainingWorker(QObject):
         self._last_emit = time.monotonic() if now is None else now
 
     def _wait_while_paused(self) -> None:
+        if not self._paused or self._stop.is_set():
+            return
+        self._flush()
+        self.paused_changed.emit(True)
         with self._pause:
             while self._paused and not self._stop.is_set():
                 self._pause.wait(0.2)
+        self.paused_changed.emit(False)
 
 
 class TrainingRun(QObject):
@@ -141,7 +145,8 @@ class TrainingRun(QObject):
         self.thread.setObjectName("thaw-training")
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
-        self.worker.done.connect(self.thread.quit)
+        # Direct: quit() is thread-safe, and a queued call would wait for the GUI thread, which may be in join().
+        self.worker.done.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
 
     def start(self) -> None:
         self.thread.start()

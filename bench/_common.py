@@ -93,7 +93,7 @@ def _frozen_prefix(model: nn.Module, preset: str, last_blocks: int) -> list[nn.M
 def bare_fit(base: Path, arch: str, image_size: int, preset: str, *, epochs: int, batch_size: int,
              device: str = "cpu", amp: torch.dtype | None = None, channels_last: bool = False,
              last_blocks: int = 1, lr: float = 1e-3, backbone_lr_mult: float = 0.1, weight_decay: float = 1e-4,
-             num_workers: int = 0, seed: int = 0, after_step: Callable[[], None] | None = None) -> BareResult:
+             num_workers: int = 0, seed: int = 0) -> BareResult:
     """Fine-tune a torchvision ResNet on base/train, validate on base/val each epoch: plain PyTorch.
 
     The same model, frozen modules (their BatchNorm in eval mode), transforms, AdamW groups (head at `lr`,
@@ -159,8 +159,6 @@ def bare_fit(base: Path, arch: str, image_size: int, preset: str, *, epochs: int
             opt.step()
             sched.step()
             loss.item()
-            if after_step is not None:
-                after_step()
         train_seconds.append(time.perf_counter() - t0)
         model.eval()
         correct = 0

@@ -35,10 +35,11 @@ class TrainingWorker(QObject):
     paused_changed = Signal(bool)  # from the thread: True once the loop actually holds, False when it goes on
     done = Signal()  # always last, whatever happened: the thread may quit
 
-    def __init__(self, project: Project, run_dir: str | Path | None = None) -> None:
+    def __init__(self, project: Project, run_dir: str | Path | None = None, resume: bool = False) -> None:
         super().__init__()
         self._project = project
         self._run_dir = run_dir
+        self._resume = resume  # continue the run in `run_dir` from its checkpoint (engine.run.resume)
         self._stop = threading.Event()
         self._pause = threading.Condition()
         self._paused = False
@@ -78,7 +79,8 @@ class TrainingWorker(QObject):
         try:
             from engine import run as runs
 
-            runs.train(self._project, self._run_dir, callbacks=(self._on_event,), stop=self._stop)
+            go = runs.resume if self._resume else runs.train
+            go(self._project, self._run_dir, callbacks=(self._on_event,), stop=self._stop)
         except ThawError as exc:
             self._flush()
             self.errored.emit(str(exc))
@@ -138,9 +140,10 @@ class TrainingWorker(QObject):
 class TrainingRun(QObject):
     """One run: a worker in its own registered QThread. Start it, pause, resume, stop, and join it."""
 
-    def __init__(self, project: Project, run_dir: str | Path | None = None, parent: QObject | None = None):
+    def __init__(self, project: Project, run_dir: str | Path | None = None, parent: QObject | None = None,
+                 resume: bool = False):
         super().__init__(parent)
-        self.worker = TrainingWorker(project, run_dir)
+        self.worker = TrainingWorker(project, run_dir, resume)
         self.thread = threads.register(QThread())
         self.thread.setObjectName("thaw-training")
         self.worker.moveToThread(self.thread)

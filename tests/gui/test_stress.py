@@ -3,10 +3,13 @@ mid-run, a worker that fails; each is handled and no QThread is left running (te
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from engine import events as ev
@@ -150,3 +153,26 @@ def test_out_of_memory_in_the_window_is_a_warning_not_a_failure(window, qtbot, m
         pass
     assert window.last_error is None and window.last_result.epochs_completed == 1
     assert any(isinstance(m, ev.LogMessage) and m.level == "warning" and "out of memory" in m.text for m in logs)
+
+
+def test_continue_a_stopped_run_from_its_folder(window, qtbot, tmp_path):
+    window.project.train.epochs = 3
+    assert window.start()
+    stop_after_epoch_1 = window.run.worker.request_stop  # in the training thread, so exactly after epoch 1
+    window.run.worker.epoch_ended.connect(lambda _e: stop_after_epoch_1(), Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
+        pass
+    run_dir = Path(window.last_result.run_dir)
+    assert window.last_result.epochs_completed == 1 and (run_dir / "checkpoint.safetensors").is_file()
+    assert window.continue_action.isEnabled()
+
+    assert window.continue_run(run_dir)
+    assert not window.continue_action.isEnabled()
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
+        pass
+    assert window.last_error is None and window.last_result.epochs_completed == 3
+    assert json.loads((run_dir / "summary.json").read_text())["resumed_from_epoch"] == 1
+    assert not threads.running()
+
+    assert not window.continue_run(tmp_path)  # not a run folder: a message, nothing started
+    assert not window.is_running() and "Cannot continue the run" in window.log_panel.toPlainText()

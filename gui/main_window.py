@@ -203,13 +203,7 @@ class MainWindow(QMainWindow):
 
         # Centre: the layer checklist.
         self.freeze_panel = self._make_freeze_panel()
-        self.tree_banner = _banner()
-        centre = QWidget()
-        lay = QVBoxLayout(centre)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.tree_banner)
-        lay.addWidget(self.freeze_panel)
-        self.setCentralWidget(centre)
+        self.setCentralWidget(self.freeze_panel)  # it marks itself read-only during a run
 
         # Right: summary of the last run above the live plots.
         self.summary = RunSummary()
@@ -279,6 +273,7 @@ class MainWindow(QMainWindow):
         self.dirty = False
         self._update_title()
         self.update_start_state()
+        self.device_label.setText(f"device: {project.train.device}")
         self.project_loaded.emit()
 
     def _project_edited(self) -> None:
@@ -540,7 +535,6 @@ class MainWindow(QMainWindow):
             panel.set_read_only(locked)
         self.freeze_panel.set_read_only(locked)
         self.setup_banner.setVisible(locked)
-        self.tree_banner.setVisible(locked)
         self.setup_dock.setWindowTitle("Set-up (read-only while training)" if locked else "Set-up")
         self.update_start_state()
         self._refresh_recent_menu()

@@ -62,6 +62,7 @@ class _Plot:
         item.setTitle(title)
         item.setLabel("bottom", x_label)
         item.setLabel("left", y_label)
+        item.getAxis("left").enableAutoSIPrefix(False)  # no "(x0.001)" scaling of accuracy or lr values
         item.showGrid(x=True, y=True, alpha=0.2)
         item.setDownsampling(auto=True, mode="peak")
         item.setClipToView(True)

@@ -114,3 +114,89 @@ def test_missing_data_folder_disables_start(window, tmp_path):
     assert "data.train" in window.start_reason.text()
     assert not window.start()
     assert not threads.running()
+
+
+def tiny_project(root):
+    from tests.gui.test_training_worker import tiny_project as make
+
+    return make(root)
+
+
+def test_demo_opens_with_its_layer_tree(window, qtbot):
+    assert window.open_demo("inductive")
+    assert window.path is not None and window.path.name.endswith(".thaw.toml")
+    assert window.project.model.arch == "thaw_digits_cnn"
+    plan = window.freeze_panel.current_plan()
+    assert plan is not None and plan.frozen  # the demo starts as feature extraction: the backbone is frozen
+    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)
+    assert window.windowTitle().endswith(" — Thaw") and not window.dirty
+
+
+def test_changing_the_architecture_rebuilds_the_tree(window, tmp_path):
+    window.set_project(tiny_project(tmp_path))
+    assert "block3" in window.freeze_panel._blocks
+    window.project.set("model.arch", "resnet18")
+    window._project_edited()
+    assert "block3" not in window.freeze_panel._blocks
+    assert any(path.startswith("layer4") for path in window.freeze_panel._blocks)
+
+
+def test_a_short_run_fills_the_plots_and_shows_the_summary(window, qtbot, tmp_path):
+    window.set_project(tiny_project(tmp_path))
+    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)
+    with qtbot.waitSignal(window.run_finished, timeout=120_000):
+        assert window.start()
+        assert not window.start_action.isEnabled() and window.stop_action.isEnabled()
+        assert window.setup_banner.isVisibleTo(window) and window.freeze_panel.is_read_only()
+    result = window.last_result
+    assert result is not None and result.epochs_completed == 2, window.last_error
+    steps = 2 * 3  # 12 training images in batches of 4, 2 epochs
+    assert window.plots.train_loss.n == steps and window.plots.lr_series.n == steps
+    assert window.plots.val_acc.n == 2 and window.plots.val_loss.n == 2
+    assert window.summary.isVisibleTo(window) and "best val accuracy" in window.summary.label.text()
+    assert window.summary.open_button.isEnabled()
+    assert window.summary.run_folder_url().toLocalFile() == str(tmp_path.joinpath("runs").resolve().joinpath(
+        window.summary.run_folder_url().toLocalFile().rpartition("/")[2]))
+    assert "Done" in window.progress.format()
+    assert window.start_action.isEnabled() and not window.freeze_panel.is_read_only()
+    assert not threads.running()
+
+
+def test_stop_during_a_run_returns_quickly_and_joins_the_thread(window, qtbot, tmp_path):
+    project = tiny_project(tmp_path)
+    project.set("train.epochs", 500)
+    window.set_project(project)
+    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)
+    window.start()
+    qtbot.waitUntil(lambda: window.plots.train_loss.n > 0 or window.plots._dirty, timeout=120_000)
+    with qtbot.waitSignal(window.run_finished, timeout=5000):
+        window.stop()
+    assert window.last_result.stopped_by_user
+    assert "stopped by you" in window.summary.label.text()
+    assert not threads.running() and window.run is None
+
+
+def test_closing_mid_run_stops_and_joins(qtbot, tmp_path, answer):
+    window = MainWindow()
+    project = tiny_project(tmp_path)
+    project.set("train.epochs", 500)
+    window.set_project(project)
+    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)
+    window.start()
+    qtbot.waitUntil(lambda: window.plots.train_loss.n > 0 or window.plots._dirty, timeout=120_000)
+    answer["button"] = QMessageBox.StandardButton.Yes
+    assert window.close()
+    assert answer["asked"] == ["Training is running"]
+    assert not threads.running()
+    window.deleteLater()
+
+
+def test_closing_mid_run_can_be_cancelled(window, qtbot, tmp_path, answer):
+    project = tiny_project(tmp_path)
+    project.set("train.epochs", 500)
+    window.set_project(project)
+    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)
+    window.start()
+    answer["button"] = QMessageBox.StandardButton.No
+    assert not window.close()
+    assert window.is_running()

@@ -56,24 +56,6 @@ def _banner() -> QLabel:
     return label
 
 
-class _Pending(QLabel):
-    """Stands in for a panel another engineer is still writing."""
-
-    changed = Signal()
-    problems_changed = Signal()
-    classes_changed = Signal(list)
-
-    def __init__(self) -> None:
-        super().__init__("(coming soon)")
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-
-    def problems(self) -> list[str]:
-        return []
-
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
-
-
 def _head_in_features(model, head_paths) -> int | None:
     """Width of the features the new head receives: the input size of its first layer."""
     if not head_paths:
@@ -86,10 +68,7 @@ def _head_in_features(model, head_paths) -> int | None:
 
 
 def _panel(module: str, name: str) -> QWidget:
-    try:
-        return getattr(importlib.import_module(module), name)()
-    except ImportError:  # being written by another engineer (issue 6): a placeholder until it lands
-        return _Pending()
+    return getattr(importlib.import_module(module), name)()
 
 
 class MainWindow(QMainWindow):

@@ -200,3 +200,27 @@ def test_closing_mid_run_can_be_cancelled(window, qtbot, tmp_path, answer):
     answer["button"] = QMessageBox.StandardButton.No
     assert not window.close()
     assert window.is_running()
+
+
+def test_app_shows_a_bad_project_path_as_a_message(qtbot, tmp_path):
+    from gui.app import create_window
+
+    window = create_window(str(tmp_path / "missing.thaw.toml"))
+    try:
+        assert window.error_box is not None and "does not exist" in window.error_box.text()
+        assert window.path is None
+    finally:
+        window.close()
+        window.deleteLater()
+
+
+def test_app_opens_the_inductive_demo_by_default(qtbot):
+    from gui.app import create_window
+
+    window = create_window(None)
+    try:
+        assert window.path is not None and window.project.model.arch == "thaw_digits_cnn"
+        assert str(window.path.resolve()) in gui_settings.recent_projects()
+    finally:
+        window.close()
+        window.deleteLater()

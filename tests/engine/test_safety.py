@@ -68,6 +68,20 @@ def test_weights_files_are_refused(tmp_path):
         assert not (tmp_path / f"out-{name}").exists()
 
 
+def test_a_planted_pretrained_file_in_the_torch_hub_cache_is_refused(tmp_path):
+    """"pretrained" reads <TORCH_HOME>/hub/checkpoints/<file>: a pickle put there under that name is refused."""
+    from engine import zoo
+
+    marker = tmp_path / "marker"
+    cached = zoo.arch_info("resnet18").weights_path
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"fc.weight": _Plant(marker)}, cached)
+    p = shapes_project(tmp_path, model__arch="resnet18", model__weights="pretrained")
+    with pytest.raises(WeightsError, match="can run code"):
+        run.train(p, tmp_path / "out")
+    assert not marker.exists()
+
+
 def _stopped_run(tmp_path: Path) -> tuple[Path, object]:
     p = shapes_project(tmp_path, train__epochs=2)
     stop = threading.Event()

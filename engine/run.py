@@ -172,6 +172,9 @@ def resume(project: Project, run_dir: str | os.PathLike, *, callbacks: Iterable[
             pass
     except OSError as exc:
         raise CheckpointError(f"cannot write to the run folder {folder}: {exc}") from None
+    for name in OUTPUTS:  # temporary files of writes a crash interrupted
+        for stale in folder.glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
     recorder = RunRecorder(project, folder, history=saved.history)
     result = fit(resolved(project), callbacks=[recorder, *callbacks], stop=stop, run_dir=str(folder),
                  checkpoint_dir=str(folder), resume_from=saved)

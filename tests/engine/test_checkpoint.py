@@ -77,6 +77,7 @@ def test_killed_at_random_moments_the_last_checkpoint_resumes(tmp_path):
     stop = threading.Event()
     _, result = run.resume(p, run_dir, stop=stop, callbacks=[_stop_after(epochs_seen + 1, stop)])
     assert result.summary["resumed_from_epoch"] == epochs_seen
+    assert not list(run_dir.glob(".*.tmp"))  # whatever write a kill interrupted was cleared away
     assert result.summary["epochs_completed"] == epochs_seen + 1
     lines = (run_dir / "metrics.csv").read_text().splitlines()
     assert [int(line.split(",")[0]) for line in lines[1::2]] == list(range(1, epochs_seen + 2))

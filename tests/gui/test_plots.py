@@ -81,3 +81,46 @@ def test_clear_empties_every_curve(qtbot):
     plots.clear()
     plots.redraw()
     assert all(series.n == 0 for p in plots.plots for _, series in p.curves.values())
+
+
+def test_decimation_keeps_each_buckets_min_and_max_and_the_last_point():
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=50_000)
+    y[12_345] = 40.0  # a single spike must survive decimation
+    s = Series(capacity=8)
+    for i in range(0, len(y), 777):  # arrives in batches; the pyramid catches up between them
+        s.extend(np.arange(i, min(i + 777, len(y))), y[i : i + 777])
+        s.decimated(0, s.n, 100)
+    for start, stop in ((0, s.n), (1_000, 31_001)):
+        idx = s.decimated(start, stop, 100)
+        assert idx[0] == start and idx[-1] == stop - 1 and np.all(np.diff(idx) > 0)
+        size = 1 << int(np.log2((stop - start) / 100))  # the level decimated chose: >= 100 buckets in range
+        assert len(idx) <= 2 * ((stop - start) // size + 2) + 2  # a few points per bucket, not all of them
+        kept = set(idx.tolist())
+        for b in range(-(-start // size), stop // size):  # every whole bucket inside the range
+            seg = slice(b * size, (b + 1) * size)
+            in_bucket = [j for j in kept if b * size <= j < (b + 1) * size]
+            assert y[seg].min() in y[in_bucket] and y[seg].max() in y[in_bucket]
+    assert 12_345 in s.decimated(0, s.n, 100)
+    assert np.array_equal(s.decimated(10, 50, 100), np.arange(10, 50))  # few points: all of them
+
+
+def test_redraw_hands_pyqtgraph_a_few_points_per_pixel_and_the_readout_uses_every_point(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(800, 600)
+    plots.show()
+    plots.add_batches([batch(s, steps_per_epoch=1000, loss=1.0 / s) for s in range(1, 50_001)])
+    plots.redraw()
+    curve = plots.loss.curves["train (batch)"][0]
+    width = max(int(plots.loss.widget.getPlotItem().vb.width()), 200)
+    assert 2 * width <= len(curve.xData) <= 4 * width + 4
+    assert curve.xData[-1] == 50_000 and curve.yData[-1] == 1.0 / 50_000  # the newest point is drawn
+    assert curve.yData.max() == 1.0  # the first (highest) loss is kept
+    read = plots.loss.show_value_at(12_345.2, 0.5)
+    assert f"train (batch)={1.0 / 12_345:.4g}" in read
+    # zoomed in on 100 steps: those points are drawn as they are
+    plots.loss.widget.getPlotItem().vb.setXRange(1_000, 1_100, padding=0)
+    qtbot.waitUntil(lambda: curve.xData is not None and len(curve.xData) < 200, timeout=2000)
+    assert curve.xData[0] <= 1_000 and curve.xData[-1] >= 1_100
+    assert np.all(np.diff(curve.xData) == 1)

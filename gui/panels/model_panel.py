@@ -42,7 +42,9 @@ def format_params(n: int | None) -> str:
 
 
 def format_size(n: int | None) -> str:
-    return f"{n / 1e6:.0f} MB" if n else "size unknown"
+    if not n:
+        return "size unknown"
+    return f"{n / 1e6:.0f} MB" if n >= 1e7 else f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
 class ModelPanel(ProjectPanel):

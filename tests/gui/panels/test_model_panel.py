@@ -119,3 +119,12 @@ def test_read_only(panel):
     assert not p.view.isEnabled() and not p.search.isEnabled() and not p.pretrained.isEnabled()
     p.set_read_only(False)
     assert p.view.isEnabled() and p.pretrained.isEnabled() and not p.weights_file.isEnabled()
+
+
+def test_sizes_read_naturally():
+    from gui.panels.model_panel import format_size
+
+    assert format_size(105_000) == "105 kB"
+    assert format_size(2_500_000) == "2.5 MB"
+    assert format_size(97_800_000) == "98 MB"
+    assert format_size(None) == "size unknown"

@@ -11,6 +11,7 @@ from engine.project import Project
 from gui import threads
 from gui.panels.data_panel import DataPanel
 from gui.panels.fields import is_marked
+from tests.gui.panels.util import type_into
 
 
 def write_folder(root, counts, corrupt=True):
@@ -31,12 +32,6 @@ def panel(qtbot):
     p.show()
     qtbot.waitExposed(p)
     return p
-
-
-def type_into(qtbot, edit, text):
-    edit.selectAll()
-    qtbot.keyClick(edit, Qt.Key.Key_Delete)
-    qtbot.keyClicks(edit, text)
 
 
 def test_scan_shows_classes_counts_split_thumbnails_and_skipped(qtbot, panel, tmp_path):

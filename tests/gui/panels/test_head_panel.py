@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
 
-from engine.project import Project
 from gui.panels.fields import is_marked
 from gui.panels.head_panel import HeadPanel
+from tests.gui.panels.util import show_panel, type_into
 
 
 @pytest.fixture
 def panel(qtbot):
-    p = HeadPanel()
-    qtbot.addWidget(p)
-    project = Project()
-    p.set_project(project)
-    p.show()
-    qtbot.waitExposed(p)
-    return p, project
-
-
-def type_into(qtbot, edit, text):
-    edit.selectAll()
-    qtbot.keyClick(edit, Qt.Key.Key_Delete)
-    qtbot.keyClicks(edit, text)
+    return show_panel(qtbot, HeadPanel())
 
 
 def choose(combo, value):

@@ -14,6 +14,7 @@ from engine import zoo
 from engine.project import Project
 from gui.panels.fields import is_marked
 from gui.panels.model_panel import ModelPanel
+from tests.gui.panels.util import show_panel
 
 
 @pytest.fixture
@@ -26,13 +27,7 @@ def cached_resnet18():
 
 @pytest.fixture
 def panel(qtbot, cached_resnet18):
-    p = ModelPanel()
-    qtbot.addWidget(p)
-    project = Project()
-    p.set_project(project)
-    p.show()
-    qtbot.waitExposed(p)
-    return p, project
+    return show_panel(qtbot, ModelPanel())
 
 
 def row_text(p, name, column):

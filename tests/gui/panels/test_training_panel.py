@@ -8,23 +8,12 @@ from PySide6.QtCore import Qt
 from engine.project import Project
 from gui.panels.fields import is_marked
 from gui.panels.training_panel import TrainingPanel, available_devices
+from tests.gui.panels.util import show_panel, type_into
 
 
 @pytest.fixture
 def panel(qtbot):
-    p = TrainingPanel()
-    qtbot.addWidget(p)
-    project = Project()
-    p.set_project(project)
-    p.show()
-    qtbot.waitExposed(p)
-    return p, project
-
-
-def type_into(qtbot, edit, text):
-    edit.selectAll()
-    qtbot.keyClick(edit, Qt.Key.Key_Delete)
-    qtbot.keyClicks(edit, text)
+    return show_panel(qtbot, TrainingPanel())
 
 
 def test_loads_project_values(panel):

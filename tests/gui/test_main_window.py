@@ -162,13 +162,18 @@ def test_a_short_run_fills_the_plots_and_shows_the_summary(window, qtbot, tmp_pa
     assert not threads.running()
 
 
-def test_stop_during_a_run_returns_quickly_and_joins_the_thread(window, qtbot, tmp_path):
+def start_long_run(window, qtbot, tmp_path):
+    """Start a 500-epoch run on a tiny folder and wait until its first batch has arrived."""
     project = tiny_project(tmp_path)
     project.set("train.epochs", 500)
     window.set_project(project)
     qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)
     window.start()
     qtbot.waitUntil(lambda: window.plots.train_loss.n > 0 or window.plots._dirty, timeout=120_000)
+
+
+def test_stop_during_a_run_returns_quickly_and_joins_the_thread(window, qtbot, tmp_path):
+    start_long_run(window, qtbot, tmp_path)
     with qtbot.waitSignal(window.run_finished, timeout=5000):
         window.stop()
     assert window.last_result.stopped_by_user
@@ -178,12 +183,7 @@ def test_stop_during_a_run_returns_quickly_and_joins_the_thread(window, qtbot, t
 
 def test_closing_mid_run_stops_and_joins(qtbot, tmp_path, answer):
     window = MainWindow()
-    project = tiny_project(tmp_path)
-    project.set("train.epochs", 500)
-    window.set_project(project)
-    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)
-    window.start()
-    qtbot.waitUntil(lambda: window.plots.train_loss.n > 0 or window.plots._dirty, timeout=120_000)
+    start_long_run(window, qtbot, tmp_path)
     answer["button"] = QMessageBox.StandardButton.Yes
     assert window.close()
     assert answer["asked"] == ["Training is running"]

@@ -236,13 +236,24 @@ class LoadFailure:
     reason: str
 
 
-class ImageDataset(Dataset):
-    """Samples -> (image tensor, label). Images are converted to RGB (grayscale and palette included)."""
+CACHE_BYTES = 256 * 2**20  # decoded images a dataset with a fixed transform keeps in memory, at most
 
-    def __init__(self, samples: list[Sample], transform: Any, image_size: int) -> None:
+
+class ImageDataset(Dataset):
+    """Samples -> (image tensor, label). Images are converted to RGB (grayscale and palette included).
+
+    With `cache` (a transform without randomness) each image is decoded once and kept, up to `CACHE_BYTES`,
+    so later epochs skip PNG/JPEG decoding. A kept image is used only while its file's size and mtime are
+    unchanged: a file deleted or replaced mid-run is read (or fails) as without the cache.
+    """
+
+    def __init__(self, samples: list[Sample], transform: Any, image_size: int, cache: bool = False) -> None:
         self.samples = list(samples)
         self.transform = transform
         self.image_size = image_size
+        self.cache = cache
+        self._kept: dict[int, tuple[tuple[int, int], torch.Tensor]] = {}
+        self._kept_bytes = 0
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -254,11 +265,27 @@ class ImageDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int] | LoadFailure:
         s = self.samples[i]
         try:
-            with Image.open(s.path) as im:
-                img = im.convert("RGB")
-            return self.transform(img), s.label
+            if not self.cache:
+                return self._decode(s.path), s.label
+            st = os.stat(s.path)
+            stamp = (st.st_size, st.st_mtime_ns)
+            kept = self._kept.get(i)
+            if kept is not None and kept[0] == stamp:
+                return kept[1], s.label
+            x = self._decode(s.path)
+            if kept is None and self._kept_bytes + x.nbytes <= CACHE_BYTES:
+                self._kept[i] = (stamp, x)
+                self._kept_bytes += x.nbytes
+            elif kept is not None:
+                self._kept[i] = (stamp, x)
+            return x, s.label
         except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
             return LoadFailure(s.path, f"failed to decode while loading ({exc})")
+
+    def _decode(self, path: str) -> torch.Tensor:
+        with Image.open(path) as im:
+            img = im.convert("RGB")
+        return self.transform(img)
 
 
 @dataclass
@@ -319,8 +346,9 @@ def prepare_data(project: Any, preprocess: Any) -> DataBundle:
     size = d.image_size
     return DataBundle(
         classes=train_scan.classes,
-        train=ImageDataset(train_samples, build_transforms(preprocess, size, d.augment, train=True), size),
-        val=ImageDataset(val_samples, build_transforms(preprocess, size, d.augment, train=False), size),
+        train=ImageDataset(train_samples, build_transforms(preprocess, size, d.augment, train=True), size,
+                           cache=d.augment == "none"),
+        val=ImageDataset(val_samples, build_transforms(preprocess, size, d.augment, train=False), size, cache=True),
         skipped=skipped,
     )
 

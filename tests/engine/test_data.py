@@ -205,3 +205,18 @@ def test_worker_processes_give_the_same_batches(tmp_path):
     in_process, with_worker = run(0), run(1)
     assert in_process[0] == with_worker[0] and in_process[2] == with_worker[2]
     assert torch.equal(in_process[1], with_worker[1])
+
+
+def test_fixed_transform_decodes_once_but_sees_a_replaced_or_deleted_file(tmp_path):
+    root = make_image_folder(tmp_path / "train", per_class=2, size=32)
+    samples = data.scan(root).samples
+    ds = data.ImageDataset(samples, data.build_transforms(PRE, 32, "none", train=False), 32, cache=True)
+    first, _ = ds[0]
+    assert ds[0][0] is first  # decoded once, kept
+    path = Path(samples[0].path)
+    Image.new("RGB", (40, 40), (255, 255, 255)).save(path)  # replaced: another size, read again
+    replaced, _ = ds[0]
+    assert replaced is not first and not torch.equal(replaced, first)
+    path.unlink()
+    assert isinstance(ds[0], data.LoadFailure)
+    assert not data.ImageDataset(samples[1:], ds.transform, 32).cache  # random transforms are never cached

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 import threading
@@ -38,10 +39,15 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     handler = {"train": cmd_train, "layers": cmd_layers, "models": cmd_models}[args.command]
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # inside the try, so a closed pipe is caught here and not at exit
+        return code
     except ThawError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `main.py models | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _clock(seconds: float) -> str:

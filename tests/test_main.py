@@ -26,3 +26,12 @@ def test_each_command_has_help(command):
     out = run(command, "--help")
     assert out.returncode == 0, out.stderr
     assert "usage:" in out.stdout
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    proc = subprocess.Popen([sys.executable, "main.py", "models"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # the reader leaves at once, like `| head -0`
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err

@@ -512,7 +512,7 @@ class _Fit:
             is_best = va.accuracy > s.best_val_accuracy
             if is_best:
                 s.best_val_accuracy, s.best_epoch, s.epochs_without_improvement = va.accuracy, epoch, 0
-                s.best_state = {k: v.detach().to("cpu", copy=True) for k, v in s.model.state_dict().items()}
+                s.best_state = {}  # the checkpoint below copies the model once; the best weights share that copy
             else:
                 s.epochs_without_improvement += 1
             sec_per_epoch = tr.seconds + va.seconds
@@ -524,6 +524,8 @@ class _Fit:
                 is_best=is_best, train_seconds=tr.seconds, val_seconds=va.seconds)
             s.history.append(e)
             self.last_checkpoint = self.checkpoint()
+            if is_best:  # checkpoint tensors are never changed in place, so sharing them is safe
+                s.best_state = {k: self.last_checkpoint.tensors[f"model/{k}"] for k in s.model.state_dict()}
             self.emit(e)
             stopped_early = self.patience_spent()
         stopped_by_user = self.stop.is_set() and not stopped_early

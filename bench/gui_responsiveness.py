@@ -22,6 +22,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 from _common import machine, table  # noqa: E402
 
+SAMPLE_STALLS = False
+
 
 def probe(app, seconds_or_until, interval_ms: int = 10) -> np.ndarray:
     """Gaps (ms) between ticks of a precise `interval_ms` timer while the event loop runs until the
@@ -33,6 +35,7 @@ def probe(app, seconds_or_until, interval_ms: int = 10) -> np.ndarray:
     timer.setTimerType(Qt.TimerType.PreciseTimer)
     timer.setInterval(interval_ms)
     timer.timeout.connect(lambda: stamps.append(time.perf_counter()))
+    sampler = StallSampler(stamps) if SAMPLE_STALLS else None
     loop = QEventLoop()
     check = QTimer()
     check.setInterval(50)
@@ -49,14 +52,56 @@ def probe(app, seconds_or_until, interval_ms: int = 10) -> np.ndarray:
     loop.exec()
     timer.stop()
     check.stop()
+    if sampler is not None:
+        sampler.report()
     return np.diff(np.array(stamps)) * 1000
+
+
+class StallSampler:
+    """While the probe is late by more than `late_ms`, sample every thread's stack every 10 ms: what the GUI
+    thread is doing in a gap (and what the others run meanwhile), a profile of the gaps only."""
+
+    def __init__(self, stamps: list[float], late_ms: float = 60.0) -> None:
+        import collections
+        import threading
+
+        self.stamps, self.late = stamps, late_ms / 1000
+        self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.gui = threading.main_thread().ident
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import sys
+        import traceback
+
+        while self.running:
+            time.sleep(0.01)
+            if self.stamps and time.perf_counter() - self.stamps[-1] > self.late:
+                for ident, frame in sys._current_frames().items():
+                    if ident == self.thread.ident:
+                        continue
+                    stack = traceback.extract_stack(frame)[-4:]
+                    where = " < ".join(f"{os.path.basename(f.filename)}:{f.lineno} {f.name}" for f in stack[::-1])
+                    self.counts[("GUI" if ident == self.gui else "other", where)] += 1
+
+    def report(self, top: int = 12) -> None:
+        self.running = False
+        self.thread.join()
+        print(f"stack samples taken while the probe was > {self.late * 1000:.0f} ms late (10 ms apart):")
+        for (who, where), n in self.counts.most_common(top):
+            print(f"  {n:5d}  {who:5s}  {where}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=30, help="epochs of the shipped demo (feature cache)")
     ap.add_argument("--full-epochs", type=int, default=3, help="epochs of the demo with every layer trained")
+    ap.add_argument("--stalls", action="store_true", help="print the stacks sampled during the gaps")
     args = ap.parse_args()
+    global SAMPLE_STALLS
+    SAMPLE_STALLS = args.stalls
 
     tmp = tempfile.TemporaryDirectory()
     os.environ.update({"THAW_DATA_DIR": tmp.name + "/data", "TORCH_HOME": tmp.name + "/torch",
@@ -66,7 +111,7 @@ def main() -> int:
     from gui.app import create_window
 
     app = QApplication.instance() or QApplication([])
-    print(machine())
+    print(machine(), "| load average at start (1, 5, 15 min): {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     window = create_window(None)  # the inductive demo, as `python main.py` opens it
     window.show()
     app.processEvents()
@@ -102,6 +147,7 @@ def main() -> int:
     met = p99 <= 50 and mx <= 200 and redraws <= 30
     print(f"headline: worst run gap p99 {p99:.1f} ms, max {mx:.1f} ms, {redraws:.1f} redraws/s, "
           f"{signals:.1f} batch signals/s (goals p99 <= 50, max <= 200, <= 30 redraws/s: {'met' if met else 'missed'})")
+    print("load average at end (1, 5, 15 min): {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     tmp.cleanup()
     return 0
 

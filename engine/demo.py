@@ -31,7 +31,7 @@ from engine.errors import DataError
 from engine.files import write_text_atomic
 from engine.paths import data_dir
 
-BUILD_VERSION = 1  # bump when the images a seed produces change, so old demo folders are rebuilt
+BUILD_VERSION = 2  # bump when the images a seed produces change, so old demo folders are rebuilt
 MANIFEST = "manifest.json"
 
 
@@ -83,14 +83,14 @@ def ensure_demo(scenario: str = "inductive", per_class: int = 10, seed: int = 0,
 
 
 def demo_project(spec: Scenario, seed: int, folder: Path) -> projects.Project:
-    """The ready project: the shipped source CNN, feature extraction, a linear head; trains in seconds."""
+    """The ready project: the shipped source CNN, its last block and a new linear head trained; seconds on a CPU."""
     p = projects.Project(name=f"{spec.folder} ({spec.key} transfer demo)", base_dir=folder)
     for key, value in {
         "model.arch": DEMO_ARCH, "model.weights": "pretrained",
         "data.train": "images/train", "data.val": "images/val", "data.image_size": INPUT_SIZE,
         "data.augment": "none",
-        "freeze.preset": "feature_extraction", "head.kind": "linear", "head.dropout": 0.0,
-        "train.epochs": 20, "train.batch_size": 16, "train.lr": 0.01, "train.backbone_lr_mult": 0.3,
+        "freeze.preset": "last_blocks", "freeze.last_blocks": 1, "head.kind": "linear", "head.dropout": 0.0,
+        "train.epochs": 30, "train.batch_size": 16, "train.lr": 0.01, "train.backbone_lr_mult": 0.3,
         "train.scheduler": "cosine",
         "train.seed": seed,
     }.items():

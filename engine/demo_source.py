@@ -25,7 +25,7 @@ from engine.demo_cnn import DEMO_ARCH, INPUT_SIZE, SOURCE_META, SOURCE_WEIGHTS, 
 from engine.files import atomic_path, write_text_atomic
 
 SOURCE_DIGITS = (0, 1, 2, 3, 4)
-TRAIN_PER_CLASS = 100  # the rest of digits 0-4 is held out for the transductive target
+TRAIN_PER_CLASS = 125  # the rest of digits 0-4 is held out for the transductive target
 SEED = 0
 EPOCHS = 40
 BATCH_SIZE = 50

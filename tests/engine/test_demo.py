@@ -31,7 +31,7 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path, scenario):
     a = ensure_demo(scenario, per_class=3, seed=1, root=tmp_path / "a")
     b = ensure_demo(scenario, per_class=3, seed=1, root=tmp_path / "b")
     c = ensure_demo(scenario, per_class=3, seed=2, root=tmp_path / "c")
-    assert len(_hashes(a.parent)) > 300
+    assert len(_hashes(a.parent)) > 250
     assert _hashes(a.parent) == _hashes(b.parent)
     assert _hashes(a.parent / "images/train") != _hashes(c.parent / "images/train")
 
@@ -72,13 +72,13 @@ def test_project_file_is_ready_to_run():
     assert (project.model.arch, project.model.weights) == (DEMO_ARCH, "pretrained")
     assert (project.data.train, project.data.val) == ("images/train", "images/val")
     assert (project.data.image_size, project.data.augment) == (32, "none")
-    assert project.freeze.preset == "feature_extraction"
+    assert (project.freeze.preset, project.freeze.last_blocks) == ("last_blocks", 1)  # the bench's winner
     assert projects.problems(project) == []
 
 
 def test_existing_files_are_reused_and_incomplete_ones_rebuilt(tmp_path):
     path = ensure_demo("inductive", per_class=2, root=tmp_path)
-    edited = path.read_text(encoding="utf-8").replace("epochs = 20", "epochs = 7")
+    edited = path.read_text(encoding="utf-8").replace("epochs = 30", "epochs = 7")
     path.write_text(edited, encoding="utf-8")
     images = path.parent / "images"
     first = sorted(images.rglob("*.png"))
@@ -117,7 +117,8 @@ def test_a_short_feature_extraction_run_beats_chance_by_far(tmp_path):
     from engine.training import fit
 
     path = ensure_demo("inductive", per_class=10, seed=0, root=tmp_path, val_per_class=20)
-    project = projects.apply_overrides(projects.load(path), ["train.device=cpu"])
+    project = projects.apply_overrides(projects.load(path),
+                                       ["train.device=cpu", "freeze.preset=feature_extraction", "train.epochs=10"])
     result = fit(project, run_dir=str(tmp_path / "run"))
     assert result.summary["frozen_verified"] is True
     assert result.summary["trainable_params"] < result.summary["total_params"] / 10

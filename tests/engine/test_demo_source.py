@@ -61,7 +61,7 @@ def test_shipped_model_recognises_held_out_digits_0_to_4():
     x = torch.from_numpy((x - meta["mean"][0]) / meta["std"][0])[:, None].expand(-1, 3, -1, -1)
     with torch.no_grad():
         predicted = _shipped_model()(x).argmax(1).numpy()
-    assert len(held) > 350
+    assert len(held) > 250
     assert (predicted == labels[held]).mean() > 0.95
 
 

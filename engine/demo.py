@@ -90,7 +90,7 @@ def demo_project(spec: Scenario, seed: int, folder: Path) -> projects.Project:
         "data.train": "images/train", "data.val": "images/val", "data.image_size": INPUT_SIZE,
         "data.augment": "none",
         "freeze.preset": "last_blocks", "freeze.last_blocks": 1, "head.kind": "linear", "head.dropout": 0.0,
-        "train.epochs": 30, "train.batch_size": 16, "train.lr": 0.01, "train.backbone_lr_mult": 0.3,
+        "train.epochs": 30, "train.batch_size": 16, "train.lr": 0.003, "train.backbone_lr_mult": 0.3,
         "train.scheduler": "cosine",
         "train.seed": seed,
     }.items():

@@ -118,7 +118,8 @@ def test_a_short_feature_extraction_run_beats_chance_by_far(tmp_path):
 
     path = ensure_demo("inductive", per_class=10, seed=0, root=tmp_path, val_per_class=20)
     project = projects.apply_overrides(projects.load(path),
-                                       ["train.device=cpu", "freeze.preset=feature_extraction", "train.epochs=10"])
+                                       ["train.device=cpu", "freeze.preset=feature_extraction", "train.lr=0.05",
+                                        "train.epochs=10"])
     result = fit(project, run_dir=str(tmp_path / "run"))
     assert result.summary["frozen_verified"] is True
     assert result.summary["trainable_params"] < result.summary["total_params"] / 10

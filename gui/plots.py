@@ -1,8 +1,8 @@
 """Live training plots: loss, accuracy, learning rate and images/s.
 
 Curves are created once and fed from growing, preallocated numpy buffers; a QTimer redraws at most
-``MAX_REDRAWS_PER_SECOND`` times a second, and only when something new arrived (or the view moved), never
-once per batch. Each redraw hands pyqtgraph the min/max of about one bucket per pixel of the visible range
+``MAX_REDRAWS_PER_SECOND`` times a second, one plot per tick in turn, and only a plot with something new (or
+whose view moved), never once per batch. Each redraw hands pyqtgraph the min/max of about one bucket per pixel of the visible range
 (`Series.decimated`), so its cost does not grow with the run: 10^6 batches redraw as fast as 10^3.
 """
 
@@ -184,9 +184,13 @@ class _Plot:
         stop = int(np.searchsorted(series.x, x1, side="right")) + 1
         return max(start, 0), min(stop, series.n), buckets
 
-    def _view_moved(self, *_) -> None:
-        self.stale = self.stale or any(
+    def pending(self) -> bool:
+        """True when some curve has points to show that it was not given yet (new data, or the view moved)."""
+        return self.stale or any(
             self._drawn.get(name) != self._window(series) for name, (_, series) in self.curves.items())
+
+    def _view_moved(self, *_) -> None:
+        self.stale = self.pending()
 
     def clear(self) -> None:
         for curve, series in self.curves.values():
@@ -249,8 +253,8 @@ class TrainingPlots(QWidget):
 
         self._ema: float | None = None
         self._steps_per_epoch = 0
-        self._dirty = False
-        self.redraws = 0  # how many times the timer actually redrew (for the benchmarks)
+        self._turn = 0  # the plot the timer looks at first on its next tick
+        self.redraws = 0  # plots the timer actually redrew (for the benchmarks)
         self.timer = QTimer(self)
         self.timer.setInterval(int(1000 / MAX_REDRAWS_PER_SECOND) + 1)
         self.timer.timeout.connect(self._tick)
@@ -261,7 +265,6 @@ class TrainingPlots(QWidget):
             plot.clear()
         self._ema = None
         self._steps_per_epoch = 0
-        self._dirty = False
 
     def add_batches(self, events: list[BatchEnded]) -> None:
         if not events:
@@ -279,21 +282,26 @@ class TrainingPlots(QWidget):
         self.train_loss.extend(steps, smooth)
         self.lr_series.extend(steps, [e.lr for e in events])
         self.speed_series.extend(steps, [e.images_per_second for e in events])
-        self._dirty = True
 
     def add_epoch(self, event: EpochEnded) -> None:
         step = event.epoch * self._steps_per_epoch if self._steps_per_epoch else event.epoch
         self.val_loss.extend([step], [event.val_loss])
         self.train_acc.extend([event.epoch], [event.train_accuracy])
         self.val_acc.extend([event.epoch], [event.val_accuracy])
-        self._dirty = True
 
     def redraw(self) -> None:
+        """Redraw every plot now (the timer instead redraws one plot per tick)."""
         for plot in self.plots:
             plot.redraw()
-        self.redraws += 1
-        self._dirty = False
 
     def _tick(self) -> None:
-        if self._dirty or any(plot.stale for plot in self.plots):
-            self.redraw()
+        """Redraw the next plot, in turn, that has something new: one plot's repaint per tick keeps each pause
+        of the event loop short while training (four at once measured p99 gaps of 140-190 ms)."""
+        n = len(self.plots)
+        for k in range(n):
+            plot = self.plots[(self._turn + k) % n]
+            if plot.pending():
+                plot.redraw()
+                self.redraws += 1
+                self._turn = (self._turn + k + 1) % n
+                return

@@ -34,7 +34,10 @@ def test_batches_are_drawn_by_the_timer_not_per_batch(qtbot):
         plots.add_batches([batch(s) for s in range(start, start + 10)])
     assert plots.redraws == 0  # nothing drawn synchronously
     qtbot.waitUntil(lambda: plots.redraws >= 1, timeout=2000)
+    assert plots.lr.pending() and plots.speed.pending()  # one plot per tick: the others wait their turn
+    qtbot.waitUntil(lambda: not any(p.pending() for p in plots.plots), timeout=2000)
     redraws = plots.redraws
+    assert redraws >= 3  # loss, learning rate, throughput, each on its own tick
     curve = plots.loss.curves["train (smoothed)"][0]
     assert len(curve.xData) == 100
     # nothing new: the timer does not redraw again

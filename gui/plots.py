@@ -126,7 +126,10 @@ def _grown(a: np.ndarray, filled: int, capacity: int) -> np.ndarray:
 class _Plot:
     """One pyqtgraph plot with a legend, axis labels and a crosshair read-out of the value under the mouse."""
 
-    def __init__(self, widget: pg.PlotWidget, title: str, x_label: str, y_label: str) -> None:
+    def __init__(self, widget: pg.PlotWidget, title: str, x_label: str, y_label: str,
+                 legend_offset: tuple[int, int] = (-10, 10)) -> None:
+        """`legend_offset`: corner of the legend (pyqtgraph's sign convention: (-10, 10) is top right, away from
+        falling curves; (-10, -10) bottom right, away from rising ones)."""
         self.widget = widget
         self.title = title
         item = widget.getPlotItem()
@@ -137,7 +140,7 @@ class _Plot:
         item.showGrid(x=True, y=True, alpha=0.2)
         item.setDownsampling(auto=True, mode="peak")
         item.setClipToView(True)
-        item.addLegend(offset=(-10, 10))
+        item.addLegend(offset=legend_offset)
         item.enableAutoRange()  # the person can pan/zoom to override; the "A" button brings it back
         self.curves: dict[str, tuple[pg.PlotDataItem, Series]] = {}
         self._vline = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DashLine))
@@ -238,7 +241,7 @@ class TrainingPlots(QWidget):
             w.setMinimumSize(220, 150)
             layout.addWidget(w, i // 2, i % 2)
         self.loss = _Plot(widgets[0], "Loss", "step", "loss")
-        self.accuracy = _Plot(widgets[1], "Accuracy", "epoch", "accuracy")
+        self.accuracy = _Plot(widgets[1], "Accuracy", "epoch", "accuracy", legend_offset=(-10, -10))
         self.lr = _Plot(widgets[2], "Learning rate", "step", "lr")
         self.speed = _Plot(widgets[3], "Throughput", "step", "images/s")
         self.plots = (self.loss, self.accuracy, self.lr, self.speed)

@@ -165,7 +165,10 @@ def restore(ckpt: Checkpoint, state: LoopState, loader_generator: torch.Generato
         skipped = load_into(state.model, model_state, "the checkpoint")
         if skipped:
             raise WeightsError(f"the checkpoint lacks {len(skipped)} of the model's tensors, e.g. {skipped[0]}")
-        state.optimizer.load_state_dict(_decode(m["optimizer"], t))
+        # The optimizer would keep the checkpoint's own tensors as its state and update them in place; a copy
+        # keeps the checkpoint intact for a second out-of-memory retry from it.
+        state.optimizer.load_state_dict(_decode(m["optimizer"], {k: v.clone() for k, v in t.items()
+                                                                 if k.startswith("optimizer/")}))
         if state.scheduler is not None and m["scheduler"] is not None:
             state.scheduler.load_state_dict(_decode(m["scheduler"], t))
         if state.scaler is not None and m["scaler"] is not None:

@@ -183,3 +183,30 @@ def test_a_full_disk_is_reported_before_training(tmp_path):
     model = torch.nn.Linear(10, 10)  # 110 float32 = 440 bytes
     assert checkpoint.estimated_bytes(model, "adamw") == 440 * 9
     assert checkpoint.estimated_bytes(model, "sgd") == 440 * 7
+
+
+def test_restoring_twice_gives_the_same_optimizer_state():
+    """An in-memory checkpoint restored for an out-of-memory retry must not change as training goes on."""
+    from engine.training import LoopState
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+
+    def step():
+        optimizer.zero_grad()
+        model(torch.randn(8, 4)).square().sum().backward()
+        optimizer.step()
+
+    step()
+    state = LoopState(model=model, optimizer=optimizer, scheduler=None, scaler=None)
+    ckpt = checkpoint.capture(state, project={}, classes=[], micro_batch=8, load_failures={})
+    saved = {k: v.clone() for k, v in ckpt.tensors.items()}
+    for _ in range(2):  # restore, train on (as a retried epoch does), then restore again
+        checkpoint.restore(ckpt, state)
+        step()
+    assert all(torch.equal(ckpt.tensors[k], v) for k, v in saved.items())
+    checkpoint.restore(ckpt, state)
+    again = checkpoint.capture(state, project={}, classes=[], micro_batch=8, load_failures={})
+    optimizer_keys = [k for k in saved if k.startswith("optimizer/")]
+    assert optimizer_keys and all(torch.equal(again.tensors[k], saved[k]) for k in optimizer_keys)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import importlib
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -29,9 +30,11 @@ from engine.events import EpochEnded, FitEnded, FitStarted, LogMessage
 from engine.project import SUFFIX, Project
 from gui import settings as gui_settings
 from gui.log_panel import LogPanel
-from gui.plots import TrainingPlots
 from gui.run_summary import RunSummary
 from gui.training_worker import TrainingRun
+
+if TYPE_CHECKING:
+    from gui.plots import TrainingPlots
 
 FILE_FILTER = f"Thaw projects (*{SUFFIX});;All files (*)"
 DEMOS = (("inductive", "Inductive demo: digits 5-9 (same domain, new task)"),
@@ -186,12 +189,14 @@ class MainWindow(QMainWindow):
 
         # Right: summary of the last run above the live plots.
         self.summary = RunSummary()
-        self.plots = TrainingPlots()
+        self._plots = None
+        self._plots_placeholder = QLabel("Loading plots...")
+        self._plots_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         right = QWidget()
-        lay = QVBoxLayout(right)
+        self._plots_layout = lay = QVBoxLayout(right)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.summary)
-        lay.addWidget(self.plots, 1)
+        lay.addWidget(self._plots_placeholder, 1)
         self.plots_dock = self._dock("Training", "plotsDock", right, Qt.DockWidgetArea.RightDockWidgetArea)
 
         # Bottom: the log.
@@ -238,6 +243,28 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.device_label)
 
     # ------------------------------------------------------------------ the project
+
+    @property
+    def plots(self) -> TrainingPlots:
+        """The live plots, made on first use or just after the window's first paint: importing pyqtgraph is
+        ~0.8 s that the first paint need not wait for (bench/startup.py)."""
+        if self._plots is None:
+            from gui.plots import TrainingPlots
+
+            self._plots = TrainingPlots()
+            self._plots_layout.replaceWidget(self._plots_placeholder, self._plots)
+            self._plots_placeholder.deleteLater()
+        return self._plots
+
+    def event(self, event: QEvent) -> bool:
+        """After the window's first paint, make the plots (see `plots`)."""
+        handled = super().event(event)
+        if event.type() == QEvent.Type.UpdateRequest and self._plots is None:
+            QTimer.singleShot(0, self, self._make_plots)
+        return handled
+
+    def _make_plots(self) -> None:
+        self.plots  # noqa: B018 (the property makes them)
 
     def set_project(self, project: Project, path: str | Path | None = None) -> None:
         """Show `project` in every panel; `path` is its file (None for a new, unsaved one)."""
@@ -609,7 +636,8 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
-        self.plots.timer.stop()
+        if self._plots is not None:
+            self._plots.timer.stop()
         if hasattr(self.data_panel, "shutdown"):
             self.data_panel.shutdown()
         self._save_layout()

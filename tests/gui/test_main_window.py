@@ -224,3 +224,12 @@ def test_app_opens_the_inductive_demo_by_default(qtbot):
     finally:
         window.close()
         window.deleteLater()
+
+
+def test_the_plots_are_made_after_the_first_paint(qtbot):
+    window = MainWindow()
+    qtbot.addWidget(window)
+    assert window._plots is None  # nothing waits for pyqtgraph before the window shows
+    window.show()
+    qtbot.waitUntil(lambda: window._plots is not None, timeout=10_000)
+    assert window.plots.isVisibleTo(window)

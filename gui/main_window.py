@@ -254,6 +254,7 @@ class MainWindow(QMainWindow):
             self._plots = TrainingPlots()
             self._plots_layout.replaceWidget(self._plots_placeholder, self._plots)
             self._plots_placeholder.deleteLater()
+            self._plots.show()  # a widget added to a shown window stays hidden until told
         return self._plots
 
     def event(self, event: QEvent) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 # Set to 1 to quit as soon as the window has first painted: bench/startup.py times launch to first paint.
 EXIT_AFTER_PAINT = "THAW_EXIT_AFTER_PAINT"
@@ -12,22 +11,11 @@ EXIT_AFTER_PAINT = "THAW_EXIT_AFTER_PAINT"
 
 def create_window(project_path: str | None = None):
     """The main window on `project_path`, or on the inductive demo; a bad path is shown as a message."""
-    from engine import project as projects
-    from engine.errors import ThawError
     from gui.main_window import MainWindow
 
     window = MainWindow()
     if project_path:
-        try:
-            project = projects.load(project_path, check_paths=False)
-        except ThawError as exc:
-            window.show_error("Cannot open project", f"{exc}\n\nOpen another one with File > Open.")
-        else:
-            window.set_project(project, Path(project_path))
-            from gui import settings
-
-            settings.add_recent_project(project_path)
-            window.log(f"opened {project_path}")
+        window.open_path(project_path, ask=False)
     else:
         window.open_demo("inductive")
     return window

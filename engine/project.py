@@ -57,7 +57,7 @@ class FreezeSettings:
 
 @dataclass
 class HeadSettings:
-    kind: str = field(default="linear", metadata=_rule(choices=("linear", "mlp")))
+    kind: str = field(default="linear", metadata=_rule(choices=("linear", "cosine", "mlp")))
     hidden: list[int] = field(default_factory=lambda: [256], metadata=_rule(ge=1, le=65536))
     dropout: float = field(default=0.2, metadata=_rule(ge=0.0, lt=1.0))
 

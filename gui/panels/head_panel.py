@@ -25,7 +25,7 @@ from gui.panels.fields import (
     parse_int_list,
 )
 
-KINDS = [("Linear (one layer)", "linear"), ("MLP (hidden layers)", "mlp")]
+KINDS = [("Linear (one layer)", "linear"), ("Cosine (one layer)", "cosine"), ("MLP (hidden layers)", "mlp")]
 
 
 class HeadPanel(ProjectPanel):
@@ -39,7 +39,9 @@ class HeadPanel(ProjectPanel):
         inner = QVBoxLayout(group)
         self.form = form = QFormLayout()
         self.kind = add_row(form, "Head", add_items(QComboBox(), KINDS),
-                            "Linear: features straight to classes. MLP: hidden layers in between.")
+                            "Linear: features straight to classes. Cosine: classes scored by the cosine between "
+                            "the features and each class's vector; steadier with a few images per class. "
+                            "MLP: hidden layers in between.")
         self.hidden = add_row(form, "Hidden sizes", QLineEdit(),
                               "Sizes of the MLP's hidden layers, input to output, e.g. 256, 128.")
         self.hidden.setPlaceholderText("e.g. 256, 128")
@@ -84,7 +86,7 @@ class HeadPanel(ProjectPanel):
     def _update(self) -> None:
         mlp = self.kind.currentData() == "mlp"
         self.form.setRowVisible(self.hidden, mlp)   # a linear head has no hidden layers and no dropout
-        self.form.setRowVisible(self.dropout, mlp)
+        self.form.setRowVisible(self.dropout, mlp)   # nor has a cosine head
         self.classes.setText(f"{self.num_classes} (from the data)" if self.num_classes
                              else "known once the data is scanned")
         self.description.setText(self.describe())

@@ -6,7 +6,16 @@ from torch import nn
 from torchvision.models import googlenet, resnet18, squeezenet1_1
 
 from engine import zoo
-from engine.heads import HeadSpec, classifier_in_features, describe_head, find_classifier, replace_head
+from engine.heads import (
+    COSINE_SCALE,
+    CosineConv2d,
+    CosineLinear,
+    HeadSpec,
+    classifier_in_features,
+    describe_head,
+    find_classifier,
+    replace_head,
+)
 from engine.layers import describe
 
 ALL = zoo.list_architectures()
@@ -77,3 +86,31 @@ def test_head_from_project_settings():
     assert HeadSpec.from_project(HeadSettings()).layer_sizes() == ()  # linear ignores the hidden sizes
     with pytest.raises(ValueError, match="kind"):
         HeadSpec(kind="conv")
+
+
+def test_cosine_head_scores_by_angle_with_a_learned_scale():
+    """Scaling an image's features leaves its logits alone; logits stay within +-scale; the scale trains."""
+    torch.manual_seed(0)
+    model = resnet18()
+    assert replace_head(model, HeadSpec(kind="cosine"), 4) == ["fc"]
+    head = model.fc
+    assert isinstance(head, CosineLinear) and head.bias is None
+    assert find_classifier(model) == "fc" and classifier_in_features(model) == 512  # found again by the rule
+    f = torch.randn(3, 512)
+    out = head(f)
+    assert torch.allclose(out, head(7.0 * f), atol=1e-5)
+    assert out.abs().max() <= COSINE_SCALE + 1e-4
+    cos = torch.nn.functional.cosine_similarity(f[0], head.weight[1], dim=0)
+    assert torch.isclose(out[0, 1], COSINE_SCALE * cos, atol=1e-5)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 4)
+    loss = torch.nn.functional.cross_entropy(head(f), torch.tensor([0, 1, 2]))
+    loss.backward()
+    assert head.scale.grad is not None and head.scale.grad != 0
+    assert describe_head(HeadSpec(kind="cosine"), 512, 4) == "512 -> cosine similarity x learned scale -> 4"
+
+
+def test_cosine_head_on_squeezenet_is_a_1x1_convolution():
+    model = squeezenet1_1()
+    replace_head(model, HeadSpec(kind="cosine"), 3)
+    assert isinstance(model.classifier[1], CosineConv2d) and find_classifier(model) == "classifier.1"
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 3)

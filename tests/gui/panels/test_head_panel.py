@@ -38,6 +38,12 @@ def test_description_follows_sizes_and_classes(qtbot, panel):
     type_into(qtbot, p.dropout, "0")
     assert p.description.text() == "512 -> 256 -> ReLU -> 128 -> ReLU -> 5"
 
+    with qtbot.waitSignal(p.changed, timeout=1000):
+        choose(p.kind, "cosine")
+    assert project.head.kind == "cosine"
+    assert not p.hidden.isVisible() and not p.dropout.isVisible()
+    assert p.description.text() == "512 -> cosine similarity x learned scale -> 5"
+
 
 @pytest.mark.parametrize(("text", "reason"), [("x, 256", "not a whole number"), ("0", ">= 1"), ("", "enter one")])
 def test_bad_hidden_sizes_are_marked_and_kept_out(qtbot, panel, text, reason):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import random
 import shutil
@@ -141,6 +142,7 @@ def capture(state: LoopState, *, project: dict[str, Any], classes: list[str], mi
         "global_step": state.global_step,
         "history": [dataclasses.asdict(e) for e in state.history],
         "best_val_accuracy": state.best_val_accuracy,
+        "best_val_loss": state.best_val_loss,
         "best_epoch": state.best_epoch,
         "best": "current" if best_is_current else ("saved" if state.best_state is not None else None),
         "epochs_without_improvement": state.epochs_without_improvement,
@@ -180,6 +182,7 @@ def restore(ckpt: Checkpoint, state: LoopState, loader_generator: torch.Generato
     state.global_step = int(m["global_step"])
     state.history = ckpt.history
     state.best_val_accuracy = float(m["best_val_accuracy"])
+    state.best_val_loss = float(m.get("best_val_loss", math.inf))  # absent in checkpoints from before the rule
     state.best_epoch = int(m["best_epoch"])
     state.epochs_without_improvement = int(m["epochs_without_improvement"])
     if m["best"] == "current":

@@ -72,6 +72,7 @@ class LoopState:
     global_step: int = 0
     history: list[ev.EpochEnded] = field(default_factory=list)
     best_val_accuracy: float = -1.0
+    best_val_loss: float = math.inf  # breaks ties in accuracy: a small validation set saturates early
     best_epoch: int = 0
     best_state: dict[str, torch.Tensor] | None = None
     epochs_without_improvement: int = 0
@@ -509,9 +510,10 @@ class _Fit:
             train_images += tr.seen
             train_seconds += tr.seconds
             s.epoch = epoch
-            is_best = va.accuracy > s.best_val_accuracy
+            is_best = (va.accuracy, -va.mean_loss) > (s.best_val_accuracy, -s.best_val_loss)
             if is_best:
-                s.best_val_accuracy, s.best_epoch, s.epochs_without_improvement = va.accuracy, epoch, 0
+                s.best_val_accuracy, s.best_val_loss, s.best_epoch = va.accuracy, va.mean_loss, epoch
+                s.epochs_without_improvement = 0
                 s.best_state = {}  # the checkpoint below copies the model once; the best weights share that copy
             else:
                 s.epochs_without_improvement += 1

@@ -176,3 +176,20 @@ def test_missing_device_is_a_project_error():
 def test_class_weights_are_inverse_frequency():
     w = _class_weights([2, 6, 4])
     assert torch.allclose(w, torch.tensor([2.0, 2 / 3, 1.0]))
+
+
+def test_ties_in_validation_accuracy_go_to_the_lower_validation_loss(tmp_path):
+    """A small validation set saturates: the first epoch to reach the top accuracy is often not the best model."""
+    from engine import project as projects
+    from engine.demo import ensure_demo
+
+    path = ensure_demo("inductive", per_class=10, seed=0, root=tmp_path, val_per_class=3)
+    p = projects.apply_overrides(projects.load(path), ["train.device=cpu", "train.epochs=8"])
+    result = fit(p, run_dir=str(tmp_path / "run"))
+    scores = [(e.val_accuracy, -e.val_loss) for e in result.history]
+    top = max(a for a, _ in scores)
+    assert sum(a == top for a, _ in scores) >= 2  # there is a tie to break
+    best = max(range(len(scores)), key=scores.__getitem__) + 1
+    assert result.summary["best_epoch"] == best
+    assert best != next(i + 1 for i, (a, _) in enumerate(scores) if a == top)  # the old rule would differ
+    assert [e.is_best for e in result.history].count(True) >= 2

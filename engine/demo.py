@@ -7,8 +7,9 @@ The source model (`engine.demo_cnn`) learned digits 0-4 from a recorded subset o
   grey paper (paper 0.85, ink 0.15) and given Gaussian noise (sd 0.08); angles and noise come from the seed.
 
 `ensure_demo` writes a target on first use as ordinary PNG image folders (``images/train/<class>`` with
-`per_class` labelled images per class, ``images/val/<class>`` with the rest) and a ready project file beside
-them, and reuses them afterwards. Same seed, same files.
+`per_class` labelled images per class, ``images/val/<class>`` with the rest, or with `val_per_class` of them
+and ``images/test/<class>`` with the rest) and a ready project file beside them, and reuses them afterwards.
+Same seed, same files.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from engine.paths import data_dir
 
 BUILD_VERSION = 2  # bump when the images a seed produces change, so old demo folders are rebuilt
 MANIFEST = "manifest.json"
+LAYOUT = "train/val/test"  # in the manifest: capped builds made before the test split had none
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,9 @@ def ensure_demo(scenario: str = "inductive", per_class: int = 10, seed: int = 0,
                 val_per_class: int | None = None) -> Path:
     """The demo's project file, writing its images and the file first where they are missing or incomplete.
 
-    `val_per_class` caps the validation images per class (default: all the rest; the benchmark caps them to
-    stay fast). An existing project file is kept (the person may have edited it); images are rebuilt as a whole unless
+    `val_per_class` caps the validation images per class (default: all the rest); the rest then goes to
+    ``images/test``, which the project does not use: the benchmark measures the trained model there once, on
+    images that took no part in training or validation, and keeps the validation curves cheap. An existing project file is kept (the person may have edited it); images are rebuilt as a whole unless
     their manifest says they are this build, and every file it lists is there.
     """
     spec = _scenario(scenario)
@@ -83,14 +86,14 @@ def ensure_demo(scenario: str = "inductive", per_class: int = 10, seed: int = 0,
 
 
 def demo_project(spec: Scenario, seed: int, folder: Path) -> projects.Project:
-    """The ready project: the shipped source CNN, its last block and a new linear head trained; seconds on a CPU."""
+    """The ready project: the shipped source CNN, its last block and a new cosine head trained; seconds on a CPU."""
     p = projects.Project(name=f"{spec.folder} ({spec.key} transfer demo)", base_dir=folder)
     for key, value in {
         "model.arch": DEMO_ARCH, "model.weights": "pretrained",
         "data.train": "images/train", "data.val": "images/val", "data.image_size": INPUT_SIZE,
         "data.augment": "none",
-        "freeze.preset": "last_blocks", "freeze.last_blocks": 1, "head.kind": "linear", "head.dropout": 0.0,
-        "train.epochs": 30, "train.batch_size": 16, "train.lr": 0.003, "train.backbone_lr_mult": 0.3,
+        "freeze.preset": "last_blocks", "freeze.last_blocks": 1, "head.kind": "cosine", "head.dropout": 0.0,
+        "train.epochs": 30, "train.batch_size": 16, "train.lr": 0.003, "train.backbone_lr_mult": 1.0,
         "train.scheduler": "cosine",
         "train.seed": seed,
     }.items():
@@ -100,7 +103,9 @@ def demo_project(spec: Scenario, seed: int, folder: Path) -> projects.Project:
 
 def build_images(scenario: str, per_class: int = 10, seed: int = 0,
                  val_per_class: int | None = None) -> dict[str, bytes]:
-    """Every PNG of a target by relative path (``train/5/0123.png``: split, class, index into load_digits)."""
+    """Every PNG of a target by relative path (``train/5/0123.png``: split, class, index into load_digits).
+
+    The splits are train (`per_class` per class), val (`val_per_class`, or all the rest) and test (the rest)."""
     spec = _scenario(scenario)
     images, labels = load_digits_uint8()
     pool = _target_pool(spec, labels)
@@ -115,8 +120,8 @@ def build_images(scenario: str, per_class: int = 10, seed: int = 0,
             raise DataError(f"the {spec.key} demo has {len(candidates) - per_class} validation images of digit "
                             f"{digit} left; choose between 1 and that many, not {val_per_class}")
         order = rng.permutation(candidates)
-        end = None if val_per_class is None else per_class + val_per_class
-        for split, chosen in (("train", order[:per_class]), ("val", order[per_class:end])):
+        end = len(order) if val_per_class is None else per_class + val_per_class
+        for split, chosen in (("train", order[:per_class]), ("val", order[per_class:end]), ("test", order[end:])):
             for index in sorted(int(i) for i in chosen):
                 image = upscale(images[index])
                 if spec.shifted:
@@ -160,7 +165,7 @@ def _png(image: Image.Image) -> bytes:
 def _manifest(spec: Scenario, per_class: int, seed: int, val_per_class: int | None,
               files: dict[str, bytes]) -> dict:
     return {"scenario": spec.key, "per_class": per_class, "seed": seed, "val_per_class": val_per_class,
-            "version": BUILD_VERSION,
+            "version": BUILD_VERSION, "layout": LAYOUT,
             "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}}
 
 
@@ -169,8 +174,9 @@ def _complete(images: Path, spec: Scenario, per_class: int, seed: int, val_per_c
         manifest = json.loads((images / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    keys = ("scenario", "per_class", "seed", "val_per_class", "version")
-    return tuple(manifest.get(k) for k in keys) == (spec.key, per_class, seed, val_per_class, BUILD_VERSION) and all(
+    keys = ("scenario", "per_class", "seed", "val_per_class", "version", "layout")
+    want = (spec.key, per_class, seed, val_per_class, BUILD_VERSION, LAYOUT)
+    return tuple(manifest.get(k) for k in keys) == want and all(
         (images / name).is_file() for name in manifest.get("files", ())
     )
 

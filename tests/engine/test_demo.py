@@ -73,6 +73,7 @@ def test_project_file_is_ready_to_run():
     assert (project.data.train, project.data.val) == ("images/train", "images/val")
     assert (project.data.image_size, project.data.augment) == (32, "none")
     assert (project.freeze.preset, project.freeze.last_blocks) == ("last_blocks", 1)  # the bench's winner
+    assert project.head.kind == "cosine"
     assert projects.problems(project) == []
 
 
@@ -102,15 +103,25 @@ def test_bad_arguments_say_what_to_choose(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+SPLITS = ("train", "val", "test")
+
+
 def test_scenarios_name_both_settings():
     assert set(SCENARIOS) == {"inductive", "transductive"}
 
 
-def test_validation_can_be_capped_per_class(tmp_path):
+def test_validation_can_be_capped_per_class_and_the_rest_is_a_test_split(tmp_path):
     images = ensure_demo("transductive", per_class=5, seed=0, root=tmp_path, val_per_class=7).parent / "images"
+    uncapped = ensure_demo("transductive", per_class=5, seed=0, root=tmp_path / "all").parent / "images"
+    assert not (uncapped / "test").exists()
     for digit in range(5):
-        assert len(list((images / "train" / str(digit)).glob("*.png"))) == 5
-        assert len(list((images / "val" / str(digit)).glob("*.png"))) == 7
+        names = {split: {p.name for p in (images / split / str(digit)).glob("*.png")} for split in SPLITS}
+        assert (len(names["train"]), len(names["val"])) == (5, 7)
+        assert len(names["test"]) > 20
+        assert not names["train"] & names["val"] and not names["val"] & names["test"]
+        assert not names["train"] & names["test"]
+        everything = {p.name for split in ("train", "val") for p in (uncapped / split / str(digit)).glob("*.png")}
+        assert names["train"] | names["val"] | names["test"] == everything
 
 
 def test_a_short_feature_extraction_run_beats_chance_by_far(tmp_path):

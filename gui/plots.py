@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 from engine.events import BatchEnded, EpochEnded
 
 MAX_REDRAWS_PER_SECOND = 30
-SMOOTHING = 0.98  # exponential moving average of the per-batch training loss
+SMOOTHING_WINDOW = 50  # the smoothed training loss averages about this many batches, or one epoch's if fewer
 MIN_BUCKETS = 200  # buckets per curve when the plot has no width yet (hidden)
 
 pg.setConfigOptions(antialias=False, background="w", foreground="k")
@@ -254,7 +254,7 @@ class TrainingPlots(QWidget):
         self.lr_series = self.lr.add("head lr", (44, 160, 44), width=2)
         self.speed_series = self.speed.add("images/s", (148, 103, 189), width=1.5)
 
-        self._ema: float | None = None
+        self._ema, self._ema_weight = 0.0, 0.0
         self._steps_per_epoch = 0
         self._turn = 0  # the plot the timer looks at first on its next tick
         self.redraws = 0  # plots the timer actually redrew (for the benchmarks)
@@ -266,7 +266,7 @@ class TrainingPlots(QWidget):
     def clear(self) -> None:
         for plot in self.plots:
             plot.clear()
-        self._ema = None
+        self._ema, self._ema_weight = 0.0, 0.0
         self._steps_per_epoch = 0
 
     def add_batches(self, events: list[BatchEnded]) -> None:
@@ -274,17 +274,24 @@ class TrainingPlots(QWidget):
             return
         steps = np.fromiter((e.global_step for e in events), dtype=np.float64, count=len(events))
         losses = np.fromiter((e.loss for e in events), dtype=np.float64, count=len(events))
-        smooth = np.empty_like(losses)
-        ema = losses[0] if self._ema is None else self._ema
-        for i, value in enumerate(losses):
-            ema = SMOOTHING * ema + (1.0 - SMOOTHING) * value if np.isfinite(value) else ema
-            smooth[i] = ema
-        self._ema = float(ema)
+        smooth = self._smooth(losses, events[-1].steps_per_epoch)
         self._steps_per_epoch = events[-1].steps_per_epoch
         self.train_loss_raw.extend(steps, losses)
         self.train_loss.extend(steps, smooth)
         self.lr_series.extend(steps, [e.lr for e in events])
         self.speed_series.extend(steps, [e.images_per_second for e in events])
+
+    def _smooth(self, losses: np.ndarray, steps_per_epoch: int) -> np.ndarray:
+        """Debiased exponential moving average (as TensorBoard's): no pull toward the first batch's loss, and a
+        window of one epoch in short runs, where 50 batches would lag the real loss by whole epochs."""
+        beta = 1.0 - 1.0 / max(2, min(SMOOTHING_WINDOW, steps_per_epoch))
+        out = np.empty_like(losses)
+        for i, value in enumerate(losses):
+            if np.isfinite(value):
+                self._ema = beta * self._ema + (1.0 - beta) * value
+                self._ema_weight = beta * self._ema_weight + (1.0 - beta)
+            out[i] = self._ema / self._ema_weight if self._ema_weight else np.nan
+        return out
 
     def add_epoch(self, event: EpochEnded) -> None:
         step = event.epoch * self._steps_per_epoch if self._steps_per_epoch else event.epoch

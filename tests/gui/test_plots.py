@@ -62,6 +62,21 @@ def test_epochs_and_smoothing(qtbot):
     assert "validation=0.7" in read and "train=0.6" in read
 
 
+def test_smoothed_loss_follows_a_short_run(qtbot):
+    """4 batches an epoch: the smoothed curve averages about an epoch, so it tracks a falling loss; it starts at
+    the first loss, not pulled toward it afterwards."""
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    losses = np.linspace(1.6, 0.1, 120)
+    plots.add_batches([batch(s + 1, steps_per_epoch=4, loss=v) for s, v in enumerate(losses)])
+    smooth = plots.train_loss.y
+    assert smooth[0] == losses[0]
+    assert np.all(np.abs(smooth[8:] - losses[8:]) < 0.05)  # lags the falling loss by about 3 batches' drop
+    plots.clear()
+    plots.add_batches([batch(1, steps_per_epoch=4, loss=0.2)])
+    assert plots.train_loss.y[0] == 0.2  # a new run starts afresh
+
+
 def test_many_batches_stay_cheap_to_hold_and_draw(qtbot):
     plots = TrainingPlots()
     qtbot.addWidget(plots)

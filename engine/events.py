@@ -66,3 +66,4 @@ class FitEnded:
     seconds: float
     frozen_verified: bool
     run_dir: str
+    skipped_files: int = 0  # unusable images, at scan time and while loading (each listed in summary.json)

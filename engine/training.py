@@ -573,7 +573,7 @@ class _Fit:
         self.emit(ev.FitEnded(
             epochs_completed=s.epoch, best_val_accuracy=best, final_val_accuracy=final,
             stopped_early=stopped_early, stopped_by_user=stopped_by_user, seconds=seconds,
-            frozen_verified=check.ok, run_dir=self.run_dir))
+            frozen_verified=check.ok, run_dir=self.run_dir, skipped_files=len(skipped)))
         return FitResult(model=s.model, classes=list(self.data.classes), history=list(s.history),
                          summary=summary, skipped=skipped, stopped_by_user=stopped_by_user)
 

@@ -1,4 +1,5 @@
-"""The card shown when a run ends: best and final validation accuracy, time, the frozen-weights check."""
+"""The card shown when a run ends: best and final validation accuracy, time, the frozen-weights check, and how
+many unusable files were skipped."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ def describe(result: FitEnded) -> str:
     how = "stopped by you" if result.stopped_by_user else "stopped early" if result.stopped_early else "finished"
     check = ("<span style='color:#2e7d32'>frozen weights unchanged ✓</span>" if result.frozen_verified
              else "<span style='color:#c62828'>frozen weights CHANGED ✗</span>")
+    skipped = (f" · <span style='color:#b26a00'>{result.skipped_files} unusable file(s) skipped: listed in the "
+               f"log and in summary.json</span>" if result.skipped_files else "")
     return (f"<b>Run {how}</b> after {result.epochs_completed} epoch(s) in {_duration(result.seconds)} · "
             f"best val accuracy <b>{result.best_val_accuracy:.1%}</b> · "
-            f"final <b>{result.final_val_accuracy:.1%}</b> · {check}")
+            f"final <b>{result.final_val_accuracy:.1%}</b> · {check}{skipped}")
 
 
 class RunSummary(QFrame):

@@ -193,3 +193,13 @@ def test_ties_in_validation_accuracy_go_to_the_lower_validation_loss(tmp_path):
     assert result.summary["best_epoch"] == best
     assert best != next(i + 1 for i, (a, _) in enumerate(scores) if a == top)  # the old rule would differ
     assert [e.is_best for e in result.history].count(True) >= 2
+
+
+def test_the_end_event_counts_the_skipped_files(tmp_path):
+    p = shapes_project(tmp_path, train__epochs=1)
+    classes = sorted(d for d in (tmp_path / "train").iterdir() if d.is_dir())
+    (classes[0] / "empty.png").write_bytes(b"")
+    (classes[1] / "page.png").write_bytes(b"<html>not an image</html>")
+    rec = Recorder()
+    result = fit(p, callbacks=[rec])
+    assert rec.of(ev.FitEnded)[0].skipped_files == 2 == len(result.skipped)

@@ -7,6 +7,7 @@
         model.safetensors   state dict of the kept model (best by validation accuracy)
         summary.json        the run's figures and the skipped files
         checkpoint.safetensors  the loop's state after the last completed epoch (`resume` continues from it)
+        .lock               locked while a process trains here (`engine.runlock`): one run at a time
 
 Every file is written under a temporary name and renamed, so a crash never leaves a half-written one.
 The folder is only created once the data and the model are ready, so a run rejected up front leaves
@@ -36,6 +37,7 @@ from engine import project as proj
 from engine.errors import CheckpointError, ProjectError
 from engine.files import atomic_path, write_text_atomic
 from engine.project import Project
+from engine.runlock import RunLock
 from engine.training import Callback, FitResult, fit
 
 METRICS_HEADER = ("epoch", "split", "loss", "accuracy", "lr", "seconds")
@@ -93,18 +95,20 @@ def _num(x: float) -> str:
 
 
 class RunRecorder:
-    """A callback that creates the run folder when training starts and rewrites metrics.csv every epoch.
+    """A callback that creates (and locks) the run folder when training starts and rewrites metrics.csv
+    every epoch. `history`: the epochs of a resumed run so far, kept at the top of metrics.csv."""
 
-    `history`: the epochs of a resumed run so far, kept at the top of metrics.csv."""
-
-    def __init__(self, project: Project, run_dir: Path, history: Iterable[ev.EpochEnded] = ()) -> None:
+    def __init__(self, project: Project, run_dir: Path, lock: RunLock,
+                 history: Iterable[ev.EpochEnded] = ()) -> None:
         self.project = project
         self.run_dir = run_dir
+        self.lock = lock
         self.history: list[ev.EpochEnded] = list(history)
 
     def __call__(self, event: Any) -> None:
         if isinstance(event, ev.FitStarted):
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.lock.acquire()
             proj.save(resolved(self.project), self.run_dir / "project.thaw.toml")
             write_text_atomic(self.run_dir / "labels.json", json.dumps(list(event.classes), indent=2) + "\n")
             write_text_atomic(self.run_dir / "metrics.csv", metrics_csv(self.history))
@@ -145,10 +149,13 @@ def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbac
     else:
         folder = Path(run_dir).expanduser().absolute()
         check_writable(folder, "--out")
-    recorder = RunRecorder(project, folder)
-    result = fit(resolved(project), callbacks=[recorder, *callbacks], stop=stop, run_dir=str(folder),
-                 checkpoint_dir=str(folder))
-    save_outputs(folder, result)
+    lock = RunLock(folder)
+    try:
+        result = fit(resolved(project), callbacks=[RunRecorder(project, folder, lock), *callbacks], stop=stop,
+                     run_dir=str(folder), checkpoint_dir=str(folder))
+        save_outputs(folder, result)
+    finally:
+        lock.release()
     return folder, result
 
 
@@ -161,22 +168,28 @@ def resume(project: Project, run_dir: str | os.PathLike, *, callbacks: Iterable[
     a `CheckpointError`, other settings a `ProjectError` listing them, both before anything is trained.
     """
     folder = Path(run_dir).expanduser().absolute()
-    saved = checkpoint.read(folder)
-    changed = checkpoint.differences(saved.meta["project"], proj.to_dict(resolved(project)))
-    if changed:
-        raise ProjectError("--resume", f"the project's settings differ from the run in {folder}: "
-                           f"{'; '.join(changed[:5])}. Resume with the run's own project file "
-                           f"{folder / 'project.thaw.toml'}")
+    lock = RunLock(folder)
+    if folder.is_dir():  # else reading the checkpoint says what is missing
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise CheckpointError(f"cannot write to the run folder {folder}: {exc}") from None
+        lock.acquire()  # before reading or changing anything: another process may be training here
     try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise CheckpointError(f"cannot write to the run folder {folder}: {exc}") from None
-    for name in OUTPUTS:  # temporary files of writes a crash interrupted
-        for stale in folder.glob(f".{name}.*.tmp"):
-            stale.unlink(missing_ok=True)
-    recorder = RunRecorder(project, folder, history=saved.history)
-    result = fit(resolved(project), callbacks=[recorder, *callbacks], stop=stop, run_dir=str(folder),
-                 checkpoint_dir=str(folder), resume_from=saved)
-    save_outputs(folder, result)
+        saved = checkpoint.read(folder)
+        changed = checkpoint.differences(saved.meta["project"], proj.to_dict(resolved(project)))
+        if changed:
+            raise ProjectError("--resume", f"the project's settings differ from the run in {folder}: "
+                               f"{'; '.join(changed[:5])}. Resume with the run's own project file "
+                               f"{folder / 'project.thaw.toml'}")
+        for name in OUTPUTS:  # temporary files of writes a crash interrupted
+            for stale in folder.glob(f".{name}.*.tmp"):
+                stale.unlink(missing_ok=True)
+        recorder = RunRecorder(project, folder, lock, history=saved.history)
+        result = fit(resolved(project), callbacks=[recorder, *callbacks], stop=stop, run_dir=str(folder),
+                     checkpoint_dir=str(folder), resume_from=saved)
+        save_outputs(folder, result)
+    finally:
+        lock.release()
     return folder, result

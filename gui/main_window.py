@@ -396,10 +396,14 @@ class MainWindow(QMainWindow):
                 self._refresh_recent_menu()
             return False
         self.set_project(project, path)
+        self.remember_opened(path)
+        return True
+
+    def remember_opened(self, path: str | Path) -> None:
+        """The project file at `path` is open: add it to the recent list and the log."""
         gui_settings.add_recent_project(path)
         self._refresh_recent_menu()
         self.log(f"opened {path}")
-        return True
 
     def open_demo(self, scenario: str) -> bool:
         from engine.demo import ensure_demo

@@ -226,6 +226,22 @@ def test_app_opens_the_inductive_demo_by_default(qtbot):
         window.deleteLater()
 
 
+def test_app_sets_the_window_up_once_on_the_demo(qtbot, monkeypatch):
+    """No default project (a resnet18 skeleton) is set up first only to be replaced: start-up pays it once."""
+    from gui.app import create_window
+
+    seen = []
+    real = MainWindow.set_project
+    monkeypatch.setattr(MainWindow, "set_project", lambda self, p, path=None: (seen.append(p.model.arch),
+                                                                                real(self, p, path))[1])
+    window = create_window(None)
+    try:
+        assert seen == ["thaw_digits_cnn"]
+    finally:
+        window.close()
+        window.deleteLater()
+
+
 def test_the_plots_are_made_after_the_first_paint(qtbot):
     window = MainWindow()
     qtbot.addWidget(window)

@@ -37,9 +37,9 @@ def _same(a: dict, b: dict) -> bool:
 @pytest.mark.parametrize("settings", [
     # augmentation and a dropout head use the random generators; cosine schedule and AdamW carry state
     {"data__augment": "light", "head__kind": "mlp", "head__hidden": [16], "head__dropout": 0.3},
-    # SGD with momentum, one-cycle schedule, early-stop counters, class weights
+    # SGD with momentum, one-cycle schedule, early-stop counters, class weights, a cosine head (its scale)
     {"train__optimizer": "sgd", "train__scheduler": "onecycle", "train__early_stop_patience": 3,
-     "train__class_weights": True, "train__label_smoothing": 0.1},
+     "train__class_weights": True, "train__label_smoothing": 0.1, "head__kind": "cosine"},
 ])
 def test_two_plus_two_epochs_equal_four(tmp_path, settings):
     p = shapes_project(tmp_path, train__epochs=4, **settings)

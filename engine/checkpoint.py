@@ -213,6 +213,18 @@ def write(run_dir: str | os.PathLike, ckpt: Checkpoint) -> Path:
     return target
 
 
+def _finished(run_dir: Path) -> str:
+    """How the run in `run_dir` ended, from its summary.json, if it ended with nothing left to continue."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(summary, dict) or summary.get("stopped_by_user") is not False:
+        return ""
+    how = "stopped early" if summary.get("stopped_early") else "finished"
+    return f"{how} after {summary.get('epochs_completed', '?')} epoch(s)"
+
+
 def read(run_dir: str | os.PathLike) -> Checkpoint:
     """The checkpoint of a run folder; `CheckpointError` with what to do when it is missing or unusable.
 
@@ -223,6 +235,11 @@ def read(run_dir: str | os.PathLike) -> Checkpoint:
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir} is not a run folder (no such folder)")
     if not path.is_file():
+        finished = _finished(run_dir)
+        if finished:
+            raise CheckpointError(f"the run in {run_dir} {finished}: there is nothing to continue. Its model is "
+                                  f"{run_dir / 'model.safetensors'}; to train it further, start a new run with "
+                                  "model.weights set to that file.")
         raise CheckpointError(f"{run_dir} has no {FILENAME}: the run stopped before its first checkpoint was "
                               "written, or the folder is not a Thaw run folder. Start the run again instead.")
     from safetensors import SafetensorError, safe_open

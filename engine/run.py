@@ -6,7 +6,9 @@
         metrics.csv         epoch,split,loss,accuracy,lr,seconds (rewritten after every epoch)
         model.safetensors   state dict of the kept model (best by validation accuracy)
         summary.json        the run's figures and the skipped files
-        checkpoint.safetensors  the loop's state after the last completed epoch (`resume` continues from it)
+        checkpoint.safetensors  the loop's state after the last completed epoch (`resume` continues from it);
+                            removed when the run finishes (or stops early): only a stopped or crashed run
+                            has anything to continue, and the file is 3-4x the model's size
         .lock               locked while a process trains here (`engine.runlock`): one run at a time
 
 Every file is written under a temporary name and renamed, so a crash never leaves a half-written one.
@@ -128,12 +130,15 @@ def resolved(project: Project) -> Project:
 
 
 def save_outputs(run_dir: Path, result: FitResult) -> None:
-    """The model's state dict (same keys as ``model.state_dict()``) and summary.json."""
+    """The model's state dict (same keys as ``model.state_dict()``) and summary.json; then, for a run with
+    nothing left to continue (it finished or stopped early), the checkpoint goes."""
     state = {k: v.detach().cpu().contiguous().clone() for k, v in result.model.state_dict().items()}
     with atomic_path(run_dir / "model.safetensors") as tmp:
         save_file(state, str(tmp), metadata={"classes": json.dumps(result.classes)})
     summary = dict(result.summary, run_dir=str(run_dir))
     write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    if not result.stopped_by_user:
+        checkpoint.path_in(run_dir).unlink(missing_ok=True)
 
 
 def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbacks: Iterable[Callback] = (),

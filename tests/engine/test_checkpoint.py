@@ -119,7 +119,9 @@ def test_killed_inside_a_checkpoint_write_the_previous_one_resumes(tmp_path):
     _, result = run.resume(p, run_dir)
     assert result.summary["resumed_from_epoch"] == 1 and result.summary["epochs_completed"] == 3
     assert not list(run_dir.glob(".*.tmp"))
-    assert checkpoint.read(run_dir).epoch == 3
+    assert not checkpoint.path_in(run_dir).exists()  # finished: nothing left to continue
+    with pytest.raises(CheckpointError, match=r"finished after 3 epoch\(s\): there is nothing to continue"):
+        run.resume(p, run_dir)
 
 
 def _damage(kind: str, good: bytes, target: Path) -> None:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -30,6 +31,17 @@ def _last_weights(run_dir):
             if k.startswith("model/")}
 
 
+class _LastWeights:
+    """Reads the run's last checkpoint when the loop ends, before a finished run removes it."""
+
+    def __init__(self):
+        self.weights: dict | None = None
+
+    def __call__(self, e):
+        if isinstance(e, ev.FitEnded):
+            self.weights = _last_weights(Path(e.run_dir))
+
+
 def _same(a: dict, b: dict) -> bool:
     return set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -43,17 +55,19 @@ def _same(a: dict, b: dict) -> bool:
 ])
 def test_two_plus_two_epochs_equal_four(tmp_path, settings):
     p = shapes_project(tmp_path, train__epochs=4, **settings)
-    straight, whole = run.train(p, tmp_path / "straight")
+    straight_last, parted_last = _LastWeights(), _LastWeights()
+    straight, whole = run.train(p, tmp_path / "straight", callbacks=[straight_last])
 
     stop = threading.Event()
     parted, first = run.train(p, tmp_path / "parted", callbacks=[_stop_after_epoch(2, stop)], stop=stop)
     assert first.summary["epochs_completed"] == 2 and first.stopped_by_user
     assert checkpoint.read(parted).epoch == 2
     torch.manual_seed(12345)  # whatever happened in this process meanwhile does not matter
-    _, resumed = run.resume(p, parted)
+    _, resumed = run.resume(p, parted, callbacks=[parted_last])
 
     assert resumed.summary["epochs_completed"] == 4 and resumed.summary["resumed_from_epoch"] == 2
-    assert _same(_last_weights(straight), _last_weights(parted))
+    assert _same(straight_last.weights, parted_last.weights)
+    assert not (straight / checkpoint.FILENAME).exists() and not (parted / checkpoint.FILENAME).exists()
     assert _same(load_file(straight / "model.safetensors"), load_file(parted / "model.safetensors"))
     assert [(e.train_loss, e.val_loss, e.val_accuracy, e.lr) for e in whole.history] == \
         [(e.train_loss, e.val_loss, e.val_accuracy, e.lr) for e in resumed.history]
@@ -77,8 +91,13 @@ def test_cli_resume_continues_a_stopped_run(tmp_path, capsys):
     assert "resuming after epoch 1 of 2" in out and "epoch 2/2" in out and "epoch 1/2" not in out
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["epochs_completed"] == 2 and summary["resumed_from_epoch"] == 1
-    # the run's own project file resumes it as well (absolute paths, from anywhere)
-    assert main(["train", str(run_dir / "project.thaw.toml"), "--resume", str(run_dir)]) == 0
+    # finished: nothing left to continue, and resuming says so
+    assert main(["train", str(path), "--resume", str(run_dir)]) == 2
+    assert "finished after 2 epoch(s): there is nothing to continue" in capsys.readouterr().err
+    # the run's own project file resumes a run as well (absolute paths, from anywhere)
+    stop.clear()
+    other, _ = run.train(p, tmp_path / "r2", callbacks=[_stop_after_epoch(1, stop)], stop=stop)
+    assert main(["train", str(other / "project.thaw.toml"), "--resume", str(other)]) == 0
 
 
 def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path, capsys):

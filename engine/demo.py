@@ -71,7 +71,8 @@ def ensure_demo(scenario: str = "inductive", per_class: int = 10, seed: int = 0,
 
     `val_per_class` caps the validation images per class (default: all the rest); the rest then goes to
     ``images/test``, which the project does not use: the benchmark measures the trained model there once, on
-    images that took no part in training or validation, and keeps the validation curves cheap. An existing project file is kept (the person may have edited it); images are rebuilt as a whole unless
+    images that took no part in training or validation, and keeps the validation curves cheap.
+    An existing project file is kept (the person may have edited it); images are rebuilt as a whole unless
     their manifest says they are this build, and every file it lists is there.
     """
     spec = _scenario(scenario)

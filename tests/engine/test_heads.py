@@ -27,8 +27,9 @@ def test_the_zoo_holds_every_torchvision_classifier_and_the_demo():
 
 @pytest.mark.parametrize("arch", ALL)
 def test_head_replaced_for_3_and_7_classes(arch):
-    """On meta tensors at the smallest allowed size: a train-mode forward gives [batch, 3]; the 7-class head,
-    swapped in afterwards, maps the same features to 7 outputs. The tree's total is exact."""
+    """On meta tensors at the smallest allowed size: a train-mode forward gives [batch, 3]; the 7-class head
+    and a 5-class cosine head, swapped in afterwards, map the same features to 7 and 5 outputs. The tree's
+    total is exact."""
     info = zoo.arch_info(arch)
     size, _ = zoo.effective_image_size(info, 16)
     model = zoo.build_skeleton(arch)
@@ -43,6 +44,8 @@ def test_head_replaced_for_3_and_7_classes(arch):
     assert isinstance(out, torch.Tensor) and tuple(out.shape) == (2, 3)  # aux outputs switched off
     assert replace_head(model, HeadSpec(), 7) == [path]
     assert tuple(model.get_submodule(path)(seen[0]).shape[:2]) == (2, 7)
+    assert replace_head(model, HeadSpec(kind="cosine"), 5) == [path]  # found again, takes the same features
+    assert tuple(model.get_submodule(path)(seen[0]).shape[:2]) == (2, 5)
     tree = describe(model, head_paths=heads)
     assert tree.total_params == sum(p.numel() for p in model.parameters())
     assert tree.children and sum(c.total_params for c in tree.children) + tree.own_params == tree.total_params

@@ -238,8 +238,8 @@ def read(run_dir: str | os.PathLike) -> Checkpoint:
         finished = _finished(run_dir)
         if finished:
             raise CheckpointError(f"the run in {run_dir} {finished}: there is nothing to continue. Its model is "
-                                  f"{run_dir / 'model.safetensors'}; to train it further, start a new run with "
-                                  "model.weights set to that file.")
+                                  f"{run_dir / 'model.safetensors'}; to fine-tune it further, start a new run with "
+                                  "model.weights set to that file (its layers are loaded, the head starts anew).")
         raise CheckpointError(f"{run_dir} has no {FILENAME}: the run stopped before its first checkpoint was "
                               "written, or the folder is not a Thaw run folder. Start the run again instead.")
     from safetensors import SafetensorError, safe_open

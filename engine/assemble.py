@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from engine import zoo
+from engine.errors import ProjectError
 from engine.freezing import FreezePlan, apply_plan, plan_from_project
-from engine.heads import HeadSpec, replace_head
+from engine.heads import HeadSpec, keep_head, replace_head
 
 
 @dataclass
@@ -27,8 +28,16 @@ class Assembled:
     notes: list[str] = field(default_factory=list)  # what was adjusted, in words
 
 
-def _finish(model: nn.Module, project, num_classes: int, info: zoo.ArchInfo, notes: list[str]) -> Assembled:
-    head_paths = replace_head(model, HeadSpec.from_project(project.head), num_classes)
+def _finish(model: nn.Module, project, num_classes: int, info: zoo.ArchInfo, notes: list[str],
+            classes: list[str] | None = None) -> Assembled:
+    if project.head.kind == "keep":
+        try:
+            source = zoo.source_classes(project.model.arch) if classes is not None else None
+            head_paths = keep_head(model, source, classes)
+        except ValueError as exc:
+            raise ProjectError("head.kind", str(exc)) from None
+    else:
+        head_paths = replace_head(model, HeadSpec.from_project(project.head), num_classes)
     plan = plan_from_project(model, project.freeze, head_paths)
     apply_plan(model, plan, head_paths)
     size, size_notes = zoo.effective_image_size(info, project.data.image_size)
@@ -36,18 +45,24 @@ def _finish(model: nn.Module, project, num_classes: int, info: zoo.ArchInfo, not
                      num_classes=num_classes, notes=notes + size_notes)
 
 
-def assemble(project, num_classes: int, device: str | torch.device = "cpu") -> Assembled:
-    """Build the project's model with its weights, new head and applied freeze plan, on `device`."""
+def assemble(project, num_classes: int, device: str | torch.device = "cpu",
+             classes: list[str] | None = None) -> Assembled:
+    """Build the project's model with its weights, new (or kept) head and applied freeze plan, on `device`.
+
+    A kept head (``head.kind = "keep"``) needs the data's class names, `classes`, to pick its outputs."""
+    if project.head.kind == "keep" and classes is None:
+        raise ProjectError("head.kind", "keeping the source's head needs the data's class names")
     info = zoo.arch_info(project.model.arch)
     notes: list[str] = []
     model = zoo.build_model(project.model.arch, project.model.weights, base_dir=project.base_dir, notes=notes)
-    out = _finish(model, project, num_classes, info, notes)
+    out = _finish(model, project, num_classes, info, notes, classes)
     out.model.to(device)
     return out
 
 
-def skeleton(project, num_classes: int) -> Assembled:
-    """The same structure and plan on the meta device, without weights: for display only."""
+def skeleton(project, num_classes: int, classes: list[str] | None = None) -> Assembled:
+    """The same structure and plan on the meta device, without weights: for display only. A kept head keeps
+    all its outputs unless `classes` names the data's classes."""
     info = zoo.arch_info(project.model.arch)
     model = zoo.build_skeleton(project.model.arch)
-    return _finish(model, project, num_classes, info, [])
+    return _finish(model, project, num_classes, info, [], classes)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-KINDS = ("linear", "cosine", "mlp")
+KINDS = ("linear", "cosine", "mlp", "keep")  # "keep": the source's own classifier, not built here
 COSINE_SCALE = 10.0  # the cosine head's starting scale: logits in [-10, 10], a confident softmax for few classes
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
@@ -30,7 +30,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "si
 @dataclass(frozen=True)
 class HeadSpec:
     """A new classifier: "linear" (in -> classes), "cosine" (cosine similarity x learned scale) or "mlp"
-    (hidden layers, activation, dropout)."""
+    (hidden layers, activation, dropout); or "keep", the source's own classifier (`keep_head`)."""
 
     kind: str = "linear"
     hidden: tuple[int, ...] = ()
@@ -124,6 +124,8 @@ def build_head(spec: HeadSpec, in_features: int, num_classes: int, conv: bool = 
         raise ValueError(f"a head needs at least one class, not {num_classes}")
     if spec.kind == "cosine":
         return (CosineConv2d if conv else CosineLinear)(in_features, num_classes)
+    if spec.kind == "keep":
+        raise ValueError("a kept head is the source's own classifier (keep_head), not a new one")
 
     def layer(i: int, o: int) -> nn.Module:
         return nn.Conv2d(i, o, kernel_size=1) if conv else nn.Linear(i, o)
@@ -159,17 +161,58 @@ def replace_head(model: nn.Module, spec: HeadSpec, num_classes: int) -> list[str
     ref = next(old.parameters())
     head = build_head(spec, _in_features(old), num_classes, conv=isinstance(old, nn.Conv2d))
     _set_submodule(model, path, head.to(device=ref.device, dtype=ref.dtype))
-    for name in aux_head_names(model):
-        setattr(model, name, None)
-    if hasattr(model, "aux_logits"):
-        model.aux_logits = False
+    _drop_aux_heads(model)
     if hasattr(model, "num_classes"):
         model.num_classes = num_classes
     return [path]
 
 
+def _drop_aux_heads(model: nn.Module) -> None:
+    for name in aux_head_names(model):
+        setattr(model, name, None)
+    if hasattr(model, "aux_logits"):
+        model.aux_logits = False
+
+
+def keep_head(model: nn.Module, source_classes: list[str] | None = None,
+              classes: list[str] | None = None) -> list[str]:
+    """Keep the model's own classifier (same task: the target's classes are among the source's); returns its path.
+
+    With `classes`, only the outputs for those classes stay, in their order, matched by name against
+    `source_classes`; a class the source does not have is a `ValueError` naming it. Without them (a display
+    skeleton) the classifier stays whole. Auxiliary heads are switched off, as `replace_head` does.
+    """
+    path = find_classifier(model)
+    _drop_aux_heads(model)
+    if classes is None:
+        return [path]
+    index = {name: i for i, name in enumerate(source_classes or [])}
+    missing = [c for c in classes if c not in index]
+    if missing:
+        examples = ", ".join(repr(c) for c in list(index)[:5])
+        raise ValueError(f"the source's head has no class {missing[0]!r} ({len(missing)} of the data's "
+                         f"{len(classes)} classes are not among its {len(index)}, e.g. {examples}); keeping it "
+                         "needs folders named like its classes; otherwise choose a new head")
+    old = model.get_submodule(path)
+    rows = [index[c] for c in classes]
+    kept = build_head(HeadSpec(), _in_features(old), len(rows), conv=isinstance(old, nn.Conv2d))
+    kept.to(device=old.weight.device, dtype=old.weight.dtype)
+    with torch.no_grad():
+        kept.weight.copy_(old.weight[rows])
+        if old.bias is not None:
+            kept.bias.copy_(old.bias[rows])
+        else:
+            kept.bias = None
+    _set_submodule(model, path, kept)
+    if hasattr(model, "num_classes"):
+        model.num_classes = len(rows)
+    return [path]
+
+
 def describe_head(spec: HeadSpec, in_features: int, num_classes: int) -> str:
     """A one-line description such as ``512 -> 256 -> ReLU -> Dropout 0.2 -> 5``."""
+    if spec.kind == "keep":
+        return f"{in_features} -> the source's own classifier, its outputs for the data's {num_classes} classes"
     if spec.kind == "cosine":
         return f"{in_features} -> cosine similarity x learned scale -> {num_classes}"
     parts = [str(in_features)]

@@ -57,7 +57,7 @@ class FreezeSettings:
 
 @dataclass
 class HeadSettings:
-    kind: str = field(default="linear", metadata=_rule(choices=("linear", "cosine", "mlp")))
+    kind: str = field(default="linear", metadata=_rule(choices=("linear", "cosine", "mlp", "keep")))
     hidden: list[int] = field(default_factory=lambda: [256], metadata=_rule(ge=1, le=65536))
     dropout: float = field(default=0.2, metadata=_rule(ge=0.0, lt=1.0))
 
@@ -345,6 +345,9 @@ def problems(project: Project) -> list[ProjectError]:
     arch_problem = _unknown_arch(project)
     if arch_problem:
         found.append(arch_problem)
+    if project.head.kind == "keep" and project.model.weights != "pretrained":
+        found.append(ProjectError("head.kind", "keeping the source's head needs model.weights = \"pretrained\" "
+                                               "(the weights whose class names are known); choose a new head"))
     return found
 
 

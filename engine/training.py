@@ -314,7 +314,7 @@ class _Fit:
         sized = p.copy()
         sized.data.image_size = size
         self.data: DataBundle = prepare_data(sized, info.preprocess)
-        self.a = assemble(p, len(self.data.classes), self.device)
+        self.a = assemble(p, len(self.data.classes), self.device, classes=list(self.data.classes))
         for note in self.a.notes:
             self.log(note, "warning")
         model = self.a.model

@@ -143,6 +143,14 @@ def arch_info(name: str) -> ArchInfo:
     )
 
 
+def source_classes(arch: str) -> list[str]:
+    """The class names behind the pretrained weights' outputs, in output order (ImageNet's for torchvision)."""
+    _check_known(arch)
+    if arch == DEMO_ARCH:
+        return [str(c) for c in _demo_meta().get("classes", ())]
+    return [str(c) for c in _default_weights(arch).meta["categories"]]
+
+
 def _demo_meta() -> dict[str, Any]:
     return demo_cnn.load_meta() if demo_cnn.SOURCE_META.is_file() else {}
 

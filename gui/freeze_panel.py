@@ -56,7 +56,7 @@ from gui.layer_tree import (
 )
 
 PRESETS = {
-    "feature_extraction": ("Feature extraction", "Freeze the whole network; train only the new head."),
+    "feature_extraction": ("Feature extraction", "Freeze the whole network; train only the head."),
     "last_blocks": ("Last", "Train the last N blocks and the head; freeze the rest."),
     "full": ("Full fine-tune", "Train every layer."),
     "custom": ("Custom", "Your own choice of frozen layers (edit the check boxes)."),
@@ -160,7 +160,7 @@ class FreezePanel(QWidget):
         legend = QLabel(
             " ".join(
                 f'<span style="color:{c.name()}">\u25a0</span> {label}'
-                for c, label in ((FROZEN_COLOUR, "frozen"), (TRAINABLE_COLOUR, "trainable"), (HEAD_COLOUR, "new head"))
+                for c, label in ((FROZEN_COLOUR, "frozen"), (TRAINABLE_COLOUR, "trainable"), (HEAD_COLOUR, "head"))
             )
         )
         legend.setToolTip("Colours of the strip left of the tree (input at the top, head at the bottom)")
@@ -176,9 +176,11 @@ class FreezePanel(QWidget):
 
     # ------------------------------------------------------------ the API the main window uses
 
-    def set_model(self, model: nn.Module | None, head_paths: Sequence[str] = ()) -> None:
-        """Show this model's layers (None clears the tree) and apply the bound settings to them."""
+    def set_model(self, model: nn.Module | None, head_paths: Sequence[str] = (), head_kept: bool = False) -> None:
+        """Show this model's layers (None clears the tree) and apply the bound settings to them. `head_kept`:
+        the head is the source's own classifier, not a new one."""
         self._model = model
+        self.tree_model.head_word = "kept" if head_kept else "new"
         self._head_paths = tuple(head_paths)
         if model is None:
             self._blocks = []

@@ -18,7 +18,7 @@ TRAINABLE_COLOUR = QColor(240, 150, 60)
 HEAD_COLOUR = QColor(80, 180, 90)
 EMPTY_COLOUR = QColor(225, 225, 225)
 
-FROZEN, TRAINABLE, PARTLY, HEAD = "frozen", "trainable", "partly frozen", "new head"
+FROZEN, TRAINABLE, PARTLY, HEAD = "frozen", "trainable", "partly frozen", "head"
 MODES = {"blocks": "by blocks", "params": "by parameters"}
 
 

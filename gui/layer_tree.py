@@ -61,6 +61,7 @@ class LayerTreeModel(QAbstractItemModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._read_only = False
+        self.head_word = "new"  # "kept" when the project keeps the source's own head
         self._load(None, (), {})
 
     # ------------------------------------------------------------ building
@@ -312,7 +313,7 @@ class LayerTreeModel(QAbstractItemModel):
             if col == PARAMS:
                 return f"{info.total_params:,}" if info.total_params else ""
             if col == TRAINABLE:
-                return {FROZEN_ROW: SNOWFLAKE + " frozen", PARTLY_ROW: SNOWFLAKE + " partly", HEAD_ROW: "new"}.get(
+                return {FROZEN_ROW: SNOWFLAKE + " frozen", PARTLY_ROW: SNOWFLAKE + " partly", HEAD_ROW: self.head_word}.get(
                     state, ""
                 )
         elif role == R.CheckStateRole and col == TRAINABLE:
@@ -342,7 +343,7 @@ class LayerTreeModel(QAbstractItemModel):
             own = "frozen" if self._frozen[i] else "trainable"
             lines.append(f"own tensors ({own} with this row): {', '.join(self._loose[i])}")
         if state == HEAD_ROW:
-            lines.append("the new head: always trained")
+            lines.append(f"the {self.head_word} head: always trained")
         elif state == FROZEN_ROW:
             lines.append("frozen: runs forward, gets no weight updates")
         return "\n".join(lines)

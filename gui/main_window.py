@@ -303,19 +303,22 @@ class MainWindow(QMainWindow):
         """Rebuild the checklist from the engine's skeleton when the architecture, head or classes change."""
         head = self.project.head
         num_classes = max(len(self._classes), 2)
-        key = (self.project.model.arch, head.kind, tuple(head.hidden), head.dropout, num_classes)
+        kept = head.kind == "keep"
+        classes = list(self._classes) if kept and self._classes else None  # a kept head shows the data's outputs
+        key = (self.project.model.arch, head.kind, tuple(head.hidden), head.dropout, num_classes,
+               tuple(classes or ()))
         if key == self._tree_key:
             return
         self._tree_key = key
         try:
             from engine.assemble import skeleton
 
-            assembled = skeleton(self.project, num_classes)
+            assembled = skeleton(self.project, num_classes, classes)
         except (ThawError, ImportError) as exc:
             self.freeze_panel.set_model(None)
             self.log(f"cannot show the layers: {exc}", "warning")
             return
-        self.freeze_panel.set_model(assembled.model, assembled.head_paths)
+        self.freeze_panel.set_model(assembled.model, assembled.head_paths, head_kept=kept)
         self.head_panel.set_in_features(_head_in_features(assembled.model, assembled.head_paths))
 
     def problems(self) -> list[str]:

@@ -25,7 +25,8 @@ from gui.panels.fields import (
     parse_int_list,
 )
 
-KINDS = [("Linear (one layer)", "linear"), ("Cosine (one layer)", "cosine"), ("MLP (hidden layers)", "mlp")]
+KINDS = [("Linear (one layer)", "linear"), ("Cosine (one layer)", "cosine"), ("MLP (hidden layers)", "mlp"),
+         ("Keep the source's head (same classes)", "keep")]
 
 
 class HeadPanel(ProjectPanel):
@@ -41,7 +42,8 @@ class HeadPanel(ProjectPanel):
         self.kind = add_row(form, "Head", add_items(QComboBox(), KINDS),
                             "Linear: features straight to classes. Cosine: classes scored by the cosine between "
                             "the features and each class's vector; steadier with a few images per class. "
-                            "MLP: hidden layers in between.")
+                            "MLP: hidden layers in between. Keep: the pretrained network's own classifier, its "
+                            "outputs for your classes (same task: folders named like its classes).")
         self.hidden = add_row(form, "Hidden sizes", QLineEdit(),
                               "Sizes of the MLP's hidden layers, input to output, e.g. 256, 128.")
         self.hidden.setPlaceholderText("e.g. 256, 128")
@@ -58,7 +60,8 @@ class HeadPanel(ProjectPanel):
         self.description.setMargin(6)
         inner.addWidget(QLabel("Resulting head:"))
         inner.addWidget(self.description)
-        inner.addWidget(help_label("The head is new: it starts untrained and is always trained."))
+        self.note = help_label("")
+        inner.addWidget(self.note)
         outer.addWidget(group)
         outer.addStretch(1)
 
@@ -87,6 +90,9 @@ class HeadPanel(ProjectPanel):
         mlp = self.kind.currentData() == "mlp"
         self.form.setRowVisible(self.hidden, mlp)   # a linear head has no hidden layers and no dropout
         self.form.setRowVisible(self.dropout, mlp)   # nor has a cosine head
+        self.note.setText("The source's own head: it starts trained on the source's task and trains on." if
+                          self.kind.currentData() == "keep" else "The head is new: it starts untrained and is "
+                          "always trained.")
         self.classes.setText(f"{self.num_classes} (from the data)" if self.num_classes
                              else "known once the data is scanned")
         self.description.setText(self.describe())

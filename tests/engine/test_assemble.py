@@ -5,7 +5,7 @@ import torch
 
 from engine import demo_cnn
 from engine.assemble import assemble, skeleton
-from engine.errors import WeightsError
+from engine.errors import ProjectError, WeightsError
 from engine.layers import describe
 from engine.project import Project
 
@@ -64,3 +64,40 @@ def test_input_size_is_raised_with_a_note(tmp_path):
     s = skeleton(p, 3)
     assert s.image_size == 75 and "75" in s.notes[0]
     assert s.model(torch.empty(1, 3, s.image_size, s.image_size, device="meta")).shape == (1, 3)
+
+
+@pytest.mark.skipif(not demo_cnn.SOURCE_WEIGHTS.is_file(), reason="the demo's source weights are not built")
+def test_a_kept_head_keeps_the_source_outputs_of_the_data_classes_in_their_order(tmp_path):
+    """Same task: the source's classifier stays; a subset of its classes, in another order, picks its rows."""
+    p = demo_project(tmp_path)
+    p.head.kind = "keep"
+    whole = assemble(p, 5, classes=["0", "1", "2", "3", "4"])
+    part = assemble(p, 2, classes=["3", "1"])
+    assert whole.head_paths == part.head_paths == ["fc"]
+    x = torch.randn(4, 3, 32, 32)
+    whole.model.eval()
+    part.model.eval()
+    with torch.no_grad():
+        assert torch.allclose(part.model(x), whole.model(x)[:, [3, 1]], atol=1e-6)
+    assert part.model.fc.weight.requires_grad  # the kept head trains, like a new one
+    with pytest.raises(ProjectError, match="head.kind: the source's head has no class 'cat'"):
+        assemble(p, 2, classes=["1", "cat"])
+    shown = skeleton(p, 2)  # display: the whole head until the class names are known
+    assert shown.model.fc.out_features == 5 and skeleton(p, 2, ["3", "1"]).model.fc.out_features == 2
+
+
+def test_a_kept_head_needs_the_pretrained_weights(tmp_path):
+    from engine.project import problems
+
+    p = demo_project(tmp_path)
+    p.head.kind = "keep"
+    p.model.weights = "none"
+    assert any(e.key == "head.kind" and "pretrained" in str(e) for e in problems(p))
+
+
+def test_torchvision_source_classes_come_from_the_weights_metadata():
+    from engine.zoo import source_classes
+
+    names = source_classes("resnet18")
+    assert len(names) == 1000 and names[0] == "tench"
+    assert source_classes("thaw_digits_cnn") == ["0", "1", "2", "3", "4"]

@@ -135,3 +135,16 @@ def test_a_short_feature_extraction_run_beats_chance_by_far(tmp_path):
     assert result.summary["frozen_verified"] is True
     assert result.summary["trainable_params"] < result.summary["total_params"] / 10
     assert result.summary["final_val_accuracy"] > 0.6  # chance is 0.2
+
+
+def test_the_transductive_demo_with_the_source_head_kept(tmp_path):
+    """Same task: the source's own classifier, kept, already reads the scans (a new head starts at chance)."""
+    from engine.training import fit
+
+    path = ensure_demo("transductive", per_class=5, seed=0, root=tmp_path, val_per_class=20)
+    project = projects.apply_overrides(projects.load(path), ["train.device=cpu", "head.kind=keep",
+                                                             "freeze.preset=feature_extraction", "train.epochs=1",
+                                                             "train.lr=0.001"])
+    result = fit(project, run_dir=str(tmp_path / "run"))
+    assert result.summary["final_val_accuracy"] > 0.95
+    assert result.summary["frozen_verified"] is True

@@ -189,3 +189,12 @@ def test_hand_edits_on_a_vit_keep_its_loose_tensors_frozen(qtbot):
     before = frozen_tensors(model, plan_for(model, "feature_extraction", head_paths=heads), heads)
     thawed = {n for n in before if n.startswith("encoder.layers.encoder_layer_11.")}
     assert thawed and frozen_tensors(model, custom, heads) == before - thawed
+
+
+def test_a_kept_head_is_marked_kept_not_new(panel, resnet):
+    cell = lambda: panel.tree_model.index_of_path("fc").siblingAtColumn(TRAINABLE_COLUMN)  # noqa: E731
+    panel.set_model(resnet, ("fc",), head_kept=True)
+    assert cell().data() == "kept"
+    assert "the kept head: always trained" in cell().data(Qt.ItemDataRole.ToolTipRole)
+    panel.set_model(resnet, ("fc",))
+    assert cell().data() == "new"

@@ -44,6 +44,12 @@ def test_description_follows_sizes_and_classes(qtbot, panel):
     assert not p.hidden.isVisible() and not p.dropout.isVisible()
     assert p.description.text() == "512 -> cosine similarity x learned scale -> 5"
 
+    choose(p.kind, "keep")
+    assert project.head.kind == "keep"
+    assert not p.hidden.isVisible() and not p.dropout.isVisible()
+    assert "the source's own classifier" in p.description.text() and "5 classes" in p.description.text()
+    assert "source's own head" in p.note.text()
+
 
 @pytest.mark.parametrize(("text", "reason"), [("x, 256", "not a whole number"), ("0", ">= 1"), ("", "enter one")])
 def test_bad_hidden_sizes_are_marked_and_kept_out(qtbot, panel, text, reason):

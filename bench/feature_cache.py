@@ -23,10 +23,9 @@ from _common import engine_project, machine, median, set_threads, table, write_i
 
 def val_logits(model: torch.nn.Module, project) -> torch.Tensor:
     """The model's logits on the project's validation images, through the engine's own transforms."""
-    from engine.data import prepare_data
-    from engine.zoo import arch_info
+    from engine.training import project_data
 
-    data = prepare_data(project, arch_info(project.model.arch).preprocess)
+    data = project_data(project)
     x = torch.stack([data.val[i][0] for i in range(len(data.val))])
     model.eval()
     with torch.no_grad():

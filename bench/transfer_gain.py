@@ -31,11 +31,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine import project as projects  # noqa: E402
-from engine.data import make_loader, prepare_data  # noqa: E402
+from engine.data import make_loader  # noqa: E402
 from engine.demo import SCENARIOS, ensure_demo  # noqa: E402
 from engine.demo_cnn import load_meta  # noqa: E402
-from engine.training import fit  # noqa: E402
-from engine.zoo import arch_info, build_model, effective_image_size  # noqa: E402
+from engine.training import fit, project_data  # noqa: E402
+from engine.zoo import build_model  # noqa: E402
 
 # All recipes share the demo project's 30 epochs, lr 0.003 and cosine head, but: scratch keeps a linear head
 # and feature extraction trains at lr 0.01 (each its own best; see docs/transfer-gain.md). For scratch, 0.003
@@ -72,10 +72,7 @@ def source_as_shipped(root: Path, scenario: str, per_class: int, seed: int) -> f
 
 def held_out_accuracy(model: torch.nn.Module, project: projects.Project, classes: list[str]) -> float:
     """Accuracy on the demo's ``images/test`` split, preprocessed as the engine preprocesses validation."""
-    info = arch_info(project.model.arch)
-    tested = projects.apply_overrides(project, ["data.val=images/test"])
-    tested.data.image_size = effective_image_size(info, project.data.image_size)[0]
-    data = prepare_data(tested, info.preprocess)
+    data = project_data(projects.apply_overrides(project, ["data.val=images/test"]))
     assert data.classes == classes and not data.skipped, "the test split must have the training classes"
     right = total = 0
     model.eval()

@@ -101,6 +101,14 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def project_data(project: Project) -> DataBundle:
+    """The project's images as `fit` reads them: sized and preprocessed for its architecture's weights."""
+    info = arch_info(project.model.arch)
+    sized = project.copy()
+    sized.data.image_size = effective_image_size(info, project.data.image_size)[0]
+    return prepare_data(sized, info.preprocess)
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -309,11 +317,7 @@ class _Fit:
         self.device = pick_device(t.device)
         self.amp = autocast_dtype(self.device, t.amp)
         _seed_everything(t.seed)
-        info = arch_info(p.model.arch)
-        size, _ = effective_image_size(info, p.data.image_size)
-        sized = p.copy()
-        sized.data.image_size = size
-        self.data: DataBundle = prepare_data(sized, info.preprocess)
+        self.data: DataBundle = project_data(p)
         self.a = assemble(p, len(self.data.classes), self.device, classes=list(self.data.classes))
         for note in self.a.notes:
             self.log(note, "warning")

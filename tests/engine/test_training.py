@@ -9,7 +9,7 @@ import torch
 
 from engine import events as ev
 from engine.errors import DataError, ProjectError
-from engine.training import _class_weights, fit, pick_device
+from engine.training import _class_weights, fit, pick_device, project_data
 from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
 
 
@@ -37,10 +37,7 @@ def _val_accuracy(model, result_data):
 
 
 def _val_items(project):
-    from engine.data import prepare_data
-    from engine.zoo import arch_info
-
-    bundle = prepare_data(project, arch_info(project.model.arch).preprocess)
+    bundle = project_data(project)
     return [bundle.val[i] for i in range(len(bundle.val))]
 
 

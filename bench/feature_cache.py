@@ -23,7 +23,7 @@ from _common import engine_project, machine, median, set_threads, table, write_i
 
 def val_logits(model: torch.nn.Module, project) -> torch.Tensor:
     """The model's logits on the project's validation images, through the engine's own transforms."""
-    from engine.training import project_data
+    from engine.train.loop import project_data
 
     data = project_data(project)
     x = torch.stack([data.val[i][0] for i in range(len(data.val))])
@@ -44,7 +44,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from engine import events as ev
-    from engine.training import fit
+    from engine.train.loop import fit
 
     set_threads(args.threads)
     print(machine())

@@ -1,5 +1,5 @@
 """Frozen layers cost less: one training step of ResNet-50 at 128 px with feature extraction, the last block
-trainable, and full fine-tune, built by the engine (`engine.assemble`, `engine.freezing.param_groups`).
+trainable, and full fine-tune, built by the engine (`engine.model.assemble`, `engine.model.freezing.param_groups`).
 
 Three figures per freeze preset:
 - time of one step (forward, loss, backward, AdamW step), median of alternating rounds;
@@ -31,8 +31,8 @@ PRESETS = ("feature_extraction", "last_blocks", "full")
 
 def build(arch: str, preset: str, device: str):
     """The engine's model for this preset, its optimizer groups (AdamW as the engine makes them), a loss."""
-    from engine.assemble import assemble
-    from engine.freezing import param_groups
+    from engine.model.assemble import assemble
+    from engine.model.freezing import param_groups
     from engine.project import Project
 
     p = Project(name="bench")
@@ -46,7 +46,7 @@ def build(arch: str, preset: str, device: str):
 
 def _train_mode(a) -> None:
     """As the engine trains: a fully frozen backbone runs in eval mode, else train mode with frozen BN in eval."""
-    from engine.freezing import set_frozen_bn_eval
+    from engine.model.freezing import set_frozen_bn_eval
 
     if a.plan.frozen and all(not p.requires_grad for n, p in a.model.named_parameters()
                              if not any(n.startswith(h + ".") for h in a.head_paths)):

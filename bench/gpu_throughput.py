@@ -66,7 +66,7 @@ def main() -> int:
         print("headline: no CUDA device on this machine; GPU throughput not measured")
         return 0
     from engine.data import choose_workers
-    from engine.training import fit
+    from engine.train.loop import fit
 
     print(machine())
     rows, ratios = [], {}

@@ -1,4 +1,4 @@
-"""Engine overhead: `engine.training.fit` against a bare PyTorch loop written here, same work, same run.
+"""Engine overhead: `engine.train.loop.fit` against a bare PyTorch loop written here, same work, same run.
 
 Both build ResNet-18 (random weights) with a new linear head, freeze the same modules, read the same PNG
 folders through the same transforms, train with AdamW (head / backbone groups) and a per-batch cosine schedule
@@ -44,7 +44,7 @@ def main() -> int:
     ap.add_argument("--presets", nargs="+", default=["feature_extraction", "full"])
     args = ap.parse_args()
 
-    from engine.training import fit
+    from engine.train.loop import fit
 
     set_threads(args.threads)
     print(machine())

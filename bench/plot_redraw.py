@@ -35,7 +35,7 @@ def main() -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from gui.plots import TrainingPlots
+    from gui.plots.training import TrainingPlots
 
     app = QApplication.instance() or QApplication([])
     print(machine(), f"load average {os.getloadavg()[0]:.1f}")

@@ -4,7 +4,7 @@
     python bench/transfer_gain.py --seeds 2 --per-class 5
 
 Every run goes through the app's own engine: `engine.demo.ensure_demo` writes the target's image folders
-and project file, `engine.training.fit` trains it with the recipe's settings, each run in one of `--jobs`
+and project file, `engine.train.loop.fit` trains it with the recipe's settings, each run in one of `--jobs`
 processes on one CPU thread. Each seed draws other labelled images and another initialisation.
 Validation is capped at 10 images per class, which keeps each run to seconds; the accuracy reported is the
 trained model's (the one the app saves) on the **test** split: every other image of the target, used
@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine import project as projects  # noqa: E402
 from engine.data import make_loader  # noqa: E402
-from engine.demo import SCENARIOS, ensure_demo  # noqa: E402
-from engine.demo_cnn import load_meta  # noqa: E402
-from engine.training import fit, project_data  # noqa: E402
-from engine.zoo import build_model  # noqa: E402
+from engine.demo.scenarios import SCENARIOS, ensure_demo  # noqa: E402
+from engine.model.digits_cnn import load_meta  # noqa: E402
+from engine.model.zoo import build_model  # noqa: E402
+from engine.train.loop import fit, project_data  # noqa: E402
 
 # All recipes share the demo project's 30 epochs, lr 0.003 and cosine head, but: scratch keeps a linear head
 # and feature extraction trains at lr 0.01 (each its own best; see docs/transfer-gain.md). For scratch, 0.003

@@ -21,16 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from engine import assemble  # noqa: E402
-from engine.layers import describe  # noqa: E402
+from engine.model.layers import describe  # noqa: E402
 from engine.project import FreezeSettings, ModelSettings, Project  # noqa: E402
-from gui.freeze_panel import FreezePanel  # noqa: E402
+from gui.freeze.panel import FreezePanel  # noqa: E402
 
 BASELINE = "resnet18"
 BIG = ["convnext_large", "efficientnet_b7", "vit_h_14", "swin_v2_b", "maxvit_t", "densenet201", "regnet_y_128gf"]
 
 
 def skeleton(arch: str):
-    """The model as the window gets it: `engine.assemble.skeleton`, on the meta device."""
+    """The model as the window gets it: `engine.model.assemble.skeleton`, on the meta device."""
     out = assemble.skeleton(Project(model=ModelSettings(arch=arch, weights="none")), 10)
     return out.model, out.head_paths
 

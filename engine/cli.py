@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import sys
@@ -11,7 +10,9 @@ import threading
 import time
 from typing import TextIO
 
+from engine import events as ev
 from engine.errors import ThawError
+from engine.wording import clock, training_failed
 
 COMMANDS = ("train", "layers", "models")
 
@@ -50,14 +51,7 @@ def main(argv: list[str]) -> int:
         return 1
 
 
-def _clock(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-class _Progress:
+class _Progress(ev.Handler):
     """Training progress on the terminal: one updating line on a TTY, a plain line per epoch otherwise."""
 
     def __init__(self, stream: TextIO) -> None:
@@ -73,43 +67,43 @@ class _Progress:
         self.stream.write(text + "\n")
         self.stream.flush()
 
-    def __call__(self, e: object) -> None:
-        from engine import events as ev
-
-        if isinstance(e, ev.BatchEnded) and self.tty:
+    def on_batch_ended(self, e: ev.BatchEnded) -> None:
+        if self.tty:
             now = time.monotonic()
             if now - self.last < 0.1 and e.step < e.steps_per_epoch:
                 return
             self.last = now
             text = (f"epoch {e.epoch}  step {e.step}/{e.steps_per_epoch}  loss {e.loss:.4f}  "
-                    f"acc {e.accuracy:.3f}  {e.images_per_second:.0f} img/s  ETA {_clock(e.eta_seconds)}")
+                    f"acc {e.accuracy:.3f}  {e.images_per_second:.0f} img/s  ETA {clock(e.eta_seconds)}")
             self.stream.write("\r" + text.ljust(self.width))
             self.width = max(self.width, len(text))
             self.stream.flush()
-        elif isinstance(e, ev.FitStarted):
-            cache = ", feature cache" if e.feature_cache else ""
-            self._line(f"training {len(e.classes)} classes: {e.train_size} train / {e.val_size} val images, "
-                       f"{e.trainable_params:,} of {e.total_params:,} parameters trainable, on {e.device}{cache}")
-        elif isinstance(e, ev.EpochEnded):
-            best = "  *best*" if e.is_best else ""
-            self._line(f"epoch {e.epoch}/{e.epochs}  loss {e.train_loss:.4f}  "
-                       f"acc {e.train_accuracy:.3f}  val_loss {e.val_loss:.4f}  val_acc {e.val_accuracy:.3f}  "
-                       f"{e.images_per_second:.0f} img/s  ETA {_clock(e.eta_seconds)}{best}")
-        elif isinstance(e, ev.LogMessage):
-            self._line(f"{e.level}: {e.text}" if e.level != "info" else e.text)
+
+    def on_fit_started(self, e: ev.FitStarted) -> None:
+        cache = ", feature cache" if e.feature_cache else ""
+        self._line(f"training {len(e.classes)} classes: {e.train_size} train / {e.val_size} val images, "
+                   f"{e.trainable_params:,} of {e.total_params:,} parameters trainable, on {e.device}{cache}")
+
+    def on_epoch_ended(self, e: ev.EpochEnded) -> None:
+        best = "  *best*" if e.is_best else ""
+        self._line(f"epoch {e.epoch}/{e.epochs}  loss {e.train_loss:.4f}  "
+                   f"acc {e.train_accuracy:.3f}  val_loss {e.val_loss:.4f}  val_acc {e.val_accuracy:.3f}  "
+                   f"{e.images_per_second:.0f} img/s  ETA {clock(e.eta_seconds)}{best}")
+
+    def on_log(self, e: ev.LogMessage) -> None:
+        self._line(f"{e.level}: {e.text}" if e.level != "info" else e.text)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from engine import project as proj
-    from engine import run
-    from engine.training import StopFlag
+    from engine.preflight import raise_first
+    from engine.runs import folder as run
+    from engine.train.loop import StopFlag
 
     if args.resume and args.out:
         raise ThawError("--resume continues a run in its own folder; leave out --out")
-    project = proj.apply_overrides(proj.load(args.project, check_paths=False), args.overrides)
-    found = proj.problems(project)
-    if found:
-        raise found[0]
+    project = proj.apply_overrides(proj.load(args.project), args.overrides)
+    raise_first(project)
     stop = StopFlag()
     interrupts = []
 
@@ -133,7 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("aborted without saving", file=sys.stderr)
         return 130
     except Exception as exc:  # a failure during training: say what, exit 1
-        print(f"error: training failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"error: {training_failed(exc)}", file=sys.stderr)
         return 1
     finally:
         if in_main:
@@ -150,19 +144,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+_LAYERS_NEED = ("model.arch", "data.train", "freeze.", "head.")  # the weights file and [train] do not matter here
+
+
 def cmd_layers(args: argparse.Namespace) -> int:
     """The layer tree with the project's freeze plan, built without weights (the counts do not need them)."""
     import json
 
     from engine import project as proj
-    from engine.assemble import skeleton
     from engine.data import scan
-    from engine.layers import describe, walk
+    from engine.model.assemble import skeleton
+    from engine.model.layers import describe, walk
+    from engine.preflight import blocking, preflight
 
     project = proj.load(args.project)
+    needed = [e for e in blocking(preflight(project)) if e.key.startswith(_LAYERS_NEED)]
+    if needed:
+        raise needed[0]
     classes = scan(project.resolve(project.data.train)).classes
     built = skeleton(project, len(classes))
-    tree = describe(built.model, built.plan, built.head_paths)
+    tree = describe(built.model, head_paths=built.head_paths)  # the skeleton's requires_grad follows its plan
     pct = 100.0 * tree.trainable_params / tree.total_params if tree.total_params else 0.0
     summary = f"trainable {tree.trainable_params:,} / total {tree.total_params:,} parameters ({pct:.1f}%)"
     if args.json:
@@ -188,7 +189,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """A table of every architecture; nothing is built or downloaded."""
-    from engine import zoo
+    from engine.model import zoo
 
     print(f"{'name':<22} {'params':>8} {'top-1':>6}  {'offline':<7}  weights file")
     for name in zoo.list_architectures():

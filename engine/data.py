@@ -197,7 +197,7 @@ def split(samples: list[Sample], val_fraction: float, seed: int,
 def build_transforms(preprocess: Any, image_size: int, augment: str, train: bool) -> v2.Compose:
     """Resize/crop/normalise as the weights expect, scaled to `image_size`; augmentation only when training.
 
-    `preprocess` has `resize`, `crop`, `mean`, `std`, `interpolation` (see `engine.zoo.Preprocess`); the
+    `preprocess` has `resize`, `crop`, `mean`, `std`, `interpolation` (see `engine.model.zoo.Preprocess`); the
     resize-to-crop ratio of the weights is kept at the project's image size.
     """
     mean = tuple(getattr(preprocess, "mean", IMAGENET_MEAN))
@@ -325,18 +325,73 @@ class DataBundle:
         return [c.get(i, 0) for i in range(len(self.classes))]
 
 
-def prepare_data(project: Any, preprocess: Any) -> DataBundle:
-    """Scan, split and wrap the project's data; `DataError` for anything that cannot be trained on."""
+@dataclass
+class Sources:
+    """What scanning a project's training and validation sources found. Never raised: a source that cannot
+    be used has its reason in `train_error` / `val_error`, so the window can show it beside the field."""
+
+    train: Scan | None = None
+    val: Scan | None = None
+    train_error: str | None = None
+    val_error: str | None = None
+
+    @property
+    def classes(self) -> list[str]:
+        """The training data's class names ([] when it cannot be used)."""
+        return list(self.train.classes) if self.train is not None else []
+
+
+def _try_scan(source: Path) -> tuple[Scan | None, str | None]:
+    try:
+        return scan(source), None
+    except DataError as exc:
+        return None, str(exc)
+
+
+def scan_sources(project: Any) -> Sources:
+    """Scan the project's training source and, if one is given, its validation source."""
     d = project.data
-    train_scan = scan(project.resolve(d.train))
-    skipped = list(train_scan.skipped)
-    if d.val:
-        val_scan = scan(project.resolve(d.val))
-        skipped += val_scan.skipped
-        unknown = sorted(set(val_scan.classes) - set(train_scan.classes))
+    train, train_error = _try_scan(project.resolve(d.train)) if d.train.strip() else (None, None)
+    val, val_error = _try_scan(project.resolve(d.val)) if d.val.strip() else (None, None)
+    return Sources(train, val, train_error, val_error)
+
+
+def source_problems(project: Any, sources: Sources) -> list[tuple[str, str]]:
+    """(key, why) for each reason the scanned sources cannot be trained on as the project says: a source
+    that failed to scan, validation classes the training data lacks, a split that leaves a class empty."""
+    d = project.data
+    found = []
+    if sources.train_error:
+        found.append(("data.train", sources.train_error))
+    if sources.val_error:
+        found.append(("data.val", sources.val_error))
+    if sources.train is not None and sources.val is not None:
+        unknown = sorted(set(sources.val.classes) - set(sources.train.classes))
         if unknown:
-            raise DataError(f"validation classes not in the training data: {', '.join(unknown)}; "
-                            "the validation folder must use the training folder's class names")
+            found.append(("data.val", f"validation classes not in the training data: {', '.join(unknown)}; "
+                                      "the validation folder must use the training folder's class names"))
+    if sources.train is not None and not d.val.strip():
+        try:
+            split(sources.train.samples, d.val_fraction, project.train.seed, sources.train.classes)
+        except DataError as exc:
+            found.append(("data.val_fraction", str(exc)))
+    return found
+
+
+def prepare_data(project: Any, preprocess: Any, sources: Sources | None = None) -> DataBundle:
+    """Split and wrap the project's data (scanned now unless `sources` has it); `DataError` for anything
+    that cannot be trained on."""
+    d = project.data
+    if not d.train.strip():
+        raise DataError("no training data chosen; choose an image folder or a CSV list")
+    sources = sources if sources is not None else scan_sources(project)
+    problems = source_problems(project, sources)
+    if problems:
+        raise DataError(problems[0][1])
+    train_scan, val_scan = sources.train, sources.val
+    skipped = list(train_scan.skipped)
+    if val_scan is not None:
+        skipped += val_scan.skipped
         index = {name: i for i, name in enumerate(train_scan.classes)}
         train_samples = train_scan.samples
         val_samples = [Sample(s.path, index[val_scan.classes[s.label]]) for s in val_scan.samples]

@@ -6,11 +6,13 @@ class ThawError(Exception):
 
 
 class ProjectError(ThawError):
-    """A project file or setting is invalid; `key` names the setting (e.g. ``train.lr``)."""
+    """A project file or setting is invalid; `key` names the setting (e.g. ``train.lr``). A `warning` does not
+    stop a run: the run does something other than the setting says (e.g. a larger input size) and says so."""
 
-    def __init__(self, key: str, problem: str):
+    def __init__(self, key: str, problem: str, *, warning: bool = False):
         self.key = key
         self.problem = problem
+        self.warning = warning
         super().__init__(f"{key}: {problem}" if key else problem)
 
 

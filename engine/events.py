@@ -1,12 +1,19 @@
-"""Training events: frozen dataclasses of plain numbers and strings, safe to hand to another thread."""
+"""Training events: frozen dataclasses of plain numbers and strings, safe to hand to another thread.
+
+They are listed once, in `EVENTS`, each with its `NAME`. Whatever takes them (the run folder's recorder, the
+command line's progress lines, the window's worker, a test's recorder) subclasses `Handler` and defines an
+``on_<NAME>`` method for each event it cares about, instead of a chain of ``isinstance`` tests.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
 class FitStarted:
+    NAME: ClassVar[str] = "fit_started"
     epochs: int
     steps_per_epoch: int
     train_size: int
@@ -21,6 +28,7 @@ class FitStarted:
 
 @dataclass(frozen=True)
 class BatchEnded:
+    NAME: ClassVar[str] = "batch_ended"
     epoch: int  # 1-based
     step: int  # 1-based, within the epoch
     steps_per_epoch: int
@@ -34,6 +42,7 @@ class BatchEnded:
 
 @dataclass(frozen=True)
 class EpochEnded:
+    NAME: ClassVar[str] = "epoch_ended"
     epoch: int
     epochs: int
     train_loss: float
@@ -52,12 +61,14 @@ class EpochEnded:
 
 @dataclass(frozen=True)
 class LogMessage:
+    NAME: ClassVar[str] = "log"
     text: str
     level: str = "info"  # "info" | "warning" | "error"
 
 
 @dataclass(frozen=True)
 class FitEnded:
+    NAME: ClassVar[str] = "fit_ended"
     epochs_completed: int
     best_val_accuracy: float
     final_val_accuracy: float
@@ -67,3 +78,16 @@ class FitEnded:
     frozen_verified: bool
     run_dir: str
     skipped_files: int = 0  # unusable images, at scan time and while loading (each listed in summary.json)
+
+
+EVENTS = (FitStarted, BatchEnded, EpochEnded, LogMessage, FitEnded)  # in the order a run sends them
+
+
+class Handler:
+    """Takes engine events (it is the loop's callback): ``handler(event)`` calls ``self.on_<event.NAME>(event)``
+    where the subclass defines it, and ignores the other events."""
+
+    def __call__(self, event: Any) -> None:
+        method = getattr(self, f"on_{event.NAME}", None)
+        if method is not None:
+            method(event)

@@ -1,7 +1,7 @@
 """The project: one TOML file (``*.thaw.toml``) that holds everything a run needs.
 
-The GUI edits a `Project`, the worker and ``python main.py train`` run it. Every setting is checked
-here, with a message that names the key, before any work starts.
+The GUI edits a `Project`, the worker and ``python main.py train`` run it. Every value is checked
+here against its key's rule, with a message that names the key.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ProjectError
-from engine.files import write_text_atomic
+from engine.io.atomic import write_text_atomic
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -210,8 +210,9 @@ def loads(text: str, base_dir: str | os.PathLike | None = None) -> Project:
     return from_dict(data, base_dir)
 
 
-def load(path: str | os.PathLike, check_paths: bool = True) -> Project:
-    """Read and check a project file; relative paths in it resolve against its folder."""
+def load(path: str | os.PathLike) -> Project:
+    """Read a project file and check its values; relative paths in it resolve against its folder. Whether
+    the project can run (paths, weights, data, device) is `engine.preflight`'s to say."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -219,13 +220,7 @@ def load(path: str | os.PathLike, check_paths: bool = True) -> Project:
         raise ProjectError("", f"project file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProjectError("", f"cannot read project file {path}: {exc}") from None
-    project = loads(text, base_dir=path.resolve().parent)
-    arch_problem = _unknown_arch(project)
-    if arch_problem:
-        raise arch_problem
-    if check_paths:
-        check_paths_exist(project)
-    return project
+    return loads(text, base_dir=path.resolve().parent)
 
 
 def to_dict(project: Project) -> dict[str, Any]:
@@ -301,66 +296,22 @@ def apply_overrides(project: Project, assignments: list[str]) -> Project:
     return out
 
 
-# ---------------------------------------------------------------- checks that look at the disk
+# ---------------------------------------------------------------- checking a whole project
 
 PATH_KEYS = ("model.weights", "data.train", "data.val", "train.out_dir")
+KEYS = ("name", *(f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in fields(cls)))
 
 
-def check_paths_exist(project: Project) -> None:
-    """Raise `ProjectError` for a data folder, CSV list or weights file that is not there."""
-    if not project.data.train.strip():
-        raise ProjectError("data.train", "no training data chosen; choose an image folder or a CSV list")
-    for key, want in (("data.train", "folder or .csv file"), ("data.val", "folder or .csv file")):
-        value = project.get(key)
-        if not value:
-            continue
-        p = project.resolve(value)
-        if p.suffix.lower() == ".csv":
-            if not p.is_file():
-                raise ProjectError(key, f"CSV list {p} does not exist")
-        elif not p.is_dir():
-            raise ProjectError(key, f"{p} is not a {want}; choose an image folder with one sub-folder per class")
-    weights = project.model.weights
-    if weights not in ("pretrained", "none"):
-        p = project.resolve(weights)
-        if p.suffix.lower() not in (".safetensors", ".pth", ".pt"):
-            raise ProjectError("model.weights", f"must be 'pretrained', 'none' or a .safetensors/.pth/.pt file, not {weights!r}")
-        if not p.is_file():
-            raise ProjectError("model.weights", f"weights file {p} does not exist")
-
-
-def problems(project: Project) -> list[ProjectError]:
-    """Every problem with a project as a list (empty when it can run); the GUI shows these live."""
+def value_problems(project: Project) -> list[ProjectError]:
+    """Every value the project holds that breaks its key's rule (type, range, choices), e.g. one set directly
+    rather than through `Project.set`. What the values mean for a run is `engine.preflight`'s."""
     found: list[ProjectError] = []
-    for key in ["name"] + [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in fields(cls)]:
-        f = next(f for f in fields(_owner(project, key)) if f.name == key.rpartition(".")[2])
+    for key in KEYS:
+        section, _, attr = key.rpartition(".")
+        owner = getattr(project, section) if section else project
+        f = next(f for f in fields(owner) if f.name == attr)
         try:
             _check_value(key, f, project.get(key))
         except ProjectError as exc:
             found.append(exc)
-    try:
-        check_paths_exist(project)
-    except ProjectError as exc:
-        found.append(exc)
-    arch_problem = _unknown_arch(project)
-    if arch_problem:
-        found.append(arch_problem)
-    if project.head.kind == "keep" and project.model.weights != "pretrained":
-        found.append(ProjectError("head.kind", "keeping the source's head needs model.weights = \"pretrained\" "
-                                               "(the weights whose class names are known); choose a new head"))
     return found
-
-
-def _unknown_arch(project: Project) -> ProjectError | None:
-    """An error for an architecture the zoo does not know (the zoo is imported only when asked)."""
-    from engine.zoo import is_known_arch
-
-    arch = project.model.arch
-    if not arch.strip() or is_known_arch(arch):
-        return None
-    return ProjectError("model.arch", f"unknown architecture {arch!r}; known names: see `python main.py models`")
-
-
-def _owner(project: Project, key: str) -> Any:
-    section = key.rpartition(".")[0]
-    return getattr(project, section) if section else project

@@ -16,13 +16,13 @@ def create_window(project_path: str | None = None):
     default project first and then switching cost start-up 0.24 s.
     """
     from engine import project as projects
-    from engine.demo import ensure_demo
+    from engine.demo.scenarios import ensure_demo
     from engine.errors import ThawError
     from gui.main_window import MainWindow
 
     try:
         path = project_path or ensure_demo("inductive")
-        project = projects.load(path, check_paths=False)
+        project = projects.load(path)
     except ThawError:  # open it again in the window, which says what is wrong
         window = MainWindow()
         if project_path:

@@ -27,14 +27,15 @@ from PySide6.QtWidgets import (
 from engine import project as projects
 from engine.errors import ThawError
 from engine.events import EpochEnded, FitEnded, FitStarted, LogMessage
+from engine.preflight import blocking, preflight
 from engine.project import SUFFIX, Project
 from gui import settings as gui_settings
 from gui.log_panel import LogPanel
-from gui.run_summary import RunSummary
-from gui.training_worker import TrainingRun
+from gui.run.summary import RunSummary
+from gui.run.worker import TrainingRun
 
 if TYPE_CHECKING:
-    from gui.plots import TrainingPlots
+    from gui.plots.training import TrainingPlots
 
 FILE_FILTER = f"Thaw projects (*{SUFFIX});;All files (*)"
 DEMOS = (("inductive", "Inductive demo: digits 5-9 (same domain, new task)"),
@@ -231,7 +232,7 @@ class MainWindow(QMainWindow):
         return panels
 
     def _make_freeze_panel(self) -> QWidget:
-        panel = _panel("gui.freeze_panel", "FreezePanel")
+        panel = _panel("gui.freeze.panel", "FreezePanel")
         panel.changed.connect(self._freeze_edited)
         return panel
 
@@ -249,7 +250,7 @@ class MainWindow(QMainWindow):
         """The live plots, made on first use or just after the window's first paint: importing pyqtgraph is
         ~0.8 s that the first paint need not wait for (bench/startup.py)."""
         if self._plots is None:
-            from gui.plots import TrainingPlots
+            from gui.plots.training import TrainingPlots
 
             self._plots = TrainingPlots()
             self._plots_layout.replaceWidget(self._plots_placeholder, self._plots)
@@ -311,7 +312,7 @@ class MainWindow(QMainWindow):
             return
         self._tree_key = key
         try:
-            from engine.assemble import skeleton
+            from engine.model.assemble import skeleton
 
             assembled = skeleton(self.project, num_classes, classes)
         except (ThawError, ImportError) as exc:
@@ -323,7 +324,7 @@ class MainWindow(QMainWindow):
 
     def problems(self) -> list[str]:
         """Why the project cannot run now, as readable lines (empty when it can)."""
-        found = [str(p) for p in projects.problems(self.project)]
+        found = [str(p) for p in blocking(preflight(self.project))]
         for panel in self.setup_panels.values():
             found.extend(str(p) for p in panel.problems())
         return list(dict.fromkeys(found))
@@ -391,7 +392,7 @@ class MainWindow(QMainWindow):
         if self._busy("Cannot open a project") or (ask and not self.maybe_save()):
             return False
         try:
-            project = projects.load(path, check_paths=False)
+            project = projects.load(path)
         except ThawError as exc:
             self.show_error("Cannot open project", str(exc))
             if not Path(path).exists():
@@ -409,7 +410,7 @@ class MainWindow(QMainWindow):
         self.log(f"opened {path}")
 
     def open_demo(self, scenario: str) -> bool:
-        from engine.demo import ensure_demo
+        from engine.demo.scenarios import ensure_demo
 
         if self._busy("Cannot open the demo") or not self.maybe_save():
             return False
@@ -475,7 +476,7 @@ class MainWindow(QMainWindow):
         if self._busy("Cannot continue a run") or not self.maybe_save():
             return False
         try:
-            project = projects.load(Path(run_dir) / "project.thaw.toml", check_paths=False)
+            project = projects.load(Path(run_dir) / "project.thaw.toml")
         except ThawError as exc:
             self.show_error("Cannot continue the run", f"{run_dir} is not a run folder: {exc}")
             return False

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from engine.paths import data_dir
+from engine.io.locations import data_dir
 
 MAX_RECENT = 8
 

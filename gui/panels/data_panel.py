@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import zoo
 from engine.data import split
 from engine.errors import ThawError
+from engine.model import zoo
 from gui import threads
 from gui.panels.data_view import ClassBars, ScanResult, ScanThread, SkippedList, ThumbnailStrip
 from gui.panels.fields import ProjectPanel, add_items, add_row, help_label, parse_float, parse_int

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.heads import HeadSpec, describe_head
+from engine.model.heads import HeadSpec, describe_head
 from gui.panels.fields import (
     ProjectPanel,
     add_items,
@@ -82,7 +82,7 @@ class HeadPanel(ProjectPanel):
         self._update()
 
     def set_in_features(self, n: int | None) -> None:
-        """The backbone's feature size, from `engine.heads.classifier_in_features` (None while unknown)."""
+        """The backbone's feature size, from `engine.model.heads.classifier_in_features` (None while unknown)."""
         self.in_features = n
         self._update()
 

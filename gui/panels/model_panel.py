@@ -1,6 +1,6 @@
 """The model panel: which architecture to start from (``model.arch``) and its weights (``model.weights``).
 
-The picker lists every architecture `engine.zoo` knows, with its size, ImageNet top-1 and whether its
+The picker lists every architecture `engine.model.zoo` knows, with its size, ImageNet top-1 and whether its
 pretrained weights are on this machine (Thaw never downloads them), and filters as the person types.
 """
 
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import zoo
+from engine.model import zoo
 from gui.panels.fields import ProjectPanel
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -115,9 +115,10 @@ def test_set_overrides_never_give_a_traceback(tmp_path_factory, capsys, override
 
 
 def test_images_deleted_during_a_run_stop_it_with_a_message_and_it_resumes(tmp_path):
-    from engine import checkpoint, run
     from engine import events as ev
     from engine.errors import DataError
+    from engine.runs import checkpoint
+    from engine.runs import folder as run
 
     p = shapes_project(tmp_path, train__epochs=3)
     train = tmp_path / "train"

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import checkpoint, run
 from engine import events as ev
 from engine import project as proj
 from engine.cli import main
-from engine.errors import CheckpointError, WeightsError
+from engine.errors import CheckpointError, ProjectError, WeightsError
+from engine.runs import checkpoint
+from engine.runs import folder as run
 from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,8 +61,9 @@ def test_weights_files_are_refused(tmp_path):
     marker = tmp_path / "marker"
     for name, path in _payloads(tmp_path, marker).items():
         p = shapes_project(tmp_path, **{"model__weights": str(path)})
-        with pytest.raises(WeightsError, match=re.escape(str(path))) as err:
+        with pytest.raises(ProjectError, match=re.escape(str(path))) as err:  # found before anything starts
             run.train(p, tmp_path / f"out-{name}")
+        assert err.value.key == "model.weights"
         if not name.endswith(".safetensors"):
             assert "can run code" in str(err.value), name
         assert not marker.exists(), name
@@ -70,7 +72,7 @@ def test_weights_files_are_refused(tmp_path):
 
 def test_a_planted_pretrained_file_in_the_torch_hub_cache_is_refused(tmp_path):
     """"pretrained" reads <TORCH_HOME>/hub/checkpoints/<file>: a pickle put there under that name is refused."""
-    from engine import zoo
+    from engine.model import zoo
 
     marker = tmp_path / "marker"
     cached = zoo.arch_info("resnet18").weights_path

@@ -62,7 +62,7 @@ def test_save_open_and_unsaved_asterisk(window, tmp_path, answer):
     path = tmp_path / "pets.thaw.toml"
     assert window.save_to(path)
     assert window.windowTitle() == "pets.thaw.toml — Thaw"
-    assert projects.load(path, check_paths=False).train.epochs == 3
+    assert projects.load(path).train.epochs == 3
     assert gui_settings.recent_projects()[0] == str(path.resolve())
 
     window.training_panel.epochs.setText("7")
@@ -117,7 +117,7 @@ def test_missing_data_folder_disables_start(window, tmp_path):
 
 
 def tiny_project(root):
-    from tests.gui.test_training_worker import tiny_project as make
+    from tests.gui.run.test_worker import tiny_project as make
 
     return make(root)
 

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QMessageBox
 
 from engine import events as ev
 from engine import project as projects
-from engine import training
-from engine.assemble import assemble as real_assemble
+from engine.model.assemble import assemble as real_assemble
+from engine.train import loop as training
 from gui import threads
 from gui.main_window import MainWindow
 from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)

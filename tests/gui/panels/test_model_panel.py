@@ -10,7 +10,7 @@ import torch
 from PySide6.QtCore import Qt
 from safetensors.torch import save_file
 
-from engine import zoo
+from engine.model import zoo
 from engine.project import Project
 from gui.panels.fields import is_marked
 from gui.panels.model_panel import ModelPanel

@@ -1,0 +1,1 @@
+"""The built-in digits demo: the source model's build step and the two transfer targets."""

@@ -1,0 +1,2 @@
+"""The model core: architectures, heads, the layer tree, the checklist, freeze plans, assembly. Knows nothing
+of training, run folders, the command line or the demo."""

@@ -1,0 +1,352 @@
+"""Architectures and weight sources: a thin layer over torchvision's own registry, plus the demo CNN.
+
+Names go in as strings and come back as facts (`arch_info`) or models (`build_model`). Pretrained weights
+are read only from the local torch hub cache (``torch.hub.get_dir()/checkpoints``, honouring TORCH_HOME):
+Thaw never downloads anything by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from engine.errors import ProjectError, WeightsError
+from engine.io.weights import SUFFIXES, fit_problems, load_into, load_state_dict, misfit_message, read_shapes
+from engine.model import digits_cnn as demo_cnn
+from engine.model.heads import classifier_paths
+from engine.model.layers import model_names
+
+DEMO_ARCH = demo_cnn.DEMO_ARCH
+
+# Families whose positional embeddings / partitions fix the input size to the weights' size.
+_FIXED_SIZE_FAMILIES = ("vision_transformer", "maxvit")
+# Families whose forward returns auxiliary logits in train mode; built with the aux heads the weights have.
+_AUX_FAMILIES = ("googlenet", "inception")
+# Old DenseNet checkpoints name 'norm.1' what the current modules call 'norm1' (as torchvision remaps).
+_DENSENET_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What the weights expect: resize the short side, centre-crop, normalise."""
+
+    resize: int
+    crop: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str = "bilinear"
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    """Facts about an architecture and its default weights, known without building the model."""
+
+    name: str
+    family: str
+    num_params: int | None
+    imagenet_acc1: float | None
+    weights_name: str | None
+    weights_file: str | None
+    weights_cached: bool
+    weights_size_bytes: int | None
+    preprocess: Preprocess
+    min_size: int
+    fixed_size: int | None
+    gflops: float | None = None          # one image's forward pass at the weights' input size
+
+    @property
+    def weights_path(self) -> Path | None:
+        """Where the pretrained file is (or would be) on this machine."""
+        if self.name == DEMO_ARCH:
+            return demo_cnn.SOURCE_WEIGHTS
+        return checkpoints_dir() / self.weights_file if self.weights_file else None
+
+
+@lru_cache(maxsize=1)
+def _torchvision_names() -> tuple[str, ...]:
+    import torchvision
+
+    return tuple(torchvision.models.list_models(module=torchvision.models))
+
+
+def list_architectures() -> list[str]:
+    """The torchvision image classifiers and the demo CNN, sorted by name."""
+    return sorted((*_torchvision_names(), DEMO_ARCH))
+
+
+def is_known_arch(name: str) -> bool:
+    return name == DEMO_ARCH or name in _torchvision_names()
+
+
+def _check_known(name: str) -> None:
+    if not is_known_arch(name):
+        raise ProjectError("model.arch", f"unknown architecture {name!r}; known names: see `python main.py models`")
+
+
+def checkpoints_dir() -> Path:
+    """torch hub's checkpoint folder, read at call time so TORCH_HOME set later still counts."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _default_weights(name: str) -> Any:
+    from torchvision.models import get_model_weights
+
+    return get_model_weights(name).DEFAULT
+
+
+def _family(name: str) -> str:
+    from torchvision.models import get_model_builder
+
+    return get_model_builder(name).__module__.rsplit(".", 1)[-1]
+
+
+def arch_info(name: str) -> ArchInfo:
+    """Size, accuracy, offline availability and preprocessing of `name`'s default weights; builds nothing."""
+    _check_known(name)
+    if name == DEMO_ARCH:
+        return _demo_info()
+    w = _default_weights(name)
+    meta = w.meta
+    t = w.transforms()
+    file_name = os.path.basename(urlparse(w.url).path)
+    path = checkpoints_dir() / file_name
+    cached = path.is_file()
+    size = path.stat().st_size if cached else (round(meta["_file_size"] * 1024 * 1024) if "_file_size" in meta
+                                               else None)
+    family = _family(name)
+    min_size = int(max(meta.get("min_size", (1, 1))))
+    acc = meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1")
+    return ArchInfo(
+        name=name,
+        family=family,
+        num_params=meta.get("num_params"),
+        imagenet_acc1=float(acc) if acc is not None else None,
+        weights_name=str(w),
+        weights_file=file_name,
+        weights_cached=cached,
+        weights_size_bytes=size,
+        preprocess=Preprocess(
+            resize=int(t.resize_size[0]),
+            crop=int(t.crop_size[0]),
+            mean=tuple(float(v) for v in t.mean),
+            std=tuple(float(v) for v in t.std),
+            interpolation=t.interpolation.value,
+        ),
+        min_size=min_size,
+        fixed_size=min_size if family in _FIXED_SIZE_FAMILIES else None,
+        gflops=float(meta["_ops"]) if "_ops" in meta else None,
+    )
+
+
+def source_classes(arch: str) -> list[str]:
+    """The class names behind the pretrained weights' outputs, in output order (ImageNet's for torchvision)."""
+    _check_known(arch)
+    if arch == DEMO_ARCH:
+        return [str(c) for c in _demo_meta().get("classes", ())]
+    return [str(c) for c in _default_weights(arch).meta["categories"]]
+
+
+def _demo_meta() -> dict[str, Any]:
+    return demo_cnn.load_meta() if demo_cnn.SOURCE_META.is_file() else {}
+
+
+def _demo_info() -> ArchInfo:
+    meta = _demo_meta()
+    size = int(meta.get("input_size", demo_cnn.INPUT_SIZE))
+    path = demo_cnn.SOURCE_WEIGHTS
+    cached = path.is_file()
+    num_params = sum(p.numel() for p in demo_cnn.DigitsCNN(num_classes=_demo_num_classes(meta)).parameters())
+    return ArchInfo(
+        name=DEMO_ARCH,
+        family="thaw",
+        num_params=num_params,
+        imagenet_acc1=None,
+        weights_name="digits 0-4 (shipped)",
+        weights_file=path.name,
+        weights_cached=cached,
+        weights_size_bytes=path.stat().st_size if cached else None,
+        preprocess=Preprocess(
+            resize=size,
+            crop=size,
+            mean=tuple(float(v) for v in meta.get("mean", (0.5, 0.5, 0.5))),
+            std=tuple(float(v) for v in meta.get("std", (0.5, 0.5, 0.5))),
+            interpolation="bilinear",
+        ),
+        min_size=8,  # three 2x poolings
+        fixed_size=None,
+    )
+
+
+def _demo_num_classes(meta: dict[str, Any]) -> int:
+    return len(meta.get("classes", ())) or 5
+
+
+def effective_image_size(info: ArchInfo, requested: int) -> tuple[int, list[str]]:
+    """The input size this architecture will get for a `requested` size, and why it differs (if it does)."""
+    if info.fixed_size is not None and requested != info.fixed_size:
+        cost = f", about {info.gflops:,.0f} GFLOPs per image" if info.gflops else ""
+        return info.fixed_size, [f"{info.name} needs {info.fixed_size} px inputs exactly; using "
+                                 f"{info.fixed_size} instead of {requested} ({(info.fixed_size / requested) ** 2:.1f}x "
+                                 f"the pixels{cost})"]
+    if requested < info.min_size:
+        return info.min_size, [f"{info.name} needs inputs of at least {info.min_size} px; "
+                               f"raised the image size from {requested} to {info.min_size}"]
+    return requested, []
+
+
+def _builder_kwargs(name: str, family: str, weights: Any, pretrained: bool) -> dict[str, Any]:
+    """The constructor arguments torchvision would use for these weights (without letting it download)."""
+    kw: dict[str, Any] = {"num_classes": len(weights.meta["categories"])}
+    if family == "vision_transformer":
+        kw["image_size"] = weights.meta["min_size"][0]
+    elif family == "maxvit":
+        kw["input_size"] = weights.meta["min_size"]
+    elif family in _AUX_FAMILIES:
+        kw.update(aux_logits=True, init_weights=not pretrained, transform_input=pretrained)
+    return kw
+
+
+def build_model(arch: str, weights: str = "none", *, base_dir: str | os.PathLike | None = None,
+                notes: list[str] | None = None) -> nn.Module:
+    """Build `arch` with its original head and the chosen weights: "none", "pretrained" or a file path.
+
+    Relative file paths resolve against `base_dir`. Head tensors in a file that do not fit (a file saved
+    from an earlier fine-tune with another head) are skipped, with a line appended to `notes`.
+    """
+    _check_known(arch)
+    if arch == DEMO_ARCH:
+        model = demo_cnn.DigitsCNN(num_classes=_demo_num_classes(_demo_meta()))
+        family = "thaw"
+    else:
+        from torchvision.models import get_model_builder
+
+        family = _family(arch)
+        w = _default_weights(arch)
+        model = get_model_builder(arch)(weights=None, **_builder_kwargs(arch, family, w, weights == "pretrained"))
+    if weights == "none":
+        return model
+    path = _weights_path(arch, weights, base_dir)
+    if weights == "pretrained" and not path.is_file():
+        raise WeightsError(_missing_pretrained_message(arch, path))
+    tolerate = _tolerated(weights, classifier_paths(model))
+    state = load_state_dict(path)
+    if family == "densenet":
+        state = {_densenet_key(k): v for k, v in state.items()}
+    skipped = load_into(model, state, str(path), tolerate=tolerate)
+    if skipped and notes is not None:
+        notes.append(f"{path.name}: skipped {len(skipped)} classifier tensors that do not fit "
+                     f"({', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''}); the head is replaced anyway")
+    return model
+
+
+class _AllocateOnMeta(TorchFunctionMode):
+    """Send the allocations that hold weights to the meta device, but leave small computations alone.
+
+    ``with torch.device("meta")`` sends every factory there, which breaks RegNet: its constructor computes
+    the stage widths with ``torch.arange(...).tolist()``. Leftover CPU tensors are moved afterwards.
+    """
+
+    _ALLOCATORS = frozenset({torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn})
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func in self._ALLOCATORS and kwargs.get("device") is None:
+            kwargs["device"] = "meta"
+        return func(*args, **kwargs)
+
+
+def build_skeleton(arch: str) -> nn.Module:
+    """`arch` with its original head on the meta device: the full structure, no memory, no weights."""
+    with _AllocateOnMeta():
+        model = build_model(arch, "none")
+    return model.to("meta")
+
+
+def _densenet_key(key: str) -> str:
+    m = _DENSENET_KEY.match(key)
+    return m.group(1) + m.group(2) if m else key
+
+
+def _weights_path(arch: str, weights: str, base_dir: str | os.PathLike | None) -> Path:
+    """The file `weights` ("pretrained" or a path, relative to `base_dir`) names."""
+    if weights == "pretrained":  # not through arch_info: counting the demo's parameters would draw random numbers
+        if arch == DEMO_ARCH:
+            return demo_cnn.SOURCE_WEIGHTS
+        return checkpoints_dir() / os.path.basename(urlparse(_default_weights(arch).url).path)
+    path = Path(os.path.expanduser(weights))
+    return Path(base_dir) / path if not path.is_absolute() and base_dir is not None else path
+
+
+def _tolerated(weights: str, classifier: Sequence[str]) -> tuple[str, ...]:
+    """What a weights file may lack or hold in another shape: nothing for the pretrained file; a file of one's
+    own may hold another head (from an earlier fine-tune), which is replaced anyway."""
+    return () if weights == "pretrained" else tuple(classifier)
+
+
+@dataclass(frozen=True)
+class SkeletonFacts:
+    """What the structure of an architecture (with its original head) says, without weights or memory."""
+
+    shapes: dict[str, tuple[int, ...]]   # state_dict name -> shape
+    names: frozenset[str]                # module paths ("" is the root) and tensor names
+    classifier_paths: tuple[str, ...]    # the classifier and any auxiliary heads
+
+
+@lru_cache(maxsize=16)
+def skeleton_facts(arch: str) -> SkeletonFacts:
+    """`SkeletonFacts` of `arch`, built once per architecture on the meta device."""
+    model = build_skeleton(arch)
+    return SkeletonFacts({k: tuple(v.shape) for k, v in model.state_dict().items()},
+                         frozenset(model_names(model)), tuple(classifier_paths(model)))
+
+
+@lru_cache(maxsize=32)
+def _file_shapes(path: str, _stamp: tuple[int, int]) -> dict[str, tuple[int, ...]] | WeightsError:
+    try:
+        return read_shapes(path)
+    except WeightsError as exc:
+        return exc
+
+
+def weights_problem(arch: str, weights: str, base_dir: str | os.PathLike | None = None) -> str | None:
+    """Why `build_model(arch, weights)` would fail (None when it would load): the pretrained file is not on
+    this machine, or the file is missing, not a weights file, unreadable, or holds tensors that do not fit.
+    Reads only the file's header where the format allows (safetensors), once per file version."""
+    if weights == "none":
+        return None
+    path = _weights_path(arch, weights, base_dir)
+    if weights == "pretrained":
+        return None if path.is_file() else _missing_pretrained_message(arch, path)
+    if path.suffix.lower() not in SUFFIXES:
+        return f"must be 'pretrained', 'none' or a .safetensors/.pth/.pt file, not {weights!r}"
+    if not path.is_file():
+        return f"weights file {path} does not exist"
+    st = path.stat()
+    found = _file_shapes(str(path), (st.st_size, st.st_mtime_ns))
+    if isinstance(found, WeightsError):
+        return str(found)
+    if arch_info(arch).family == "densenet":
+        found = {_densenet_key(k): v for k, v in found.items()}
+    facts = skeleton_facts(arch)
+    problems, _ = fit_problems(facts.shapes, found, _tolerated(weights, facts.classifier_paths))
+    return misfit_message(str(path), problems) if problems else None
+
+
+def _missing_pretrained_message(arch: str, path: Path) -> str:
+    if arch == DEMO_ARCH:
+        return (f"the demo's source weights {path} are missing; regenerate them with "
+                "`python -m engine.demo.source`, or use weights = \"none\"")
+    url = _default_weights(arch).url
+    return (f"pretrained weights for {arch} are not on this machine: expected {path}. Thaw never downloads "
+            f"them by itself; copy {path.name} (from {url}) into {path.parent}, or set model.weights to "
+            "\"none\" or to a weights file")

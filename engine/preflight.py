@@ -1,0 +1,107 @@
+"""Everything that can be known about a project before it trains, checked in one place.
+
+`preflight` lists one `ProjectError` per problem, each naming its key, so that the command line (which stops at
+the first), the window's Start button and each set-up panel (which marks the fields whose keys it owns) say the
+same thing in the same words. What it checks: the values' own rules, the architecture, the weights (the
+pretrained file on this machine, or a file's suffix and that its tensors fit the architecture, from its header
+where the format allows), a custom freeze plan's layer names, the head, the device, the data paths and, given a
+scan of the sources, the classes and the split. Warnings (`ProjectError.warning`) do not stop a run: the run
+does something the setting does not say (an input size the architecture forces) and says so.
+"""
+
+from __future__ import annotations
+
+from engine.data import Sources, source_problems
+from engine.device import device_problem
+from engine.errors import ProjectError
+from engine.model import zoo
+from engine.model.checklist import unknown_names, unknown_names_error
+from engine.model.heads import missing_source_classes
+from engine.model.modpath import under
+from engine.project import Project, value_problems
+
+
+def preflight(project: Project, scan: Sources | None = None) -> list[ProjectError]:
+    """Every problem with `project` that can be known now (empty when it can run); `scan` is
+    `engine.data.scan_sources(project)` where the caller has it (the data checks need it)."""
+    found = value_problems(project)
+    bad = {e.key for e in found}
+
+    def add(key: str, problem: str | None, warning: bool = False) -> None:
+        if problem and key not in bad:
+            found.append(ProjectError(key, problem, warning=warning))
+            bad.add(key)
+
+    arch = project.model.arch
+    known = zoo.is_known_arch(arch)
+    if not known:
+        add("model.arch", f"unknown architecture {arch!r}; known names: see `python main.py models`")
+    for key, problem in _path_problems(project):
+        add(key, problem)
+    if known:
+        add("model.weights", zoo.weights_problem(arch, project.model.weights, project.base_dir))
+        for note in zoo.effective_image_size(zoo.arch_info(arch), project.data.image_size)[1]:
+            add("data.image_size", note, warning=True)
+        add("freeze.frozen", _freeze_problem(project))
+    add("head.kind", _head_problem(project, scan))
+    problem = device_problem(project.train.device)
+    add("train.device", problem.problem if problem else None)
+    if scan is not None:
+        for key, problem in source_problems(project, scan):
+            add(key, problem)
+    return found
+
+
+def blocking(found: list[ProjectError]) -> list[ProjectError]:
+    """The problems that stop a run (warnings left out)."""
+    return [e for e in found if not e.warning]
+
+
+def raise_first(project: Project, scan: Sources | None = None) -> None:
+    """Raise the first problem that stops `project` from running, if any."""
+    errors = blocking(preflight(project, scan))
+    if errors:
+        raise errors[0]
+
+
+def _path_problems(project: Project) -> list[tuple[str, str]]:
+    """The data sources: chosen, and there (a folder, or an existing CSV list)."""
+    if not project.data.train.strip():
+        return [("data.train", "no training data chosen; choose an image folder or a CSV list")]
+    found = []
+    for key, what in (("data.train", "training"), ("data.val", "validation")):
+        value = project.get(key)
+        if not value.strip():
+            continue
+        p = project.resolve(value)
+        if p.suffix.lower() == ".csv":
+            if not p.is_file():
+                found.append((key, f"CSV list {p} does not exist"))
+        elif not p.is_dir():
+            found.append((key, f"{p} is not a folder or .csv file; choose the {what} image folder (one sub-folder "
+                               "per class)"))
+    return found
+
+
+def _freeze_problem(project: Project) -> str | None:
+    """A custom plan's names must be the architecture's layers (the new head aside: it always trains)."""
+    freeze = project.freeze
+    if freeze.preset != "custom":
+        return None
+    facts = zoo.skeleton_facts(project.model.arch)
+    classifier, aux = facts.classifier_paths[:1], facts.classifier_paths[1:]
+    names = {n for n in facts.names if not under(n, aux)}  # auxiliary heads are removed from a run's model
+    unknown = unknown_names(freeze.frozen, names, classifier)
+    return unknown_names_error(unknown).problem if unknown else None
+
+
+def _head_problem(project: Project, scan: Sources | None) -> str | None:
+    """Keeping the source's head needs the weights whose class names are known, and the data's classes among them."""
+    if project.head.kind != "keep":
+        return None
+    if project.model.weights != "pretrained":
+        return ("keeping the source's head needs model.weights = \"pretrained\" (the weights whose class names are "
+                "known); choose a new head")
+    if scan is None or not scan.classes or not zoo.is_known_arch(project.model.arch):
+        return None
+    return missing_source_classes(zoo.source_classes(project.model.arch), scan.classes)

@@ -1,0 +1,200 @@
+"""A run folder: where one training run leaves its results.
+
+    <out_dir>/<project name>-<YYYYmmdd-HHMMSS>/
+        project.thaw.toml   the project as run (overrides applied, paths made absolute)
+        labels.json         class names in output order
+        metrics.csv         epoch,split,loss,accuracy,lr,seconds (rewritten after every epoch)
+        model.safetensors   state dict of the kept model (best by validation accuracy)
+        summary.json        the run's figures and the skipped files
+        checkpoint.safetensors  the loop's state after the last completed epoch (`resume` continues from it);
+                            removed when the run finishes (or stops early): only a stopped or crashed run
+                            has anything to continue, and the file is 3-4x the model's size
+        .lock               locked while a process trains here (`engine.runs.lock`): one run at a time
+
+Every file is written under a temporary name and renamed, so a crash never leaves a half-written one.
+The folder is only created once the data and the model are ready, so a run rejected up front leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import save_file
+
+from engine.runs import checkpoint
+from engine import events as ev
+from engine import project as proj
+from engine.errors import CheckpointError, ProjectError
+from engine.io.atomic import atomic_path, write_text_atomic
+from engine.project import Project
+from engine.runs.lock import RunLock
+from engine.train.loop import Callback, FitResult, fit
+
+METRICS_HEADER = ("epoch", "split", "loss", "accuracy", "lr", "seconds")
+OUTPUTS = ("project.thaw.toml", "labels.json", "metrics.csv", "model.safetensors", "summary.json",
+           checkpoint.FILENAME)
+
+
+def default_run_dir(project: Project, now: float | None = None) -> Path:
+    """<out_dir>/<name>-<timestamp>, with -2, -3, ... when that folder already exists."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    name = re.sub(r"[^\w.-]+", "_", project.name).strip("._") or "run"
+    base = project.resolve(project.train.out_dir) / f"{name}-{stamp}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def check_writable(run_dir: Path, key: str = "train.out_dir") -> None:
+    """Raise `ProjectError` now (before any training) if the run folder cannot be written or holds a run."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ProjectError(key, f"{run_dir} exists and is not a folder")
+    if run_dir.is_dir() and any((run_dir / name).exists()
+                                for name in ("summary.json", "model.safetensors", checkpoint.FILENAME)):
+        raise ProjectError(key, f"{run_dir} already holds a run; choose another folder, remove it, or continue "
+                                "it with --resume")
+    existing = run_dir
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise OSError(f"{existing} is not a folder")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ProjectError(key, f"cannot write the run folder {run_dir}: {exc}") from None
+
+
+def metrics_csv(history: Iterable[ev.EpochEnded]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(METRICS_HEADER)
+    for e in history:
+        w.writerow([e.epoch, "train", _num(e.train_loss), _num(e.train_accuracy), _num(e.lr),
+                    _num(e.train_seconds)])
+        w.writerow([e.epoch, "val", _num(e.val_loss), _num(e.val_accuracy), _num(e.lr), _num(e.val_seconds)])
+    return buf.getvalue()
+
+
+def _num(x: float) -> str:
+    return "" if math.isnan(x) else f"{x:.6g}"
+
+
+class RunRecorder(ev.Handler):
+    """A callback that creates (and locks) the run folder when training starts and rewrites metrics.csv
+    every epoch. `history`: the epochs of a resumed run so far, kept at the top of metrics.csv."""
+
+    def __init__(self, project: Project, run_dir: Path, lock: RunLock,
+                 history: Iterable[ev.EpochEnded] = ()) -> None:
+        self.project = project
+        self.run_dir = run_dir
+        self.lock = lock
+        self.history: list[ev.EpochEnded] = list(history)
+
+    def on_fit_started(self, event: ev.FitStarted) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+        proj.save(resolved(self.project), self.run_dir / "project.thaw.toml")
+        write_text_atomic(self.run_dir / "labels.json", json.dumps(list(event.classes), indent=2) + "\n")
+        write_text_atomic(self.run_dir / "metrics.csv", metrics_csv(self.history))
+
+    def on_epoch_ended(self, event: ev.EpochEnded) -> None:
+        self.history.append(event)
+        write_text_atomic(self.run_dir / "metrics.csv", metrics_csv(self.history))
+
+
+def resolved(project: Project) -> Project:
+    """A copy with every path made absolute, so the run's project file works from anywhere."""
+    out = project.copy()
+    for key in proj.PATH_KEYS:
+        value = project.get(key)
+        if value and value not in ("pretrained", "none"):
+            out.set(key, str(project.resolve(value).resolve()))
+    return out
+
+
+def save_outputs(run_dir: Path, result: FitResult) -> None:
+    """The model's state dict (same keys as ``model.state_dict()``) and summary.json; then, for a run with
+    nothing left to continue (it finished or stopped early), the checkpoint goes."""
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in result.model.state_dict().items()}
+    with atomic_path(run_dir / "model.safetensors") as tmp:
+        save_file(state, str(tmp), metadata={"classes": json.dumps(result.classes)})
+    summary = dict(result.summary, run_dir=str(run_dir))
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    if not result.stopped_by_user:
+        checkpoint.path_in(run_dir).unlink(missing_ok=True)
+
+
+def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbacks: Iterable[Callback] = (),
+          stop: threading.Event | None = None) -> tuple[Path, FitResult]:
+    """Run `project` into a run folder (default: a new one under ``train.out_dir``) and save its outputs.
+
+    Also after a stop request: what was trained so far is saved. Invalid projects, unusable data and an
+    unwritable folder raise a `ThawError` before anything is trained or written.
+    """
+    if run_dir is None:
+        folder = default_run_dir(project)
+        check_writable(folder, "train.out_dir")
+    else:
+        folder = Path(run_dir).expanduser().absolute()
+        check_writable(folder, "--out")
+    lock = RunLock(folder)
+    try:
+        result = fit(resolved(project), callbacks=[RunRecorder(project, folder, lock), *callbacks], stop=stop,
+                     run_dir=str(folder), checkpoints=checkpoint.CheckpointFile(folder))
+        save_outputs(folder, result)
+    finally:
+        lock.release()
+    return folder, result
+
+
+def resume(project: Project, run_dir: str | os.PathLike, *, callbacks: Iterable[Callback] = (),
+           stop: threading.Event | None = None) -> tuple[Path, FitResult]:
+    """Continue the run in `run_dir` from its checkpoint, in the same folder, as if it had not stopped.
+
+    `project` must have the run's settings (its own ``project.thaw.toml`` has them; only the device, the
+    mixed-precision switch, the name and the output folder may differ). A missing or damaged checkpoint is
+    a `CheckpointError`, other settings a `ProjectError` listing them, both before anything is trained.
+    """
+    folder = Path(run_dir).expanduser().absolute()
+    lock = RunLock(folder)
+    if folder.is_dir():  # else reading the checkpoint says what is missing
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise CheckpointError(f"cannot write to the run folder {folder}: {exc}") from None
+        lock.acquire()  # before reading or changing anything: another process may be training here
+    try:
+        saved = checkpoint.read(folder)
+        changed = checkpoint.differences(saved.meta["project"], proj.to_dict(resolved(project)))
+        if changed:
+            raise ProjectError("--resume", f"the project's settings differ from the run in {folder}: "
+                               f"{'; '.join(changed[:5])}. Resume with the run's own project file "
+                               f"{folder / 'project.thaw.toml'}")
+        for name in OUTPUTS:  # temporary files of writes a crash interrupted
+            for stale in folder.glob(f".{name}.*.tmp"):
+                stale.unlink(missing_ok=True)
+        recorder = RunRecorder(project, folder, lock, history=saved.history)
+        result = fit(resolved(project), callbacks=[recorder, *callbacks], stop=stop, run_dir=str(folder),
+                     checkpoints=checkpoint.CheckpointFile(folder), resume_from=saved)
+        save_outputs(folder, result)
+    finally:
+        lock.release()
+    return folder, result

@@ -1,0 +1,1 @@
+"""The training loop, its state, the feature cache, the optimizer and schedule."""

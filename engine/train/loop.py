@@ -1,0 +1,436 @@
+"""The training loop: small and explicit, with named events delivered to callbacks.
+
+    before_fit -> [epoch: train batches (after_batch each) -> validation -> after_epoch] -> after_fit
+
+Everything the loop changes lives in one `LoopState` (model, optimizer, scheduler, scaler, counters,
+history, best weights), and every epoch reseeds its own randomness from (seed, epoch), so a checkpoint of
+that state after an epoch is enough to resume exactly.
+
+When everything below the head is frozen and augmentation is off, the backbone is a fixed function of the
+image: its features are computed once and only the head is trained on them (the feature cache).
+
+Given a checkpoint sink (a run folder's, `engine.runs.checkpoint.CheckpointFile`), the state is checkpointed
+before the first epoch and after each one, and `resume_from` continues from such a checkpoint. Out of memory in a step does not end the run: the epoch
+starts again from the last checkpoint with each batch split in half (gradients of the parts are summed, so
+one optimizer step per batch as before), down to one image at a time.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from engine import events as ev
+from engine.data import DataBundle, make_loader, prepare_data
+from engine.device import autocast_dtype, pick_device
+from engine.errors import DataError
+from engine.model.assemble import assemble
+from engine.model.freezing import param_groups, snapshot_frozen, verify_frozen
+from engine.model.zoo import arch_info, effective_image_size
+from engine.preflight import raise_first
+from engine.project import Project, to_dict
+from engine.train import state as st
+from engine.train.feature_cache import FeatureCache, backbone_frozen, build_cache, set_train_mode
+from engine.train.optim import class_weights, make_optimizer, make_scheduler
+from engine.train.steps import Pass, autocast, batches, to_device
+
+Callback = Callable[[Any], None]
+
+
+class StopFlag(threading.Event):
+    """Set from any thread to stop training after the current batch; the best model so far is kept."""
+
+
+@dataclass
+class FitResult:
+    model: nn.Module  # the best weights by validation accuracy (the last ones if no epoch finished)
+    classes: list[str]
+    history: list[ev.EpochEnded]
+    summary: dict[str, Any]
+    skipped: list[tuple[str, str]]  # (path, reason): unusable files, at scan time and at load time
+    stopped_by_user: bool
+
+
+def project_data(project: Project) -> DataBundle:
+    """The project's images as `fit` reads them: sized and preprocessed for its architecture's weights."""
+    info = arch_info(project.model.arch)
+    sized = project.copy()
+    sized.data.image_size = effective_image_size(info, project.data.image_size)[0]
+    return prepare_data(sized, info.preprocess)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# ---------------------------------------------------------------- the loop
+
+
+class _Fit:
+    """One call of `fit`: set-up, then the epochs. Kept as an object so each phase is a short method."""
+
+    def __init__(self, project: Project, callbacks: Iterable[Callback], stop: threading.Event | None,
+                 run_dir: str, allow_cache: bool, checkpoints: st.CheckpointSink | None = None,
+                 resume_from: st.Checkpoint | None = None) -> None:
+        self.project = project
+        self.checkpoints = checkpoints
+        self.resume_from = resume_from
+        self.micro = project.train.batch_size  # images per forward pass; halved on out-of-memory
+        self.oom_retries: list[dict[str, Any]] = []
+        self.allow_cache = allow_cache
+        self.callbacks = list(callbacks)
+        self.stop = stop if stop is not None else StopFlag()
+        self.run_dir = run_dir
+        self.load_failures: dict[str, str] = {}
+        self.train_loader: DataLoader | None = None
+        self.val_loader: DataLoader | None = None
+        self.val_seconds = 0.0  # the last validation pass, for the ETA
+
+    def emit(self, event: Any) -> None:
+        for cb in self.callbacks:
+            cb(event)
+
+    def log(self, text: str, level: str = "info") -> None:
+        self.emit(ev.LogMessage(text, level))
+
+    # -- set-up
+
+    def setup(self) -> None:
+        p, t = self.project, self.project.train
+        raise_first(p)
+        self.device = pick_device(t.device)
+        self.amp = autocast_dtype(self.device, t.amp)
+        _seed_everything(t.seed)
+        self.data: DataBundle = project_data(p)
+        self.a = assemble(p, len(self.data.classes), self.device, classes=list(self.data.classes))
+        for note in self.a.notes:
+            self.log(note, "warning")
+        model = self.a.model
+        if self.device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+            model.to(memory_format=torch.channels_last)
+        pin = self.device.type == "cuda"
+        self.train_loader = make_loader(self.data.train, t.batch_size, True, t.seed, pin_memory=pin)
+        self.val_loader = make_loader(self.data.val, t.batch_size, False, t.seed, pin_memory=pin)
+        self.snapshot = snapshot_frozen(model, self.a.plan, self.a.head_paths)
+        self.backbone_frozen = backbone_frozen(model, self.a)
+        groups = param_groups(model, self.a.plan, t.lr, t.backbone_lr_mult, t.weight_decay, self.a.head_paths)
+        optimizer = make_optimizer(t, groups)
+        self.head_group = next(i for i, g in enumerate(optimizer.param_groups) if g.get("name") == "head")
+        self.steps = math.ceil(len(self.data.train) / t.batch_size)
+        scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        self.state = st.LoopState(model, optimizer, make_scheduler(t, optimizer, t.epochs * self.steps), scaler)
+        weight = class_weights(self.data.class_counts()).to(self.device) if t.class_weights else None
+        self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=t.label_smoothing)
+        self.per_image_loss = nn.CrossEntropyLoss(weight=weight, label_smoothing=t.label_smoothing, reduction="none")
+        if self.checkpoints is not None:
+            self.checkpoints.reserve(model, t.optimizer)
+        if self.resume_from is not None:
+            st.restore(self.resume_from, self.state, self.train_loader.generator)
+            self.micro = int(self.resume_from.meta["micro_batch"])
+            self.load_failures.update(self.resume_from.meta["load_failures"])
+            self.log(f"resuming after epoch {self.state.epoch} of {t.epochs}")
+        self.cache: FeatureCache | None = None
+        if self.allow_cache and self.backbone_frozen and p.data.augment == "none":
+            out_of_memory = False
+            try:
+                self.cache = self._try_cache()
+            except torch.OutOfMemoryError:
+                out_of_memory = True
+            if out_of_memory:  # the loop's own retries take it from here, a batch at a time
+                self._free_memory()
+                self.log("out of memory while caching the backbone's features; training without the cache",
+                         "warning")
+
+    def _try_cache(self) -> FeatureCache | None:
+        t = self.project.train
+        self.log(f"everything below the head is frozen and augmentation is off: caching the backbone's "
+                 f"features for {len(self.data.train) + len(self.data.val)} images")
+        in_order = make_loader(self.data.train, t.batch_size, False, t.seed, pin_memory=self.device.type == "cuda")
+        cache = build_cache(self.state.model, self.a, in_order, self.val_loader, self.device, self.amp, self.stop)
+        if cache is None and not self.stop.is_set():
+            self.log("this model's output is not a function of its head's input alone; training without "
+                     "the feature cache", "warning")
+        if cache is not None:
+            self._note_failures(cache.failures)
+            self.train_loader = make_loader(cache.train, t.batch_size, True, t.seed, num_workers=0)
+            self.val_loader = make_loader(cache.val, t.batch_size, False, t.seed, num_workers=0)
+        return cache
+
+    def _note_failures(self, failures: list[Any]) -> None:
+        for f in failures:
+            if f.path not in self.load_failures:
+                self.load_failures[f.path] = f.reason
+                self.log(f"skipped {f.path}: {f.reason}", "warning")
+
+    # -- running
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cache.head(x) if self.cache is not None else self.state.model(x)
+
+    def lr(self) -> float:
+        return float(self.state.optimizer.param_groups[self.head_group]["lr"])
+
+    def eta(self, epoch: int, sec_per_step: float, steps_left: int) -> float:
+        """Seconds to the end: the rest of this epoch, the later epochs, and each validation pass left."""
+        epochs_after = self.project.train.epochs - epoch
+        return sec_per_step * (steps_left + epochs_after * self.steps) + self.val_seconds * (epochs_after + 1)
+
+    def train_epoch(self, epoch: int) -> Pass | None:
+        """One epoch of training; None when stopped part-way."""
+        s, t = self.state, self.project.train
+        torch.manual_seed(t.seed * 100_003 + epoch)
+        self.train_loader.generator.manual_seed(t.seed * 100_003 + epoch)
+        set_train_mode(s.model, self.a, self.backbone_frozen)
+        acc = Pass()
+        start = time.perf_counter()
+        for step, (x, y, failures) in enumerate(batches(self.train_loader), start=1):
+            self._note_failures(failures)
+            if len(y):
+                x, y = to_device(x, self.device), y.to(self.device, non_blocking=True)
+                loss, out = self.step(x, y)
+                lr = self.lr()
+                if s.scheduler is not None:
+                    s.scheduler.step()
+                batch_loss = float(loss)
+                batch_correct = int((out.argmax(1) == y).sum())
+                acc.add(batch_loss, batch_correct, len(y))
+            else:
+                lr, batch_loss, batch_correct = self.lr(), math.nan, 0
+            s.global_step += 1
+            acc.seconds = time.perf_counter() - start
+            self.emit(ev.BatchEnded(
+                epoch=epoch, step=step, steps_per_epoch=self.steps, global_step=s.global_step,
+                loss=batch_loss, accuracy=batch_correct / len(y) if len(y) else math.nan, lr=lr,
+                images_per_second=acc.seen / acc.seconds if acc.seconds > 0 else 0.0,
+                eta_seconds=self.eta(epoch, acc.seconds / step, self.steps - step)))
+            if self.stop.is_set():
+                return None
+        return acc
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        scaler = self.state.scaler
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a batch, in passes of at most `self.micro` images; (loss, logits), detached."""
+        s = self.state
+        s.optimizer.zero_grad(set_to_none=True)
+        if len(y) <= self.micro:
+            with autocast(self.device, self.amp):
+                out = self.forward(x)
+            loss = self.criterion(out.float(), y)
+            self._backward(loss)
+            loss, out = loss.detach(), out.detach()
+        else:  # the batch's mean loss, as a sum of its parts: the same gradient, less memory at once
+            w = self.criterion.weight
+            denom = w[y].sum() if w is not None else torch.tensor(float(len(y)), device=y.device)
+            loss, outs = torch.zeros((), device=y.device), []
+            for xc, yc in zip(x.split(self.micro), y.split(self.micro), strict=True):
+                with autocast(self.device, self.amp):
+                    part = self.forward(xc)
+                part_loss = self.per_image_loss(part.float(), yc).sum() / denom
+                self._backward(part_loss)
+                loss += part_loss.detach()
+                outs.append(part.detach())
+            out = torch.cat(outs)
+        if s.scaler is not None:
+            s.scaler.step(s.optimizer)
+            s.scaler.update()
+        else:
+            s.optimizer.step()
+        return loss, out
+
+    def evaluate(self) -> Pass | None:
+        model = self.state.model
+        model.eval()
+        acc = Pass()
+        start = time.perf_counter()
+        with torch.no_grad():
+            for x, y, failures in batches(self.val_loader):
+                self._note_failures(failures)
+                if self.stop.is_set():
+                    return None
+                if not len(y):
+                    continue
+                x, y = to_device(x, self.device), y.to(self.device, non_blocking=True)
+                with autocast(self.device, self.amp):
+                    out = torch.cat([self.forward(xc) for xc in x.split(self.micro)])
+                loss = self.criterion(out.float(), y)
+                acc.add(float(loss), int((out.argmax(1) == y).sum()), len(y))
+        acc.seconds = time.perf_counter() - start
+        return acc
+
+    def run(self) -> FitResult:
+        s, t = self.state, self.project.train
+        total_params = sum(p.numel() for p in s.model.parameters())
+        trainable = sum(p.numel() for p in s.model.parameters() if p.requires_grad)
+        self.emit(ev.FitStarted(
+            epochs=t.epochs, steps_per_epoch=self.steps, train_size=len(self.data.train),
+            val_size=len(self.data.val), classes=tuple(self.data.classes), device=str(self.device),
+            trainable_params=trainable, total_params=total_params, feature_cache=self.cache is not None,
+            run_dir=self.run_dir))
+        start = time.perf_counter()
+        resumed_from = s.epoch if self.resume_from is not None else None
+        self.last_checkpoint = self.resume_from or self.checkpoint()
+        stopped_early = self.patience_spent()
+        train_images, train_seconds = 0, 0.0
+        while not stopped_early and s.epoch < t.epochs and not self.stop.is_set():
+            epoch = s.epoch + 1
+            out_of_memory = None
+            try:
+                tr = self.train_epoch(epoch)
+                va = self.evaluate() if tr is not None else None
+            except torch.OutOfMemoryError as exc:
+                if self.micro <= 1:
+                    raise
+                out_of_memory = str(exc).splitlines()[0] if str(exc) else "out of memory"
+            if out_of_memory is not None:  # outside the except block: its traceback no longer holds tensors
+                self.retry_smaller(epoch, out_of_memory)
+                continue
+            if tr is None or va is None:
+                break
+            if tr.seen == 0:
+                example = next(iter(self.load_failures.items()), ("?", "?"))
+                raise DataError(f"no training image could be read in epoch {epoch} (e.g. {example[0]}: "
+                                f"{example[1]}); were the images moved or deleted? The run folder keeps the "
+                                f"checkpoint after epoch {s.epoch}: resume once the images are back")
+            self.val_seconds = va.seconds
+            train_images += tr.seen
+            train_seconds += tr.seconds
+            s.epoch = epoch
+            is_best = (va.accuracy, -va.mean_loss) > (s.best_val_accuracy, -s.best_val_loss)
+            if is_best:
+                s.best_val_accuracy, s.best_val_loss, s.best_epoch = va.accuracy, va.mean_loss, epoch
+                s.epochs_without_improvement = 0
+                s.best_state = {}  # the checkpoint below copies the model once; the best weights share that copy
+            else:
+                s.epochs_without_improvement += 1
+            sec_per_epoch = tr.seconds + va.seconds
+            e = ev.EpochEnded(
+                epoch=epoch, epochs=t.epochs, train_loss=tr.mean_loss, train_accuracy=tr.accuracy,
+                val_loss=va.mean_loss, val_accuracy=va.accuracy, lr=self.lr(), seconds=sec_per_epoch,
+                images_per_second=tr.seen / tr.seconds if tr.seconds > 0 else 0.0,
+                eta_seconds=sec_per_epoch * (t.epochs - epoch), best_val_accuracy=s.best_val_accuracy,
+                is_best=is_best, train_seconds=tr.seconds, val_seconds=va.seconds)
+            s.history.append(e)
+            self.last_checkpoint = self.checkpoint()
+            if is_best:  # checkpoint tensors are never changed in place, so sharing them is safe
+                s.best_state = {k: self.last_checkpoint.tensors[f"model/{k}"] for k in s.model.state_dict()}
+            self.emit(e)
+            stopped_early = self.patience_spent()
+        stopped_by_user = self.stop.is_set() and not stopped_early
+        if s.best_state is not None:
+            s.model.load_state_dict(s.best_state)
+        check = verify_frozen(s.model, self.snapshot)
+        if not check.ok:
+            self.log(f"frozen tensors changed during training: {', '.join(check.changed[:5])}", "error")
+        best = s.best_val_accuracy if s.best_state is not None else math.nan
+        final = s.history[-1].val_accuracy if s.history else math.nan
+        seconds = time.perf_counter() - start
+        skipped = list(self.data.skipped) + sorted(self.load_failures.items())
+        summary = {
+            "arch": self.project.model.arch,
+            "classes": list(self.data.classes),
+            "best_val_accuracy": None if math.isnan(best) else best,
+            "best_epoch": s.best_epoch or None,
+            "final_val_accuracy": None if math.isnan(final) else final,
+            "epochs_completed": s.epoch,
+            "epochs_planned": t.epochs,
+            "stopped_early": stopped_early,
+            "stopped_by_user": stopped_by_user,
+            "device": str(self.device),
+            "autocast": str(self.amp).replace("torch.", "") if self.amp else None,
+            "image_size": self.a.image_size,
+            "train_size": len(self.data.train),
+            "val_size": len(self.data.val),
+            "trainable_params": trainable,
+            "total_params": total_params,
+            "images_per_second": train_images / train_seconds if train_seconds > 0 else 0.0,
+            "feature_cache": self.cache is not None,
+            "frozen_verified": check.ok,
+            "frozen_checked": check.checked,
+            "frozen_changed": list(check.changed),
+            "seconds": seconds,
+            "skipped_files": [{"path": path, "reason": reason} for path, reason in skipped],
+            "resumed_from_epoch": resumed_from,
+            "batch_size": t.batch_size,
+            "images_per_pass": self.micro,
+            "out_of_memory_retries": list(self.oom_retries),
+            "notes": list(self.a.notes),
+        }
+        self.emit(ev.FitEnded(
+            epochs_completed=s.epoch, best_val_accuracy=best, final_val_accuracy=final,
+            stopped_early=stopped_early, stopped_by_user=stopped_by_user, seconds=seconds,
+            frozen_verified=check.ok, run_dir=self.run_dir, skipped_files=len(skipped)))
+        return FitResult(model=s.model, classes=list(self.data.classes), history=list(s.history),
+                         summary=summary, skipped=skipped, stopped_by_user=stopped_by_user)
+
+    def patience_spent(self) -> bool:
+        """Early stopping is due (also right after resuming a run that had got there)."""
+        t, s = self.project.train, self.state
+        if t.early_stop_patience and s.history and s.epochs_without_improvement >= t.early_stop_patience:
+            self.log(f"early stop: no better validation accuracy for {t.early_stop_patience} epoch(s); "
+                     f"keeping epoch {s.best_epoch}")
+            return True
+        return False
+
+    def checkpoint(self) -> st.Checkpoint:
+        """The state now, in memory (for out-of-memory retries) and in the run folder (for resuming)."""
+        c = st.capture(self.state, project=to_dict(self.project), classes=self.data.classes,
+                         micro_batch=self.micro, load_failures=self.load_failures,
+                         loader_generator=self.train_loader.generator)
+        if self.checkpoints is not None:
+            self.checkpoints.write(c)
+        return c
+
+    def _free_memory(self) -> None:
+        self.state.optimizer.zero_grad(set_to_none=True)
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def retry_smaller(self, epoch: int, error: str) -> None:
+        """Free what the failed step held, go back to the last checkpoint and run the epoch again with half
+        as many images per pass."""
+        self._free_memory()
+        before, self.micro = self.micro, max(1, self.micro // 2)
+        st.restore(self.last_checkpoint, self.state, self.train_loader.generator)
+        self.oom_retries.append({"epoch": epoch, "images_per_pass": self.micro, "error": error})
+        self.log(f"out of memory in epoch {epoch} with {before} images per pass ({error}); running the epoch "
+                 f"again with {self.micro} images per pass (the batch size of {self.project.train.batch_size} "
+                 "is kept by adding up the gradients of the parts)", "warning")
+
+    def close(self) -> None:
+        """Drop the loaders so their worker processes (if any) shut down now."""
+        self.train_loader = self.val_loader = None
+
+
+def fit(project: Project, *, callbacks: Iterable[Callback] = (), stop: threading.Event | None = None,
+        run_dir: str | None = None, feature_cache: bool = True, checkpoints: st.CheckpointSink | None = None,
+        resume_from: st.Checkpoint | None = None) -> FitResult:
+    """Train `project` and return the best model by validation accuracy with its history and summary.
+
+    Raises a `ThawError` (nothing trained) for an invalid project or unusable data. `stop` (a `StopFlag`
+    or `threading.Event`) is checked after every batch; once set, training ends and the best model so far
+    is returned. Callbacks get every event of `engine.events` in order, on this thread.
+    `feature_cache=False` never caches features (to compare, or to save memory).
+    With `checkpoints` (a `CheckpointSink`), a checkpoint goes there before the first epoch and after each
+    one; `resume_from` (from `engine.runs.checkpoint.read`, for this same project) continues after its epoch.
+    """
+    f = _Fit(project, callbacks, stop, str(run_dir or ""), feature_cache, checkpoints, resume_from)
+    try:
+        f.setup()
+        return f.run()
+    finally:
+        f.close()

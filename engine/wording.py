@@ -1,0 +1,24 @@
+"""How the command line and the window say times and failures: one wording for both."""
+
+from __future__ import annotations
+
+import math
+
+UNKNOWN_TIME = "--:--"
+
+
+def clock(seconds: float | None) -> str:
+    """A duration or ETA as m:ss, or h:mm:ss from an hour on; "--:--" when it is not known."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return UNKNOWN_TIME
+    s = int(round(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def training_failed(exc: BaseException) -> str:
+    """The message for an unexpected failure while training (not a `ThawError`: those speak for themselves)."""
+    if isinstance(exc, MemoryError):
+        return "training failed: out of memory; try a smaller batch size or image size"
+    return f"training failed: {type(exc).__name__}: {exc}"

@@ -1,0 +1,1 @@
+"""The layer checklist: a Qt adapter over the engine's checklist, the panel around it, the freeze strip."""

@@ -1,0 +1,1 @@
+"""Live training plots (pyqtgraph), fed from growing buffers and redrawn by a timer."""

@@ -1,0 +1,1 @@
+"""A training run seen from the window: the worker in its thread, the controller, the end-of-run card."""

@@ -1,0 +1,81 @@
+"""Out of memory in a step: the epoch runs again with half as many images per pass, down to one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from engine import events as ev
+from engine.model.assemble import assemble as real_assemble
+from engine.runs import folder as run
+from engine.train import loop as training
+from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
+
+
+@pytest.fixture
+def memory_for(monkeypatch):
+    """Models assembled for training run out of memory (torch's real CUDA error) on more than `limit[0]`
+    images at once, as a GPU with that little memory would."""
+    limit = [None]
+
+    def check(_module, args):
+        if limit[0] is not None and args[0].shape[0] > limit[0]:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate a batch of {args[0].shape[0]}")
+
+    def assemble(*a, **kw):
+        built = real_assemble(*a, **kw)
+        built.model.register_forward_pre_hook(check)
+        return built
+
+    monkeypatch.setattr(training, "assemble", assemble)
+    return limit
+
+
+def test_out_of_memory_halves_the_pass_and_keeps_the_run(tmp_path, memory_for):
+    memory_for[0] = 3
+    logs = []
+    run_dir, result = run.train(shapes_project(tmp_path, train__epochs=2), tmp_path / "out", callbacks=[
+        lambda e: logs.append(e) if isinstance(e, ev.LogMessage) else None])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["epochs_completed"] == 2 and summary["images_per_pass"] == 2 and summary["batch_size"] == 8
+    assert [(r["epoch"], r["images_per_pass"]) for r in summary["out_of_memory_retries"]] == [(1, 4), (1, 2)]
+    assert "CUDA out of memory" in summary["out_of_memory_retries"][0]["error"]
+    warnings = [m.text for m in logs if m.level == "warning" and "out of memory" in m.text]
+    assert len(warnings) == 2 and "running the epoch again with 2 images per pass" in warnings[1]
+    assert all(h.train_loss == h.train_loss for h in result.history)  # finite, not NaN
+    assert json.loads(json.dumps(summary))  # the retries are plain JSON
+
+
+def test_split_batches_train_like_whole_ones(tmp_path, memory_for):
+    """With nothing batch-dependent below the head (frozen backbone in eval mode), summing the parts'
+    gradients gives the whole batch's step: the weights match a run that had memory enough."""
+    p = shapes_project(tmp_path, freeze__preset="feature_extraction", train__epochs=2,
+                       train__class_weights=True, train__label_smoothing=0.1)
+    whole = training.fit(p, feature_cache=False)
+    memory_for[0] = 3
+    split = training.fit(p, feature_cache=False)
+    assert [r["images_per_pass"] for r in split.summary["out_of_memory_retries"]] == [4, 2]
+    a, b = whole.model.state_dict(), split.model.state_dict()
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+    assert split.history[-1].val_accuracy == whole.history[-1].val_accuracy
+
+
+def test_out_of_memory_at_one_image_is_an_error(tmp_path, memory_for):
+    memory_for[0] = 0
+    logs = []
+    with pytest.raises(torch.OutOfMemoryError):
+        training.fit(shapes_project(tmp_path, train__epochs=1), callbacks=[
+            lambda e: logs.append(e.text) if isinstance(e, ev.LogMessage) else None])
+    assert [t.split(" images per pass")[0].rsplit(" ", 1)[-1] for t in logs if "out of memory" in t] == ["8", "4", "2"]
+
+
+def test_out_of_memory_while_caching_features_trains_without_the_cache(tmp_path, memory_for):
+    memory_for[0] = 3
+    logs = []
+    result = training.fit(shapes_project(tmp_path, freeze__preset="feature_extraction", train__epochs=1),
+                          callbacks=[lambda e: logs.append(e.text) if isinstance(e, ev.LogMessage) else None])
+    assert any("out of memory while caching" in t for t in logs)
+    assert result.summary["feature_cache"] is False and result.summary["epochs_completed"] == 1
+    assert result.summary["images_per_pass"] == 2

@@ -1,0 +1,144 @@
+"""The live plots: buffers grow, redraws come from the timer (not per batch), crosshair reads values."""
+
+import numpy as np
+
+from engine.events import BatchEnded, EpochEnded
+from gui.plots.training import MAX_REDRAWS_PER_SECOND, Series, TrainingPlots
+
+
+def batch(step: int, steps_per_epoch: int = 10, loss: float = 1.0) -> BatchEnded:
+    return BatchEnded(epoch=(step - 1) // steps_per_epoch + 1, step=(step - 1) % steps_per_epoch + 1,
+                      steps_per_epoch=steps_per_epoch, global_step=step, loss=loss, accuracy=0.5,
+                      lr=1e-3, images_per_second=100.0 + step, eta_seconds=5.0)
+
+
+def epoch(n: int, val_acc: float) -> EpochEnded:
+    return EpochEnded(epoch=n, epochs=3, train_loss=1.0 / n, train_accuracy=val_acc - 0.1, val_loss=1.2 / n,
+                      val_accuracy=val_acc, lr=1e-3, seconds=1.0, images_per_second=100.0, eta_seconds=1.0,
+                      best_val_accuracy=val_acc, is_best=True)
+
+
+def test_series_grows_past_its_capacity_and_keeps_every_point():
+    s = Series(capacity=4)
+    for i in range(10):
+        s.extend([i, i + 0.5], [2 * i, 2 * i + 1])
+    assert s.n == 20
+    assert np.array_equal(s.x[:4], [0, 0.5, 1, 1.5])
+    assert s.y[-1] == 19
+
+
+def test_batches_are_drawn_by_the_timer_not_per_batch(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    for start in range(1, 101, 10):
+        plots.add_batches([batch(s) for s in range(start, start + 10)])
+    assert plots.redraws == 0  # nothing drawn synchronously
+    qtbot.waitUntil(lambda: plots.redraws >= 1, timeout=2000)
+    assert plots.lr.pending() and plots.speed.pending()  # one plot per tick: the others wait their turn
+    qtbot.waitUntil(lambda: not any(p.pending() for p in plots.plots), timeout=2000)
+    redraws = plots.redraws
+    assert redraws >= 3  # loss, learning rate, throughput, each on its own tick
+    curve = plots.loss.curves["train (smoothed)"][0]
+    assert len(curve.xData) == 100
+    # nothing new: the timer does not redraw again
+    qtbot.wait(3 * 1000 // MAX_REDRAWS_PER_SECOND + 50)
+    assert plots.redraws == redraws
+
+
+def test_epochs_and_smoothing(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.add_batches([batch(s, loss=2.0 if s % 2 else 0.0) for s in range(1, 31)])
+    for n, acc in ((1, 0.5), (2, 0.7), (3, 0.9)):
+        plots.add_epoch(epoch(n, acc))
+    plots.redraw()
+    assert plots.train_loss_raw.n == 30 and plots.train_loss.n == 30
+    raw, smooth = plots.train_loss_raw.y, plots.train_loss.y
+    assert np.ptp(smooth[5:]) < np.ptp(raw[5:])  # the smoothed curve varies far less than the raw one
+    assert list(plots.val_acc.y) == [0.5, 0.7, 0.9]
+    assert list(plots.val_loss.x) == [10, 20, 30]  # validation loss sits at the end of each epoch's steps
+    assert plots.lr_series.n == 30 and plots.speed_series.n == 30
+    read = plots.accuracy.show_value_at(2.1, 0.7)
+    assert "validation=0.7" in read and "train=0.6" in read
+
+
+def test_smoothed_loss_follows_a_short_run(qtbot):
+    """4 batches an epoch: the smoothed curve averages about an epoch, so it tracks a falling loss; it starts at
+    the first loss, not pulled toward it afterwards."""
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    losses = np.linspace(1.6, 0.1, 120)
+    plots.add_batches([batch(s + 1, steps_per_epoch=4, loss=v) for s, v in enumerate(losses)])
+    smooth = plots.train_loss.y
+    assert smooth[0] == losses[0]
+    assert np.all(np.abs(smooth[8:] - losses[8:]) < 0.05)  # lags the falling loss by about 3 batches' drop
+    plots.clear()
+    plots.add_batches([batch(1, steps_per_epoch=4, loss=0.2)])
+    assert plots.train_loss.y[0] == 0.2  # a new run starts afresh
+
+
+def test_many_batches_stay_cheap_to_hold_and_draw(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(800, 600)
+    events = [batch(s, steps_per_epoch=1000, loss=1.0 / s) for s in range(1, 100_001)]
+    for i in range(0, len(events), 5000):
+        plots.add_batches(events[i : i + 5000])
+    plots.redraw()
+    item = plots.loss.widget.getPlotItem()
+    assert plots.train_loss.n == 100_000
+    assert item.ctrl.clipToViewCheck.isChecked()
+    assert item.ctrl.downsampleCheck.isChecked() and item.ctrl.peakRadio.isChecked()
+
+
+def test_clear_empties_every_curve(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.add_batches([batch(s) for s in range(1, 5)])
+    plots.add_epoch(epoch(1, 0.5))
+    plots.clear()
+    plots.redraw()
+    assert all(series.n == 0 for p in plots.plots for _, series in p.curves.values())
+
+
+def test_decimation_keeps_each_buckets_min_and_max_and_the_last_point():
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=50_000)
+    y[12_345] = 40.0  # a single spike must survive decimation
+    s = Series(capacity=8)
+    for i in range(0, len(y), 777):  # arrives in batches; the pyramid catches up between them
+        s.extend(np.arange(i, min(i + 777, len(y))), y[i : i + 777])
+        s.decimated(0, s.n, 100)
+    for start, stop in ((0, s.n), (1_000, 31_001)):
+        idx = s.decimated(start, stop, 100)
+        assert idx[0] == start and idx[-1] == stop - 1 and np.all(np.diff(idx) > 0)
+        size = 1 << int(np.log2((stop - start) / 100))  # the level decimated chose: >= 100 buckets in range
+        assert len(idx) <= 2 * ((stop - start) // size + 2) + 2  # a few points per bucket, not all of them
+        kept = set(idx.tolist())
+        for b in range(-(-start // size), stop // size):  # every whole bucket inside the range
+            seg = slice(b * size, (b + 1) * size)
+            in_bucket = [j for j in kept if b * size <= j < (b + 1) * size]
+            assert y[seg].min() in y[in_bucket] and y[seg].max() in y[in_bucket]
+    assert 12_345 in s.decimated(0, s.n, 100)
+    assert np.array_equal(s.decimated(10, 50, 100), np.arange(10, 50))  # few points: all of them
+
+
+def test_redraw_hands_pyqtgraph_a_few_points_per_pixel_and_the_readout_uses_every_point(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(800, 600)
+    plots.show()
+    plots.add_batches([batch(s, steps_per_epoch=1000, loss=1.0 / s) for s in range(1, 50_001)])
+    plots.redraw()
+    curve = plots.loss.curves["train (batch)"][0]
+    width = max(int(plots.loss.widget.getPlotItem().vb.width()), 200)
+    assert 2 * width <= len(curve.xData) <= 4 * width + 4
+    assert curve.xData[-1] == 50_000 and curve.yData[-1] == 1.0 / 50_000  # the newest point is drawn
+    assert curve.yData.max() == 1.0  # the first (highest) loss is kept
+    read = plots.loss.show_value_at(12_345.2, 0.5)
+    assert f"train (batch)={1.0 / 12_345:.4g}" in read
+    # zoomed in on 100 steps: those points are drawn as they are
+    plots.loss.widget.getPlotItem().vb.setXRange(1_000, 1_100, padding=0)
+    qtbot.waitUntil(lambda: curve.xData is not None and len(curve.xData) < 200, timeout=2000)
+    assert curve.xData[0] <= 1_000 and curve.xData[-1] >= 1_100
+    assert np.all(np.diff(curve.xData) == 1)

@@ -346,6 +346,8 @@ def _try_scan(source: Path) -> tuple[Scan | None, str | None]:
         return scan(source), None
     except DataError as exc:
         return None, str(exc)
+    except OSError as exc:  # e.g. a folder that cannot be listed
+        return None, f"cannot read {source}: {exc}"
 
 
 def scan_sources(project: Any) -> Sources:

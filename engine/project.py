@@ -32,7 +32,8 @@ def _rule(**kw: Any) -> dict[str, Any]:
 @dataclass
 class ModelSettings:
     arch: str = field(default="resnet18", metadata=_rule(nonempty=True))
-    weights: str = field(default="pretrained", metadata=_rule(nonempty=True))
+    weights: str = field(default="pretrained", metadata=_rule(
+        nonempty="choose \"pretrained\", \"none\" or a weights file (.safetensors, .pth or .pt)"))
 
 
 @dataclass
@@ -146,7 +147,8 @@ def _check_scalar(key: str, kind: str, value: Any, rule: dict[str, Any]) -> Any:
         if not isinstance(value, str):
             raise ProjectError(key, f"must be a string, not {value!r}")
         if rule.get("nonempty") and not value.strip():
-            raise ProjectError(key, "must not be empty")
+            hint = rule["nonempty"]
+            raise ProjectError(key, hint if isinstance(hint, str) else "must not be empty")
         if "choices" in rule and value not in rule["choices"]:
             raise ProjectError(key, f"must be one of {', '.join(map(repr, rule['choices']))}, not {value!r}")
         return value

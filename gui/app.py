@@ -38,7 +38,7 @@ def create_window(project_path: str | None = None):
 def run_gui(project_path: str | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
-    from gui import threads
+    from gui import tasks
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Thaw")
@@ -48,7 +48,7 @@ def run_gui(project_path: str | None = None) -> int:
         _quit_after_first_paint(app, window)
     window.show()
     code = app.exec()
-    for thread in threads.running():  # closeEvent joins the run; this is the last guard
+    for thread in tasks.running():  # closeEvent joins the run; this is the last guard
         thread.quit()
         thread.wait()
     return code

@@ -5,8 +5,6 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import pytest
-import torch
 from PIL import Image, ImageDraw
 
 SHAPES = ("circle", "square", "triangle")
@@ -40,15 +38,17 @@ def make_image_folder(root: Path, per_class: int = 8, size: int = 32, classes=SH
     return root
 
 
-def shapes_project(tmp_path: Path, per_class: int = 8, **settings):
-    """A project on a fresh shapes folder: the demo CNN from scratch at 32 px, 2 quick epochs.
+def shapes_project(tmp_path: Path, per_class: int = 8, classes=SHAPES, **settings):
+    """A project on a shapes folder (``tmp_path/train``, written unless it is there): the demo CNN from scratch
+    at 32 px, 2 quick epochs. Tests get it from the `project_factory` fixture (tests/conftest.py); scripts that
+    a test runs in another process call it directly.
 
     `settings` are dotted keys with '__' for '.', e.g. ``train__epochs=3``.
     """
     from engine.project import Project
 
     if not (tmp_path / "train").exists():
-        make_image_folder(tmp_path / "train", per_class=per_class)
+        make_image_folder(tmp_path / "train", per_class=per_class, classes=classes)
     p = Project(name="shapes", base_dir=tmp_path)
     base = {"model.arch": "thaw_digits_cnn", "model.weights": "none", "data.train": "train",
             "data.image_size": 32, "data.augment": "none", "data.val_fraction": 0.25, "freeze.preset": "full",
@@ -57,13 +57,3 @@ def shapes_project(tmp_path: Path, per_class: int = 8, **settings):
     for key, value in base.items():
         p.set(key, value)
     return p
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Training tests run on one intra-op thread: tiny tensors gain nothing from more, and on a shared
-    machine extra threads only fight each other (tenfold slower under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -1,14 +1,14 @@
 """The layer checklist: presets, the BatchNorm policy, the layer tree, a freeze strip and a summary line.
 
-The panel edits one project's [freeze] section. Presets go through the engine (`plan_for`), so the GUI and
-``python main.py train`` freeze the same modules; hand edits in the tree switch the preset to "custom" and
-store the frozen module paths. Every edit is written into the bound `FreezeSettings` before `changed` fires.
+The panel edits one project's [freeze] section through the engine's `Checklist`: presets are its flag
+patterns, hand edits in the tree are its edits, and `Checklist.store` writes the ticks back as the preset they
+equal (or as custom paths), so the window and ``python main.py train`` freeze the same tensors. Every edit is
+written into the bound `FreezeSettings` before `changed` fires.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QFontMetrics
@@ -26,35 +26,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from torch import nn
 
-from engine.errors import ThawError
-from engine.model.checklist import plan_for, plan_from_project
+from engine.errors import ProjectError
+from engine.model import checklist as cl
 from engine.model.freezing import FreezePlan
-from engine.model.layers import blocks, describe
 from engine.project import FreezeSettings
-from gui.freeze.layer_tree import (
-    FROZEN_ROW,
-    HEAD_ROW,
-    NAME,
-    PARAMS,
-    PARTLY_ROW,
-    TRAINABLE_ROW,
-    TYPE,
-    LayerTreeModel,
-    loose_tensors,
-)
-from gui.freeze.strip import (
-    FROZEN,
-    FROZEN_COLOUR,
-    HEAD,
-    HEAD_COLOUR,
-    PARTLY,
-    TRAINABLE,
-    TRAINABLE_COLOUR,
-    FreezeStrip,
-    Segment,
-)
+from gui.freeze.layer_tree import NAME, PARAMS, TRAINABLE_COLUMN, TYPE, LayerTreeModel
+from gui.freeze.strip import FROZEN_COLOUR, HEAD_COLOUR, STATES, TRAINABLE_COLOUR, FreezeStrip, Segment
+from gui.naming import named
 
 PRESETS = {
     "feature_extraction": ("Feature extraction", "Freeze the whole network; train only the head."),
@@ -66,7 +45,8 @@ BN_CHOICES = (
     (False, "keep statistics fixed", "Frozen BatchNorm layers run in eval mode: their running statistics stay as loaded."),
     (True, "update statistics", "Frozen BatchNorm layers still update their running mean and variance."),
 )
-_ROW_TO_STRIP = {FROZEN_ROW: FROZEN, PARTLY_ROW: PARTLY, TRAINABLE_ROW: TRAINABLE, HEAD_ROW: HEAD}
+CONTEXT_ACTIONS = (("Freeze up to here", "freeze_up_to"), ("Unfreeze from here", "unfreeze_from"),
+                   ("Freeze only this", "freeze_only"))
 
 
 def _percent(part: int, whole: int) -> str:
@@ -77,21 +57,21 @@ def _percent(part: int, whole: int) -> str:
 
 
 class FreezePanel(QWidget):
-    """Edits a project's [freeze] section over the layer tree of one model (a meta-device skeleton is enough)."""
+    """Edits a project's [freeze] section over the checklist of one model (a meta-device skeleton is enough)."""
 
     changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._model: nn.Module | None = None
-        self._head_paths: tuple[str, ...] = ()
-        self._blocks: list[str] = []
         self._settings = FreezeSettings()
-        self._plan: FreezePlan | None = None
         self._read_only = False
-        self._error = ""
+        self._error = ""  # the engine's problem with the bound settings (e.g. names this model lacks)
         self._build()
         self._show_settings()
+
+    @property
+    def checklist(self) -> cl.Checklist | None:
+        return self.tree_model.checklist
 
     # ------------------------------------------------------------ layout
 
@@ -101,13 +81,13 @@ class FreezePanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("Preset:"))
         for key, (label, tip) in PRESETS.items():
-            button = QRadioButton(label)
+            button = named(QRadioButton(label), f"preset_{key}", f"Preset: {label}")
             button.setToolTip(tip)
             self.presets.addButton(button)
             self.preset_buttons[key] = button
             row.addWidget(button)
             if key == "last_blocks":
-                self.last_blocks = QSpinBox()
+                self.last_blocks = named(QSpinBox(), "lastBlocks", "Number of last blocks to train")
                 self.last_blocks.setRange(0, 1000)
                 self.last_blocks.setToolTip(tip)
                 self.last_blocks.setKeyboardTracking(False)
@@ -120,7 +100,7 @@ class FreezePanel(QWidget):
 
         bn_row = QHBoxLayout()
         bn_row.addWidget(QLabel("Frozen BatchNorm:"))
-        self.bn_policy = QComboBox()
+        self.bn_policy = named(QComboBox(), "bnPolicy", "Frozen BatchNorm statistics")
         for value, label, tip in BN_CHOICES:
             self.bn_policy.addItem(label, value)
             self.bn_policy.setItemData(self.bn_policy.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
@@ -135,7 +115,7 @@ class FreezePanel(QWidget):
 
         self.tree_model = LayerTreeModel(self)
         self.tree_model.edited.connect(self._tree_edited)
-        self.tree = QTreeView()
+        self.tree = named(QTreeView(), "layerTree", "Layer checklist")
         self.tree.setModel(self.tree_model)
         self.tree.setUniformRowHeights(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -147,9 +127,9 @@ class FreezePanel(QWidget):
         fm = QFontMetrics(self.font())
         header.resizeSection(TYPE, fm.horizontalAdvance("Conv2dNormActivation") + 16)
         header.resizeSection(PARAMS, fm.horizontalAdvance("000,000,000") + 16)
-        header.resizeSection(3, fm.horizontalAdvance("\u2744 partly") + 48)
+        header.resizeSection(TRAINABLE_COLUMN, fm.horizontalAdvance("\u2744 partly") + 48)
 
-        self.strip = FreezeStrip()
+        self.strip = named(FreezeStrip(), "freezeStrip", "Freeze strip: the network from input to head")
         self.strip.module_clicked.connect(self.show_module)
         self.strip.mode_changed.connect(lambda _mode: self._refresh_strip())
         middle = QHBoxLayout()
@@ -158,12 +138,8 @@ class FreezePanel(QWidget):
 
         self.summary = QLabel()
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        legend = QLabel(
-            " ".join(
-                f'<span style="color:{c.name()}">\u25a0</span> {label}'
-                for c, label in ((FROZEN_COLOUR, "frozen"), (TRAINABLE_COLOUR, "trainable"), (HEAD_COLOUR, "head"))
-            )
-        )
+        legend = QLabel(" ".join(f'<span style="color:{c.name()}">\u25a0</span> {label}' for c, label in (
+            (FROZEN_COLOUR, "frozen"), (TRAINABLE_COLOUR, "trainable"), (HEAD_COLOUR, "head"))))
         legend.setToolTip("Colours of the strip left of the tree (input at the top, head at the bottom)")
         bottom = QHBoxLayout()
         bottom.addWidget(self.summary, 1)
@@ -177,27 +153,25 @@ class FreezePanel(QWidget):
 
     # ------------------------------------------------------------ the API the main window uses
 
-    def set_model(self, model: nn.Module | None, head_paths: Sequence[str] = (), head_kept: bool = False) -> None:
-        """Show this model's layers (None clears the tree) and apply the bound settings to them. `head_kept`:
-        the head is the source's own classifier, not a new one."""
-        self._model = model
+    def set_checklist(self, checklist: cl.Checklist | None, head_kept: bool = False,
+                      reset_misfit: bool = False) -> str | None:
+        """Show this model's checklist (None clears the tree) with the bound settings on it. With
+        `reset_misfit` (the person changed the architecture), a custom plan that does not fit this model is
+        reset to the default preset; what was done is returned in words (else None)."""
         self.tree_model.head_word = "kept" if head_kept else "new"
-        self._head_paths = tuple(head_paths)
-        if model is None:
-            self._blocks = []
-            self.tree_model.set_tree(None)
-        else:
-            self._blocks = blocks(model, self._head_paths)
-            self.tree_model.set_tree(describe(model, None, self._head_paths), self._head_paths, loose_tensors(model))
+        self.tree_model.set_checklist(checklist)
+        note = None
+        if checklist is not None:
             self._expand_to_blocks()
-        self.last_blocks.setMaximum(max(len(self._blocks), self._settings.last_blocks, 1))
-        self.blocks_label.setText(f"of {len(self._blocks)} blocks" if self._blocks else "blocks")
-        self._plan_from_settings()
+            if reset_misfit:
+                note = checklist.fit(self._settings)
+        self._load_settings()
+        return note
 
     def _expand_to_blocks(self) -> None:
         """Open the tree down to the blocks and the head: the rows a person freezes or thaws first."""
         opened: set[str] = set()
-        for path in (*self._blocks, *self._head_paths):
+        for path in (*self.checklist.blocks, *self.checklist.head_paths):
             while path:
                 path = path.rpartition(".")[0]
                 opened.add(path)
@@ -208,8 +182,7 @@ class FreezePanel(QWidget):
     def set_freeze_settings(self, settings: FreezeSettings) -> None:
         """Bind a project's [freeze] section: show it, and write every later edit into this object."""
         self._settings = settings
-        self.last_blocks.setMaximum(max(len(self._blocks), settings.last_blocks, 1))
-        self._plan_from_settings()
+        self._load_settings()
 
     def apply_to(self, settings: FreezeSettings) -> None:
         """Write the panel's current choice into another [freeze] section (e.g. a copy about to be run)."""
@@ -218,10 +191,14 @@ class FreezePanel(QWidget):
             setattr(settings, f.name, list(value) if isinstance(value, list) else value)
 
     def current_plan(self) -> FreezePlan | None:
-        """The plan a run of the bound settings would use; None until a model is set."""
-        if self._plan is None:
-            return None
-        return dataclasses.replace(self._plan, train_frozen_bn=self._settings.train_frozen_bn)
+        """The plan the ticks show; None until a model is set."""
+        c = self.checklist
+        return c.plan(self._settings.train_frozen_bn) if c is not None else None
+
+    def show_problems(self, found: list[ProjectError]) -> None:
+        """The engine's problems with the [freeze] section (`engine.preflight`), shown in the summary line."""
+        self._error = "; ".join(str(e) for e in found if e.key.startswith("freeze."))
+        self._refresh_summary()
 
     def set_read_only(self, read_only: bool) -> None:
         """Block every edit (during a run) while keeping the tree scrollable; says so visibly."""
@@ -242,20 +219,17 @@ class FreezePanel(QWidget):
             self.tree.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
             self.tree.setCurrentIndex(index)
 
-    # ------------------------------------------------------------ settings <-> plan
+    # ------------------------------------------------------------ settings <-> checklist
 
-    def _plan_from_settings(self) -> None:
-        """Recompute the plan from the bound settings (no `changed`: nothing was edited)."""
-        self._error = ""
-        if self._model is None:
-            self._plan = None
-        else:
-            try:
-                self._plan = plan_from_project(self._model, self._settings, self._head_paths)
-            except ThawError as exc:
-                self._error = str(exc)
-                self._plan = plan_for(self._model, "feature_extraction", head_paths=self._head_paths)
-            self.tree_model.set_frozen(self._plan.is_frozen)
+    def _load_settings(self) -> None:
+        """Show the bound settings on the checklist (no `changed`: nothing was edited)."""
+        c = self.checklist
+        if c is not None:
+            c.load(self._settings)  # a plan that does not fit is the engine's to report (show_problems)
+            self.tree_model.repaint_all()
+        n_blocks = len(c.blocks) if c is not None else 0
+        self.last_blocks.setMaximum(max(n_blocks, self._settings.last_blocks, 1))
+        self.blocks_label.setText(f"of {n_blocks} blocks" if n_blocks else "blocks")
         self._show_settings()
 
     def _show_settings(self) -> None:
@@ -283,15 +257,7 @@ class FreezePanel(QWidget):
             return
         self._settings.preset = preset
         self._settings.frozen = []
-        if self._model is not None:
-            self._plan = plan_for(
-                self._model,
-                preset,
-                last_blocks=self._settings.last_blocks,
-                train_frozen_bn=self._settings.train_frozen_bn,
-                head_paths=self._head_paths,
-            )
-            self.tree_model.set_frozen(self._plan.is_frozen)
+        self.tree_model.show_change(lambda c: c.apply_preset(preset, self._settings.last_blocks))
         self._edited()
 
     def _last_blocks_changed(self, n: int) -> None:
@@ -310,54 +276,43 @@ class FreezePanel(QWidget):
         self._edited()
 
     def _tree_edited(self) -> None:
-        self._settings.preset = "custom"
-        self._settings.frozen = sorted(self.tree_model.frozen_paths())
-        self._plan = FreezePlan(frozenset(self._settings.frozen), self._settings.train_frozen_bn)
+        self.checklist.store(self._settings)
         self._edited()
 
     # ------------------------------------------------------------ views of the state
 
     def _refresh_summary(self) -> None:
-        if self._model is None:
+        c = self.checklist
+        if c is None:
             self.summary.setText("No model yet: choose an architecture.")
             return
-        trainable, total, frozen, layers = self.tree_model.summary()
-        text = (
-            f"Trainable {trainable:,} / {total:,} parameters ({_percent(trainable, total)})"
-            f" \u00b7 {frozen} of {layers} layers frozen"
-        )
+        trainable, total, frozen, layers = c.summary()
+        text = (f"Trainable {trainable:,} / {total:,} parameters ({_percent(trainable, total)})"
+                f" \u00b7 {frozen} of {layers} layers frozen")
         if self._error:
             text += f" \u00b7 {self._error}"
         self.summary.setText(text)
         self.summary.setStyleSheet("color: #b00020;" if self._error else "")
 
     def _refresh_strip(self) -> None:
-        if self._model is None:
+        c = self.checklist
+        if c is None:
             self.strip.set_segments([])
-            return
-        if self.strip.mode() == "params":
-            segments = [
-                Segment(path, float(n), HEAD if head else FROZEN if frozen else TRAINABLE)
-                for path, n, frozen, head in self.tree_model.segments()
-            ]
+        elif self.strip.mode() == "params":
+            self.strip.set_segments([Segment(path, float(n), STATES[state]) for path, n, state in c.segments()])
         else:
-            segments = [Segment(b, 1.0, _ROW_TO_STRIP.get(self.tree_model.row_state(b), TRAINABLE)) for b in self._blocks]
-            segments += [Segment(h, 1.0, HEAD) for h in self._head_paths if h not in self._blocks]
-        self.strip.set_segments(segments)
+            self.strip.set_segments([Segment(path, 1.0, STATES[state]) for path, state in c.block_states()])
 
     def _context_menu(self, pos: QPoint) -> None:
         index = self.tree.indexAt(pos)
         if not index.isValid():
             return
         path = self.tree_model.path_of(index)
-        editable = not self._read_only and self.tree_model.row_state(path) != HEAD_ROW
+        editable = not self._read_only and self.checklist.state(path) != cl.HEAD
         menu = QMenu(self)
-        for label, action in (
-            ("Freeze up to here", self.tree_model.freeze_up_to),
-            ("Unfreeze from here", self.tree_model.unfreeze_from),
-            ("Freeze only this", self.tree_model.freeze_only),
-        ):
+        menu.setObjectName("layerMenu")
+        for label, method in CONTEXT_ACTIONS:
             item = menu.addAction(label)
             item.setEnabled(editable)
-            item.triggered.connect(lambda _=False, a=action: a(path))
+            item.triggered.connect(lambda _=False, m=method: getattr(self.tree_model, m)(path))
         menu.exec(self.tree.viewport().mapToGlobal(pos))

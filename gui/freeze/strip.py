@@ -13,12 +13,16 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QContextMenuEvent, QFont, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QMenu, QToolTip, QWidget
 
+from engine.model import checklist
+
 FROZEN_COLOUR = QColor(120, 170, 225)
 TRAINABLE_COLOUR = QColor(240, 150, 60)
 HEAD_COLOUR = QColor(80, 180, 90)
 EMPTY_COLOUR = QColor(225, 225, 225)
 
 FROZEN, TRAINABLE, PARTLY, HEAD = "frozen", "trainable", "partly frozen", "head"
+STATES = {checklist.FROZEN: FROZEN, checklist.TRAINABLE: TRAINABLE, checklist.PARTLY: PARTLY,
+          checklist.HEAD: HEAD, checklist.NO_PARAMS: TRAINABLE}  # the checklist's row states, as drawn
 MODES = {"blocks": "by blocks", "params": "by parameters"}
 
 

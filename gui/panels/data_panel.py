@@ -1,7 +1,9 @@
 """The data panel: training images (folder or CSV list), the validation split, image size and augmentation.
 
-A chosen source is scanned off the GUI thread; the panel then shows the classes with their image counts,
-the split, sample thumbnails and the files that were skipped, and announces the classes (`classes_changed`).
+A chosen source is scanned off the GUI thread (`gui.tasks.Latest`: only the newest scan's answer counts); the
+panel then shows the classes with their image counts, the split, sample thumbnails and the files that were
+skipped, and hands the scan on (`scanned`): the window checks the project against it (`engine.preflight`) and
+shows what is wrong beside these fields. The panel itself judges nothing.
 """
 
 from __future__ import annotations
@@ -20,50 +22,52 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.data import split
+from engine.data import Sources, split
 from engine.errors import ThawError
-from engine.model import zoo
-from gui import threads
-from gui.panels.data_view import ClassBars, ScanResult, ScanThread, SkippedList, ThumbnailStrip
+from gui.naming import named
+from gui.panels.data_view import ClassBars, ScanResult, SkippedList, ThumbnailStrip, scan_task
 from gui.panels.fields import ProjectPanel, add_items, add_row, help_label, parse_float, parse_int
+from gui.tasks import Latest
 
 AUGMENTS = [("None", "none"), ("Light (random crops, flips)", "light"),
             ("Strong (+ rotation, colour, erasing)", "strong")]
 
 
 class DataPanel(ProjectPanel):
-    classes_changed = Signal(list)   # class names of the training data ([] while unknown)
-    scan_finished = Signal()         # a scan's result (or its failure) is on screen
+    scanned = Signal(object)   # the scan now on screen (engine.data.Sources), or None: nothing to scan
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.scan: ScanResult | None = None
-        self.classes: list[str] = []
-        self._threads: list[ScanThread] = []
-        self._current: ScanThread | None = None
-        self._scanned_sources: tuple[str, str] | None = None
+        self.result: ScanResult | None = None
+        self._asked: tuple[str, str] | None = None        # the (train, val) texts of the newest scan started
+        self._scanned_for: tuple[str, str] | None = None  # ... and of the result on screen
+        self._shut = False
+        self.scans = Latest(self, "thaw-scan")
+        self.scans.returned.connect(self._scanned)
+        self.scans.errored.connect(self._scan_failed)
 
         outer = QVBoxLayout(self)
         source = QGroupBox("Images")
         form = QFormLayout(source)
-        self.train = QLineEdit()
+        self.train = named(QLineEdit(), "trainSource", "Training images")
         self.train.setPlaceholderText("a folder with one sub-folder per class, or a CSV list")
         self.train.setToolTip("Training images: a folder with one sub-folder per class, or a CSV of path,label.")
-        self.browse_train = _button("Folder…")
-        self.browse_csv = _button("CSV…")
+        self.browse_train = _button("Folder…", "browseTrainFolder", "Choose the training image folder")
+        self.browse_csv = _button("CSV…", "browseTrainCsv", "Choose a training CSV list")
         form.addRow("Training", _row(self.train, self.browse_train, self.browse_csv))
-        self.val = QLineEdit()
+        self.val = named(QLineEdit(), "valSource", "Validation images")
         self.val.setPlaceholderText("optional; empty = split off a fraction")
         self.val.setToolTip("A separate validation folder or CSV with the same class names (optional).")
-        self.browse_val = _button("Folder…")
+        self.browse_val = _button("Folder…", "browseValFolder", "Choose the validation image folder")
         form.addRow("Validation", _row(self.val, self.browse_val))
-        self.val_fraction = add_row(form, "Validation share", QLineEdit(),
+        self.val_fraction = add_row(form, "Validation share", named(QLineEdit(), "valFraction", "Validation share"),
                                     "Fraction of each class held out for validation when no folder is given.")
-        self.image_size = add_row(form, "Image size", QLineEdit(), "Side of the square images fed to the model, px.")
+        self.image_size = add_row(form, "Image size", named(QLineEdit(), "imageSize", "Image size"),
+                                  "Side of the square images fed to the model, px.")
         self.size_note = help_label("")
         self.size_note.setVisible(False)
         form.addRow("", self.size_note)
-        self.augment = add_row(form, "Augmentation", add_items(QComboBox(), AUGMENTS),
+        self.augment = add_row(form, "Augmentation", add_items(named(QComboBox(), "augment", "Augmentation"), AUGMENTS),
                                "Random changes to training images so the model sees more variety.")
         outer.addWidget(source)
 
@@ -83,10 +87,10 @@ class DataPanel(ProjectPanel):
         outer.addStretch(1)
 
         f = self.fields
-        f.line("data.train", self.train, check=lambda v: self._path_problem(v, "training"))
-        f.line("data.val", self.val, check=lambda v: self._path_problem(v, "validation"))
-        f.line("data.val_fraction", self.val_fraction, parse_float, check=self._split_problem)
-        f.line("data.image_size", self.image_size, parse_int)
+        f.line("data.train", self.train)
+        f.line("data.val", self.val)
+        f.line("data.val_fraction", self.val_fraction, parse_float)
+        f.line("data.image_size", self.image_size, parse_int, note=self.size_note)
         f.combo("data.augment", self.augment)
         f.extra_widgets += [self.browse_train, self.browse_csv, self.browse_val]
         self.browse_train.clicked.connect(lambda: self._browse("data.train", folder=True))
@@ -97,22 +101,24 @@ class DataPanel(ProjectPanel):
         for edit in (self.train, self.val):
             edit.textEdited.connect(lambda _t: self._sync_val_fraction())
             edit.editingFinished.connect(self._source_done)
-        self.val_fraction.textEdited.connect(lambda _t: self._show_split())
-        self.image_size.textEdited.connect(lambda _t: self._show_size_note())
-        self.val.textEdited.connect(lambda _t: self.fields.recheck("data.val_fraction"))
-        self._arch_info = None
+        self.changed.connect(self._show_split)
         self._clear_view()
 
     # ------------------------------------------------------------ the contract
 
-    def set_arch(self, name: str) -> None:
-        """The project's architecture, so the panel can say when it will use another image size."""
-        self._arch_info = zoo.arch_info(name) if zoo.is_known_arch(name) else None
-        self._show_size_note()
+    @property
+    def sources(self) -> Sources | None:
+        """The scan of the project's sources as they are now; None while there is none (or it is of other paths)."""
+        p = self.project
+        if self.result is None or p is None or self._scanned_for != (p.data.train, p.data.val):
+            return None
+        return self.result.sources
+
+    def is_scanning(self) -> bool:
+        return self.scans.is_busy()
 
     def set_project(self, project) -> None:
         super().set_project(project)
-        self.set_arch(project.model.arch)
         self.rescan()
 
     def set_read_only(self, read_only: bool) -> None:
@@ -121,13 +127,10 @@ class DataPanel(ProjectPanel):
             self._sync_val_fraction()
 
     def shutdown(self) -> None:
-        """Stop and join every scan thread (also done on close); the main window calls it before exiting."""
-        self._current = None
-        for t in list(self._threads):
-            t.requestInterruption()
-        for t in list(self._threads):
-            t.wait()
-        self._threads.clear()
+        """Wait for every scan still running and start no more (also done on close: as the window goes, a field
+        losing its focus finishes its editing); the main window calls it before exiting."""
+        self._shut = True
+        self.scans.shutdown()
 
     def closeEvent(self, event) -> None:
         self.shutdown()
@@ -136,75 +139,50 @@ class DataPanel(ProjectPanel):
     # ------------------------------------------------------------ scanning
 
     def rescan(self) -> None:
-        """Scan the project's data now (a newer scan makes any older one's result ignored)."""
+        """Scan the project's data now (the answer of any older scan still running is ignored)."""
         self._sync_val_fraction()
         p = self.project
-        self._scanned_sources = (p.data.train, p.data.val) if p is not None else None
-        if p is None or not p.data.train.strip() or self.fields.bindings["data.train"].problem:
-            self._current = None
-            self._clear_view()
-            self._set_classes([])
+        if self._shut:
             return
-        val = p.resolve(p.data.val) if p.data.val.strip() else None
-        t = ScanThread(p.resolve(p.data.train), val)
-        threads.register(t)
-        t.done.connect(self._scanned)
-        t.finished.connect(self._forget)
-        self._threads.append(t)
-        self._current = t
+        self.scans.cancel()
+        self.result, self._scanned_for = None, None
+        self._asked = (p.data.train, p.data.val) if p is not None else None
+        if p is None or not p.data.train.strip():
+            self._clear_view()
+            self.scanned.emit(None)
+            return
+        copy = p.copy()
         self.summary.setText(f"Scanning {p.resolve(p.data.train)} …")
-        t.start()
+        self.scans.start(lambda state: scan_task(state, copy))
 
     def _source_done(self) -> None:
         p = self.project
-        if p is not None and (p.data.train, p.data.val) != self._scanned_sources:
+        if p is not None and (p.data.train, p.data.val) != self._asked:
             self.rescan()
 
-    def _forget(self) -> None:
-        t = self.sender()
-        if t in self._threads:
-            self._threads.remove(t)
-            t.deleteLater()
+    def _scan_failed(self, exc: BaseException) -> None:
+        """A scan that crashed (not a data problem, which the scan reports itself): shown as the source's error."""
+        self._scanned(ScanResult(Sources(train_error=f"cannot scan: {type(exc).__name__}: {exc}")))
 
-    def _scanned(self, t: ScanThread, result: ScanResult) -> None:
-        if t is not self._current:
-            return  # an older scan, overtaken by a newer one
-        self.scan = result
-        self.fields.set_problem("data.train", result.error)
-        val_problem = result.val_error
-        if result.train is not None and result.val is not None:
-            unknown = sorted(set(result.val.classes) - set(result.train.classes))
-            if unknown:
-                val_problem = (f"validation classes not in the training data: {', '.join(unknown)}; "
-                               "use the training folder's class names")
-        if self.project is not None and self.project.data.val.strip():
-            self.fields.set_problem("data.val", val_problem)
-        if result.train is None:
+    def _scanned(self, result: ScanResult) -> None:
+        self.result, self._scanned_for = result, self._asked
+        s = result.sources
+        if s.train is None:
             self._clear_view()
             self.summary.setText("Cannot use this source: see the marked field.")
-            self._set_classes([])
         else:
-            s = result.train
-            self.summary.setText(f"{len(s.classes)} classes, {len(s.samples)} images")
-            self.bars.set_counts(s.counts())
+            self.summary.setText(f"{len(s.train.classes)} classes, {len(s.train.samples)} images")
+            self.bars.set_counts(s.train.counts())
             self.bars.setVisible(True)
             self.thumbs.set_images(result.thumbnails)
             self.thumbs.setVisible(True)
-            self.skipped.set_skipped(s.skipped + (result.val.skipped if result.val else []))
-            self.fields.recheck("data.val_fraction")
+            self.skipped.set_skipped(s.train.skipped + (s.val.skipped if s.val else []))
             self._show_split()
-            self._set_classes(list(s.classes))
-        self.scan_finished.emit()
-
-    def _set_classes(self, classes: list[str]) -> None:
-        if classes != self.classes:
-            self.classes = classes
-            self.classes_changed.emit(list(classes))
+        self.scanned.emit(self.sources)
 
     # ------------------------------------------------------------ showing
 
     def _clear_view(self) -> None:
-        self.scan = None
         self.summary.setText("No data chosen yet.")
         self.bars.set_counts({})
         self.bars.setVisible(False)
@@ -213,61 +191,26 @@ class DataPanel(ProjectPanel):
         self.skipped.set_skipped([])
         self.split_label.setText("")
 
-    def _split(self, fraction: float):
-        """The engine's stratified split of the scanned samples (None without a usable scan)."""
-        r, p = self.scan, self.project
-        if r is None or r.train is None or p is None:
-            return None
-        return split(r.train.samples, fraction, p.train.seed, r.train.classes)
-
-    def _split_problem(self, fraction: float) -> str | None:
-        if self.project is not None and self.project.data.val.strip():
-            return None  # a validation source is given; the share is not used
-        try:
-            self._split(fraction)
-        except ThawError as exc:
-            return str(exc)
-        return None
-
     def _show_split(self) -> None:
         """Train/validation counts: from the validation source, or the engine's stratified split."""
-        r, p = self.scan, self.project
-        if r is None or r.train is None or p is None:
+        s, p = self.sources, self.project
+        if s is None or s.train is None or p is None:
             return
         if p.data.val.strip():
-            text = (f"Split: {len(r.train.samples)} train, {len(r.val.samples)} validation (from the validation "
-                    "source)") if r.val is not None else ""
+            text = (f"Split: {len(s.train.samples)} train, {len(s.val.samples)} validation (from the validation "
+                    "source)") if s.val is not None else ""
         else:
             try:
-                train, val = self._split(p.data.val_fraction)
+                train, val = split(s.train.samples, p.data.val_fraction, p.train.seed, s.train.classes)
                 text = (f"Split: {len(train)} train, {len(val)} validation "
                         f"({p.data.val_fraction:.0%} of each class, stratified)")
             except ThawError:
                 text = "Split: not possible with this validation share (see the marked field)"
         self.split_label.setText(text)
 
-    def _show_size_note(self) -> None:
-        notes = []
-        if self._arch_info is not None and self.project is not None:
-            notes = zoo.effective_image_size(self._arch_info, self.project.data.image_size)[1]
-        self.size_note.setText("\n".join(notes))
-        self.size_note.setVisible(bool(notes))
-
     def _sync_val_fraction(self) -> None:
         """The share only matters when no validation source is given."""
         self.val_fraction.setEnabled(not self.val.text().strip() and self.train.isEnabled())
-
-    # ------------------------------------------------------------ fields
-
-    def _path_problem(self, value: str, what: str) -> str | None:
-        if not value.strip() or self.project is None:
-            return None  # an empty training source is reported by the project's own check
-        p = self.project.resolve(value)
-        if p.suffix.lower() == ".csv":
-            return None if p.is_file() else f"CSV list {p} does not exist"
-        if not p.is_dir():
-            return f"{p} is not a folder; choose the {what} image folder (one sub-folder per class)"
-        return None
 
     def _browse(self, key: str, folder: bool) -> None:
         edit = self.train if key == "data.train" else self.val
@@ -282,8 +225,8 @@ class DataPanel(ProjectPanel):
                 self.rescan()
 
 
-def _button(text: str) -> QToolButton:
-    b = QToolButton()
+def _button(text: str, name: str, accessible: str) -> QToolButton:
+    b = named(QToolButton(), name, accessible)
     b.setText(text)
     return b
 
@@ -293,4 +236,3 @@ def _row(*widgets: QWidget) -> QHBoxLayout:
     for i, w in enumerate(widgets):
         row.addWidget(w, 1 if i == 0 else 0)
     return row
-

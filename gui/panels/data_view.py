@@ -1,7 +1,8 @@
-"""What the data panel shows about a scanned folder: class bars, thumbnails, skipped files; and the scan thread.
+"""What the data panel shows about a scanned folder: class bars, thumbnails, skipped files; and the scan task.
 
-Scanning opens every image (``engine.data.scan`` verifies each file), so it runs in a registered `QThread`;
-thumbnails are decoded small in the same thread as `QImage` (thread-safe) and become pixmaps on the GUI side.
+Scanning opens every image (``engine.data.scan`` verifies each file), so it runs off the GUI thread as a
+`gui.tasks` task; thumbnails are decoded small in the same task as `QImage` (thread-safe) and become pixmaps on
+the GUI side.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt, QThread, Signal
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QImage, QImageReader, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
@@ -24,8 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.data import Scan, scan
-from engine.errors import ThawError
+from engine.data import Sources, scan_sources
+from engine.project import Project
+from gui.naming import named
+from gui.tasks import TaskState
 
 THUMB_SIZE = 56
 THUMBS_PER_CLASS = 3
@@ -34,10 +37,9 @@ MAX_THUMBS = 30
 
 @dataclass
 class ScanResult:
-    train: Scan | None = None
-    val: Scan | None = None
-    error: str | None = None            # why the training source cannot be used
-    val_error: str | None = None        # why the validation source cannot be used
+    """A scan of the project's sources (`engine.data.scan_sources`) and a few thumbnails of its classes."""
+
+    sources: Sources
     thumbnails: list[tuple[str, str, QImage]] = field(default_factory=list)   # (class, path, image)
 
 
@@ -51,47 +53,24 @@ def load_thumbnail(path: str, size: int = THUMB_SIZE) -> QImage:
     return reader.read()
 
 
-class ScanThread(QThread):
-    """Scans the training (and validation) source once, then loads a few thumbnails per class."""
-
-    done = Signal(object, object)   # (this thread, ScanResult), delivered to the GUI thread
-
-    def __init__(self, train: Path, val: Path | None, parent=None) -> None:
-        super().__init__(parent)
-        self.train, self.val = train, val
-
-    def run(self) -> None:
-        result = ScanResult()
-        try:
-            result.train = scan(self.train)
-        except ThawError as exc:
-            result.error = str(exc)
-        except OSError as exc:  # e.g. a folder that cannot be listed
-            result.error = f"cannot read {self.train}: {exc}"
-        if self.val is not None and not self.isInterruptionRequested():
-            try:
-                result.val = scan(self.val)
-            except ThawError as exc:
-                result.val_error = str(exc)
-            except OSError as exc:
-                result.val_error = f"cannot read {self.val}: {exc}"
-        if result.train is not None:
-            self._thumbnails(result)
-        self.done.emit(self, result)
-
-    def _thumbnails(self, result: ScanResult) -> None:
-        s = result.train
-        per_class = max(1, min(THUMBS_PER_CLASS, MAX_THUMBS // max(1, len(s.classes))))
-        taken: dict[int, int] = {}
-        for sample in s.samples:
-            if self.isInterruptionRequested() or len(result.thumbnails) >= MAX_THUMBS:
-                return
-            if taken.get(sample.label, 0) >= per_class:
-                continue
-            image = load_thumbnail(sample.path)
-            if not image.isNull():
-                taken[sample.label] = taken.get(sample.label, 0) + 1
-                result.thumbnails.append((s.classes[sample.label], sample.path, image))
+def scan_task(state: TaskState, project: Project) -> ScanResult:
+    """Off the GUI thread (`gui.tasks`): scan the sources once, then decode a few thumbnails per class."""
+    result = ScanResult(scan_sources(project))
+    s = result.sources.train
+    if s is None:
+        return result
+    per_class = max(1, min(THUMBS_PER_CLASS, MAX_THUMBS // max(1, len(s.classes))))
+    taken: dict[int, int] = {}
+    for sample in s.samples:
+        if state.is_interruption_requested() or len(result.thumbnails) >= MAX_THUMBS:
+            break
+        if taken.get(sample.label, 0) >= per_class:
+            continue
+        image = load_thumbnail(sample.path)
+        if not image.isNull():
+            taken[sample.label] = taken.get(sample.label, 0) + 1
+            result.thumbnails.append((s.classes[sample.label], sample.path, image))
+    return result
 
 
 class ClassBars(QWidget):
@@ -178,13 +157,13 @@ class SkippedList(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.toggle = QToolButton()
+        self.toggle = named(QToolButton(), "skippedToggle", "Show the skipped files")
         self.toggle.setCheckable(True)
         self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.toggle.setArrowType(Qt.ArrowType.RightArrow)
         self.toggle.setAutoRaise(True)
         self.toggle.toggled.connect(self._open)
-        self.list = QListWidget()
+        self.list = named(QListWidget(), "skippedList", "Skipped files")
         self.list.setVisible(False)
         layout.addWidget(self.toggle)
         layout.addWidget(self.list)

@@ -1,9 +1,11 @@
 """Input widgets bound to project keys, validated as they are typed.
 
-A `FieldSet` holds one binding per project key. An edit is parsed, checked by any extra rule of the panel,
-then handed to ``project.set`` (which checks it again and raises `ProjectError` naming the key). Only an
-accepted value reaches the project; a rejected one is marked on the widget (red border, the reason in the
-tooltip) and listed by `FieldSet.problems()` until it is fixed.
+A `FieldSet` holds one binding per project key. An edit is parsed and handed to ``project.set`` (which checks
+it against the key's rule and raises `ProjectError` naming the key). Only an accepted value reaches the project;
+a refused one stays in the widget, marked (red border, the reason in the tooltip), and is listed by
+`FieldSet.typed_problems()` until it is fixed: the window neither runs nor saves while one is. Every other rule
+is the engine's: `engine.preflight` says what is wrong with the values the project holds, and `FieldSet.show`
+marks each field with what concerns its key. No rule is written here.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from engine.project import Project
 INVALID_STYLE = "border: 2px solid #d32f2f; border-radius: 3px; background: #fdecea;"
 
 Parse = Callable[[str], Any]
-Check = Callable[[Any], "str | None"]
 
 
 # ---------------------------------------------------------------- parsers: text -> value, ValueError says why
@@ -73,24 +74,32 @@ def format_int_list(values: list[int]) -> str:
 
 # ---------------------------------------------------------------- marking
 
+WARNING_STYLE = "border: 2px solid #e0a100; border-radius: 3px; background: #fff8e1;"
 
-def mark(widget: QWidget, problem: str | None) -> None:
-    """Show `problem` on the widget (red border + tooltip), or clear it; `invalid` property for tests/styles."""
+
+def mark(widget: QWidget, problem: str | None, warning: bool = False) -> None:
+    """Show `problem` on the widget (red border, amber for a warning, and the tooltip), or clear it; the
+    `invalid` property says whether it is marked as an error (for tests and styles)."""
     help_text = widget.property("help_text")
     if help_text is None:
         help_text = widget.toolTip()
         widget.setProperty("help_text", help_text)
-    widget.setProperty("invalid", problem is not None)
-    if not widget.objectName():
-        widget.setObjectName(f"field{id(widget):x}")
+    widget.setProperty("invalid", problem is not None and not warning)
     # Selected by object name, so the style does not spill into children (a combo's pop-up, radio buttons).
     widget.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-    widget.setStyleSheet(f"#{widget.objectName()} {{ {INVALID_STYLE} }}" if problem else "")
-    widget.setToolTip(f"⚠ {problem}" + (f"\n\n{help_text}" if help_text else "") if problem else help_text)
+    style = WARNING_STYLE if warning else INVALID_STYLE
+    widget.setStyleSheet(f"#{widget.objectName()} {{ {style} }}" if problem else "")
+    sign = "note" if warning else "⚠"
+    widget.setToolTip(f"{sign} {problem}" + (f"\n\n{help_text}" if help_text else "") if problem else help_text)
 
 
 def is_marked(widget: QWidget) -> bool:
     return bool(widget.property("invalid"))
+
+
+def owns(binding_key: str, key: str) -> bool:
+    """Whether a problem with `key` (``head.hidden[0]`` included) belongs to the field bound to `binding_key`."""
+    return key == binding_key or key.startswith(binding_key + "[")
 
 
 # ---------------------------------------------------------------- bindings
@@ -102,15 +111,18 @@ class Binding:
     widget: QWidget
     read: Callable[[], Any]          # widget -> value; may raise ValueError
     write: Callable[[Any], None]     # value -> widget, without emitting an edit
-    check: Check | None = None       # the panel's own rule, beyond the project's
-    problem: str | None = None
+    note: QLabel | None = None       # where a warning is spelled out under the field
+    typed: str | None = None         # why the widget's value could not go into the project (it holds the old one)
+    shown: ProjectError | None = None  # the engine's problem with the project's value, as last told
 
 
 class FieldSet(QObject):
-    """The bindings of one panel: loads a project into its widgets and commits valid edits back."""
+    """The bindings of one panel: loads a project into its widgets and commits edits back. A value the project
+    refuses (`Project.set` checks it) stays in the widget, marked; what the engine says about the values the
+    project holds (`engine.preflight`) is shown with `show`."""
 
     changed = Signal()                 # after an accepted edit
-    problems_changed = Signal()
+    problems_changed = Signal()        # after an edit the project refused
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -122,12 +134,12 @@ class FieldSet(QObject):
     # -- binding widgets
 
     def line(self, key: str, edit: QLineEdit, parse: Parse = str, fmt: Callable[[Any], str] = format_number,
-             check: Check | None = None) -> Binding:
-        b = Binding(key, edit, lambda: parse(edit.text()), lambda v: edit.setText(fmt(v)), check)
+             note: QLabel | None = None) -> Binding:
+        b = Binding(key, edit, lambda: parse(edit.text()), lambda v: edit.setText(fmt(v)), note)
         edit.textEdited.connect(lambda _t: self.commit(key))
         return self._add(b)
 
-    def combo(self, key: str, combo: QComboBox, check: Check | None = None) -> Binding:
+    def combo(self, key: str, combo: QComboBox) -> Binding:
         """A combo whose items carry the project values as item data."""
 
         def write(v: Any) -> None:
@@ -137,7 +149,7 @@ class FieldSet(QObject):
                 i = combo.count() - 1
             combo.setCurrentIndex(i)
 
-        b = Binding(key, combo, lambda: combo.currentData(), write, check)
+        b = Binding(key, combo, lambda: combo.currentData(), write)
         combo.activated.connect(lambda _i: self.commit(key))
         return self._add(b)
 
@@ -146,10 +158,9 @@ class FieldSet(QObject):
         box.clicked.connect(lambda _c: self.commit(key))
         return self._add(b)
 
-    def custom(self, key: str, widget: QWidget, read: Callable[[], Any], write: Callable[[Any], None],
-               check: Check | None = None) -> Binding:
+    def custom(self, key: str, widget: QWidget, read: Callable[[], Any], write: Callable[[Any], None]) -> Binding:
         """Any other widget: the panel calls `commit(key)` when the person edits it."""
-        return self._add(Binding(key, widget, read, write, check))
+        return self._add(Binding(key, widget, read, write))
 
     def _add(self, b: Binding) -> Binding:
         self.bindings[b.key] = b
@@ -158,60 +169,59 @@ class FieldSet(QObject):
     # -- the contract
 
     def load(self, project: Project) -> None:
-        """Show the project's values; any value that breaks a panel rule is marked at once."""
+        """Show the project's values (nothing typed is pending any more)."""
         self.project = project
         self._loading = True
         try:
             for b in self.bindings.values():
-                value = project.get(b.key)
-                b.write(value)
-                self._set_problem(b, b.check(value) if b.check else None)
+                b.write(project.get(b.key))
+                b.typed = None
+                self._mark(b)
         finally:
             self._loading = False
-        self.problems_changed.emit()
 
     def commit(self, key: str) -> bool:
-        """Validate the widget's value and put it into the project; returns whether it was accepted."""
+        """Put the widget's value into the project; False (the widget marked) when it cannot take it."""
         b = self.bindings[key]
         if self._loading or self.project is None:
             return False
         try:
-            value = b.read()
-            problem = b.check(value) if b.check else None
-            if problem is None:
-                self.project.set(key, value)
+            self.project.set(key, b.read())
+            b.typed = None
         except ProjectError as exc:
-            problem = exc.problem
+            b.typed = exc.problem
         except ValueError as exc:
-            problem = str(exc)
-        self._set_problem(b, problem)
-        self.problems_changed.emit()
-        if problem is None:
-            self.changed.emit()
-        return problem is None
+            b.typed = str(exc)
+        self._mark(b)
+        (self.changed if b.typed is None else self.problems_changed).emit()
+        return b.typed is None
 
-    def recheck(self, key: str) -> None:
-        """Re-run the panel's rule: something it depends on changed (e.g. the architecture)."""
-        b = self.bindings[key]
-        if self.project is None:
-            return
-        if b.problem is not None:  # a rejected value may be acceptable now
-            self.commit(key)
-            return
-        self._set_problem(b, b.check(self.project.get(key)) if b.check else None)
-        self.problems_changed.emit()
+    def show(self, found: list[ProjectError]) -> None:
+        """Mark each field with the engine's (first) problem about its key, unless its own text is refused."""
+        for b in self.bindings.values():
+            b.shown = next((e for e in found if owns(b.key, e.key)), None)
+            self._mark(b)
 
-    def _set_problem(self, b: Binding, problem: str | None) -> None:
-        b.problem = problem
-        mark(b.widget, problem)
+    def _mark(self, b: Binding) -> None:
+        shown = b.shown
+        if b.typed is not None:
+            mark(b.widget, b.typed)
+        else:
+            mark(b.widget, shown.problem if shown else None, warning=bool(shown and shown.warning))
+        if b.note is not None:
+            warning = shown.problem if shown is not None and shown.warning and b.typed is None else ""
+            b.note.setText(warning)
+            b.note.setVisible(bool(warning))
 
-    def set_problem(self, key: str, problem: str | None) -> None:
-        """Mark a field from outside the edit path (e.g. a folder scan that failed)."""
-        self._set_problem(self.bindings[key], problem)
-        self.problems_changed.emit()
+    def typed_problems(self) -> list[str]:
+        """"key: why" for each widget showing a value the project does not hold."""
+        return [f"{b.key}: {b.typed}" for b in self.bindings.values() if b.typed]
 
     def problems(self) -> list[str]:
-        return [f"{b.key}: {b.problem}" for b in self.bindings.values() if b.problem]
+        """Every problem marked on these fields now, refused text first."""
+        shown = [str(b.shown) for b in self.bindings.values()
+                 if b.typed is None and b.shown is not None and not b.shown.warning]
+        return self.typed_problems() + shown
 
     def set_read_only(self, read_only: bool) -> None:
         for b in self.bindings.values():
@@ -247,7 +257,7 @@ class ProjectPanel(QWidget):
     """Base of the set-up panels: the shared contract with the main window."""
 
     changed = Signal()            # an accepted edit went into the project
-    problems_changed = Signal()   # `problems()` may have changed
+    problems_changed = Signal()   # an edit was refused: `typed_problems()` changed
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -263,6 +273,13 @@ class ProjectPanel(QWidget):
 
     def set_read_only(self, read_only: bool) -> None:
         self.fields.set_read_only(read_only)
+
+    def show_problems(self, found: list[ProjectError]) -> None:
+        """Mark the fields with the engine's problems (`engine.preflight`) about their keys."""
+        self.fields.show(found)
+
+    def typed_problems(self) -> list[str]:
+        return self.fields.typed_problems()
 
     def problems(self) -> list[str]:
         return self.fields.problems()

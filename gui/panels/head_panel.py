@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.model.heads import HeadSpec, describe_head
+from gui.naming import named
 from gui.panels.fields import (
     ProjectPanel,
     add_items,
@@ -39,15 +40,15 @@ class HeadPanel(ProjectPanel):
         group = QGroupBox("New head")
         inner = QVBoxLayout(group)
         self.form = form = QFormLayout()
-        self.kind = add_row(form, "Head", add_items(QComboBox(), KINDS),
+        self.kind = add_row(form, "Head", add_items(named(QComboBox(), "headKind", "Head"), KINDS),
                             "Linear: features straight to classes. Cosine: classes scored by the cosine between "
                             "the features and each class's vector; steadier with a few images per class. "
                             "MLP: hidden layers in between. Keep: the pretrained network's own classifier, its "
                             "outputs for your classes (same task: folders named like its classes).")
-        self.hidden = add_row(form, "Hidden sizes", QLineEdit(),
+        self.hidden = add_row(form, "Hidden sizes", named(QLineEdit(), "headHidden", "Hidden layer sizes"),
                               "Sizes of the MLP's hidden layers, input to output, e.g. 256, 128.")
         self.hidden.setPlaceholderText("e.g. 256, 128")
-        self.dropout = add_row(form, "Dropout", QLineEdit(), "Fraction of features dropped in training, 0 to < 1.")
+        self.dropout = add_row(form, "Dropout", named(QLineEdit(), "headDropout", "Dropout"), "Fraction of features dropped in training, 0 to < 1.")
         self.classes = add_row(form, "Classes", QLabel())
         inner.addLayout(form)
 

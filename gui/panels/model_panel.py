@@ -6,9 +6,7 @@ pretrained weights are on this machine (Thaw never downloads them), and filters 
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,12 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.io.weights import SUFFIXES
 from engine.model import zoo
+from gui.naming import named
 from gui.panels.fields import ProjectPanel
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
-WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt")
 COLUMNS = ["Architecture", "Params", "Top-1 %", "Local"]
 
 
@@ -48,8 +47,6 @@ def format_size(n: int | None) -> str:
 
 
 class ModelPanel(ProjectPanel):
-    arch_changed = Signal(str)   # the project's architecture after an accepted pick
-
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.infos = {name: zoo.arch_info(name) for name in zoo.list_architectures()}
@@ -59,7 +56,7 @@ class ModelPanel(ProjectPanel):
         outer = QVBoxLayout(self)
         pick = QGroupBox("Architecture")
         box = QVBoxLayout(pick)
-        self.search = QLineEdit()
+        self.search = named(QLineEdit(), "modelSearch", "Search architectures")
         self.search.setPlaceholderText(f"Search {len(self.infos)} architectures (name or family)…")
         self.search.setClearButtonEnabled(True)
         box.addWidget(self.search)
@@ -73,7 +70,7 @@ class ModelPanel(ProjectPanel):
         self.proxy.setFilterRole(SEARCH_ROLE)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setSortRole(SORT_ROLE)
-        self.view = QTreeView()
+        self.view = named(QTreeView(), "architectureList", "Architectures")
         self.view.setModel(self.proxy)
         self.view.setRootIsDecorated(False)
         self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep both ends: resnext…32x8d
@@ -101,18 +98,19 @@ class ModelPanel(ProjectPanel):
         source = QGroupBox("Weights")
         QVBoxLayout(source).addWidget(weights_box := QWidget())
         self.weights_box = weights_box   # marked as a whole when the weight source is unusable
+        weights_box.setObjectName("weightsBox")
         wl = QVBoxLayout(weights_box)
         wl.setContentsMargins(4, 4, 4, 4)
-        self.pretrained = QRadioButton("Pretrained")
-        self.none = QRadioButton("None (random initialisation)")
-        self.from_file = QRadioButton("From a file:")
+        self.pretrained = named(QRadioButton("Pretrained"), "weightsPretrained", "Pretrained weights")
+        self.none = named(QRadioButton("None (random initialisation)"), "weightsNone", "No weights (random initialisation)")
+        self.from_file = named(QRadioButton("From a file:"), "weightsFromFile", "Weights from a file")
         self.group = QButtonGroup(self)
         for b in (self.pretrained, self.none, self.from_file):
             self.group.addButton(b)
             b.clicked.connect(self._weights_clicked)
-        self.weights_file = QLineEdit()
-        self.weights_file.setPlaceholderText(".safetensors, .pth or .pt")
-        self.choose_file = QToolButton()
+        self.weights_file = named(QLineEdit(), "weightsFile", "Weights file")
+        self.weights_file.setPlaceholderText(", ".join(SUFFIXES) + " file")
+        self.choose_file = named(QToolButton(), "chooseWeightsFile", "Choose a weights file")
         self.choose_file.setText("Choose file…")
         self.choose_file.clicked.connect(self._browse_weights)
         file_row = QHBoxLayout()
@@ -125,8 +123,8 @@ class ModelPanel(ProjectPanel):
         outer.addWidget(source)
 
         f = self.fields
-        f.custom("model.arch", self.view, lambda: self._picked, self._select, check=self._arch_problem)
-        f.custom("model.weights", weights_box, self._read_weights, self._write_weights, check=self._weights_problem)
+        f.custom("model.arch", self.view, lambda: self._picked, self._select)
+        f.custom("model.weights", weights_box, self._read_weights, self._write_weights)
         f.extra_widgets += [self.search]
         self.weights_file.textEdited.connect(self._file_edited)
         self.search.textChanged.connect(self._filter)
@@ -193,15 +191,8 @@ class ModelPanel(ProjectPanel):
 
     def _pick(self, name: str) -> None:
         self._picked = name
-        if self.fields.commit("model.arch"):
-            self.fields.recheck("model.weights")
-            self.arch_changed.emit(name)
+        self.fields.commit("model.arch")
         self._show_details()
-
-    def _arch_problem(self, name: str) -> str | None:
-        if not zoo.is_known_arch(name):
-            return f"unknown architecture {name!r}; pick one from the list"
-        return None
 
     def _show_details(self) -> None:
         info = self.infos.get(self.project.model.arch) if self.project else None
@@ -240,24 +231,6 @@ class ModelPanel(ProjectPanel):
             self.from_file.setChecked(True)
             self.weights_file.setText(value)
 
-    def _weights_problem(self, value: str) -> str | None:
-        if value == "none":
-            return None
-        if value == "pretrained":
-            info = self.infos.get(self.project.model.arch) if self.project else None
-            if info is not None and not info.weights_cached:
-                return (f"pretrained weights for {info.name} are not on this machine: copy {info.weights_file} "
-                        f"into {zoo.checkpoints_dir()}, or choose None or a weights file")
-            return None
-        if not value:
-            return "choose a weights file (.safetensors, .pth or .pt)"
-        path = self.project.resolve(value) if self.project else Path(value)
-        if path.suffix.lower() not in WEIGHT_SUFFIXES:
-            return f"{path.name} is not a .safetensors, .pth or .pt file"
-        if not path.is_file():
-            return f"weights file {path} does not exist"
-        return None
-
     def _weights_clicked(self) -> None:
         self.weights_file.setEnabled(self.from_file.isChecked())
         self.fields.commit("model.weights")
@@ -268,8 +241,8 @@ class ModelPanel(ProjectPanel):
 
     def _browse_weights(self) -> None:
         start = str(self.project.base_dir) if self.project else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Weights file", start,
-                                              "Weights (*.safetensors *.pth *.pt);;All files (*)")
+        patterns = " ".join(f"*{s}" for s in SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(self, "Weights file", start, f"Weights ({patterns});;All files (*)")
         if path:
             self.from_file.setChecked(True)
             self.weights_file.setText(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -17,22 +16,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.device import available_devices
+from gui.naming import named
 from gui.panels.fields import ProjectPanel, add_items, add_row, format_number, parse_float, parse_int
 
 OPTIMIZERS = [("AdamW", "adamw"), ("SGD", "sgd")]
 SCHEDULERS = [("Cosine decay", "cosine"), ("One-cycle", "onecycle"), ("Step decay", "step"),
               ("Constant", "none")]
-
-
-def available_devices() -> dict[str, str | None]:
-    """Device key -> its description on this machine, or None where it is not available."""
-    cuda = torch.cuda.is_available()
-    mps_backend = getattr(torch.backends, "mps", None)
-    mps = bool(mps_backend and mps_backend.is_available())
-    gpu = torch.cuda.get_device_name(0) if cuda else None
-    best = f"CUDA: {gpu}" if cuda else ("MPS" if mps else "CPU")
-    return {"auto": f"Auto ({best})", "cpu": "CPU", "cuda": f"CUDA — {gpu}" if cuda else None,
-            "mps": "MPS (Apple GPU)" if mps else None}
 
 
 class TrainingPanel(ProjectPanel):
@@ -43,40 +33,41 @@ class TrainingPanel(ProjectPanel):
 
         sched = QGroupBox("Schedule")
         form = QFormLayout(sched)
-        self.epochs = add_row(form, "Epochs", QLineEdit(), "Passes over the training images (1 or more).")
-        self.batch_size = add_row(form, "Batch size", QLineEdit(), "Images per step; lower it if memory runs out.")
-        self.optimizer = add_row(form, "Optimizer", add_items(QComboBox(), OPTIMIZERS))
-        self.lr = add_row(form, "Learning rate", QLineEdit(), "Learning rate of the head, e.g. 0.001 or 1e-3.")
+        self.epochs = add_row(form, "Epochs", named(QLineEdit(), "epochs", "Epochs"), "Passes over the training images (1 or more).")
+        self.batch_size = add_row(form, "Batch size", named(QLineEdit(), "batchSize", "Batch size"), "Images per step; lower it if memory runs out.")
+        self.optimizer = add_row(form, "Optimizer", add_items(named(QComboBox(), "optimizer", "Optimizer"), OPTIMIZERS))
+        self.lr = add_row(form, "Learning rate", named(QLineEdit(), "learningRate", "Learning rate"), "Learning rate of the head, e.g. 0.001 or 1e-3.")
         self.backbone_lr_mult = add_row(
-            form, "Backbone LR ×", QLineEdit(),
+            form, "Backbone LR ×", named(QLineEdit(), "backboneLrMult", "Backbone learning-rate multiplier"),
             "Unfrozen backbone layers learn at this multiple of the learning rate (0.1 = ten times slower).")
         self.backbone_lr = QLabel()
         self.backbone_lr.setStyleSheet("color: palette(placeholder-text);")
         form.addRow("", self.backbone_lr)
-        self.scheduler = add_row(form, "Scheduler", add_items(QComboBox(), SCHEDULERS))
-        self.weight_decay = add_row(form, "Weight decay", QLineEdit(), "L2 penalty, e.g. 1e-4; 0 turns it off.")
+        self.scheduler = add_row(form, "Scheduler", add_items(named(QComboBox(), "scheduler", "Scheduler"), SCHEDULERS))
+        self.weight_decay = add_row(form, "Weight decay", named(QLineEdit(), "weightDecay", "Weight decay"), "L2 penalty, e.g. 1e-4; 0 turns it off.")
         outer.addWidget(sched)
 
         loss = QGroupBox("Loss and stopping")
         form = QFormLayout(loss)
-        self.label_smoothing = add_row(form, "Label smoothing", QLineEdit(), "0 to just under 1; 0.1 is common.")
-        self.class_weights = add_row(form, "", QCheckBox("Weight classes by inverse frequency"),
+        self.label_smoothing = add_row(form, "Label smoothing", named(QLineEdit(), "labelSmoothing", "Label smoothing"), "0 to just under 1; 0.1 is common.")
+        self.class_weights = add_row(form, "", named(QCheckBox("Weight classes by inverse frequency"), "classWeights",
+                                                         "Weight classes by inverse frequency"),
                                      "Helps when some classes have far fewer images than others.")
         self.early_stop_patience = add_row(
-            form, "Early stopping", QLineEdit(),
+            form, "Early stopping", named(QLineEdit(), "earlyStopPatience", "Early stopping patience"),
             "Stop after this many epochs without a better validation accuracy; 0 = never stop early.")
         outer.addWidget(loss)
 
         hw = QGroupBox("Hardware and output")
         form = QFormLayout(hw)
-        self.device = add_row(form, "Device", QComboBox(), "Where training runs; unavailable devices are greyed out.")
+        self.device = add_row(form, "Device", named(QComboBox(), "device", "Device"), "Where training runs; unavailable devices are greyed out.")
         self._fill_devices()
-        self.amp = add_row(form, "", QCheckBox("Mixed precision (CUDA only)"),
+        self.amp = add_row(form, "", named(QCheckBox("Mixed precision (CUDA only)"), "amp", "Mixed precision"),
                            "float16 arithmetic on a CUDA GPU: faster, less memory. Ignored on CPU.")
-        self.seed = add_row(form, "Seed", QLineEdit(), "Same seed, same split, same shuffling: repeatable runs.")
-        self.out_dir = QLineEdit()
+        self.seed = add_row(form, "Seed", named(QLineEdit(), "seed", "Seed"), "Same seed, same split, same shuffling: repeatable runs.")
+        self.out_dir = named(QLineEdit(), "outDir", "Output folder")
         self.out_dir.setToolTip("Each run writes a time-stamped folder inside this one.")
-        self.browse_out = QPushButton("Browse…")
+        self.browse_out = named(QPushButton("Browse…"), "browseOutDir", "Choose the output folder")
         self.browse_out.clicked.connect(self._browse_out_dir)
         row = QHBoxLayout()
         row.addWidget(self.out_dir, 1)
@@ -95,7 +86,7 @@ class TrainingPanel(ProjectPanel):
         f.line("train.out_dir", self.out_dir)
         f.combo("train.optimizer", self.optimizer)
         f.combo("train.scheduler", self.scheduler)
-        f.combo("train.device", self.device, check=self._device_problem)
+        f.combo("train.device", self.device)
         f.check_box("train.class_weights", self.class_weights)
         f.check_box("train.amp", self.amp)
         f.extra_widgets.append(self.browse_out)
@@ -108,11 +99,6 @@ class TrainingPanel(ProjectPanel):
             self.device.addItem(text or f"{names[key]} (not available here)", key)
             if text is None:
                 self.device.model().item(self.device.count() - 1).setEnabled(False)
-
-    def _device_problem(self, device: str) -> str | None:
-        if self._devices.get(device, "") is None:
-            return f"{device.upper()} is not available on this machine; choose Auto or CPU"
-        return None
 
     def set_project(self, project) -> None:
         super().set_project(project)

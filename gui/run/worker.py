@@ -1,9 +1,9 @@
-"""Runs a project (`engine.runs.folder.train`: `fit` plus the run folder) in a QThread; its events become Qt signals.
+"""A training run in its own thread (`gui.tasks.Task`): the engine's events become Qt signals.
 
-In the style of superqt's ``_qthreading``: the signals live on a QObject moved to the thread, stopping only sets
-a flag (the engine honours it within one batch and keeps the model trained so far), and an exception in the
-thread is emitted as ``errored(message)``, never raised there. Batch events are throttled: they are collected
-and emitted as one list at most ``MAX_EMITS_PER_SECOND`` times a second, so a fast loop cannot flood the GUI.
+The work is a plain function, `train_task`, and the engine's events go through an `EventRelay`: both are tested
+without a thread. The relay collects batch events and reports them as one list at most `MAX_EMITS_PER_SECOND`
+times a second, so a fast loop cannot flood the window, and holds the loop while the run is paused. Stopping
+only sets a flag: the engine honours it within one batch and keeps the model trained so far.
 """
 
 from __future__ import annotations
@@ -11,170 +11,177 @@ from __future__ import annotations
 import os
 import threading
 import time
-import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
-from engine.errors import ThawError
-from engine.events import BatchEnded, EpochEnded, FitEnded, FitStarted, LogMessage
+from engine import events as ev
 from engine.project import Project
-from gui import threads
+from gui.tasks import Task, TaskState
 
 MAX_EMITS_PER_SECOND = 30
 
 
-class TrainingWorker(QObject):
-    """Lives in the training thread; every signal carries a plain dataclass from `engine.events`."""
+class EventRelay(ev.Handler):
+    """The engine's callback, in the training thread: passes ``(name, payload)`` pairs to `report` (the task
+    state's), batches throttled; `stop` is the run's stop flag."""
 
-    started = Signal(object)  # FitStarted
-    batch_ended = Signal(list)  # list[BatchEnded], throttled
-    epoch_ended = Signal(object)  # EpochEnded
-    log = Signal(object)  # LogMessage
-    finished = Signal(object)  # FitEnded: the run ended normally, stopped early or by the person
-    errored = Signal(str)  # a readable message; the run is over
-    paused_changed = Signal(bool)  # from the thread: True once the loop actually holds, False when it goes on
-    done = Signal()  # always last, whatever happened: the thread may quit
-
-    def __init__(self, project: Project, run_dir: str | Path | None = None, resume: bool = False) -> None:
-        super().__init__()
-        self._project = project
-        self._run_dir = run_dir
-        self._resume = resume  # continue the run in `run_dir` from its checkpoint (engine.runs.folder.resume)
-        self._stop = threading.Event()
-        self._pause = threading.Condition()
-        self._paused = False
-        self._pending: list[BatchEnded] = []
+    def __init__(self, stop: threading.Event, clock: Callable[[], float] = time.monotonic) -> None:
+        self.report: Callable[[tuple[str, Any]], None] = lambda item: None
+        self.stop = stop
+        self._clock = clock
+        self._pending: list[ev.BatchEnded] = []
         self._last_emit = 0.0
-        self._ended: list[FitEnded] = []
-        self.batch_emits = 0  # how many batch_ended signals were sent (for the responsiveness benchmark)
+        self._gate = threading.Condition()
+        self._paused = False
+        self.ended: ev.FitEnded | None = None
+        self.batch_emits = 0  # how many batch lists were reported (for the responsiveness benchmark)
 
-    # ------------------------------------------------------------ control, from any thread
+    def __call__(self, event: Any) -> None:
+        super().__call__(event)
+        self._wait_while_paused()
 
-    def request_stop(self) -> None:
-        """Ask the loop to stop after the current batch; also releases a pause."""
-        self._stop.set()
-        with self._pause:
-            self._pause.notify_all()
+    def on_batch_ended(self, event: ev.BatchEnded) -> None:
+        self._pending.append(event)
+        now = self._clock()
+        if now - self._last_emit >= 1.0 / MAX_EMITS_PER_SECOND:
+            self.flush(now)
 
-    def is_stop_requested(self) -> bool:
-        return self._stop.is_set()
+    def on_fit_started(self, event: ev.FitStarted) -> None:
+        self.flush()
+        self.report(("fit_started", event))
+
+    def on_epoch_ended(self, event: ev.EpochEnded) -> None:
+        self.flush()
+        self.report(("epoch_ended", event))
+
+    def on_log(self, event: ev.LogMessage) -> None:
+        self.flush()
+        self.report(("log", event))
+
+    def on_fit_ended(self, event: ev.FitEnded) -> None:
+        self.flush()
+        self.ended = event
+
+    def flush(self, now: float | None = None) -> None:
+        """Report the batches collected so far, if any."""
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self.report(("batches", batch))
+            self.batch_emits += 1
+        self._last_emit = self._clock() if now is None else now
+
+    # ------------------------------------------------------------ pausing, from any thread
 
     def pause(self) -> None:
         """Hold the loop at its next event (within one batch); the thread stays alive."""
-        with self._pause:
+        with self._gate:
             self._paused = True
 
     def resume(self) -> None:
-        with self._pause:
+        with self._gate:
             self._paused = False
-            self._pause.notify_all()
+            self._gate.notify_all()
+
+    def release(self) -> None:
+        """Wake a paused loop so that it sees the stop flag."""
+        with self._gate:
+            self._gate.notify_all()
 
     def is_paused(self) -> bool:
         return self._paused
 
-    # ------------------------------------------------------------ the thread's work
-
-    @Slot()
-    def run(self) -> None:
-        import torch
-
-        threads = torch.get_num_threads()
-        try:
-            from engine.runs import folder as runs
-
-            # Leave a core to the window: with every core busy in torch, its repaints wait their turn
-            # (measured on 2 cores: p99 event-loop gap 95 -> 35 ms while fine-tuning the demo).
-            torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-            go = runs.resume if self._resume else runs.train
-            go(self._project, self._run_dir, callbacks=(self._on_event,), stop=self._stop)
-        except ThawError as exc:
-            self._flush()
-            self.errored.emit(str(exc))
-        except MemoryError:
-            self._flush()
-            self.errored.emit("out of memory: try a smaller batch size or image size")
-        except Exception as exc:  # anything else still reaches the person as a message, with the details logged
-            self._flush()
-            self.log.emit(LogMessage(traceback.format_exc(), "error"))
-            self.errored.emit(f"training failed: {type(exc).__name__}: {exc}")
-        else:
-            self._flush()
-            if self._ended:
-                self.finished.emit(self._ended[-1])
-            else:
-                self.errored.emit("training ended without reporting a result")
-        finally:
-            torch.set_num_threads(threads)
-            self.done.emit()
-
-    def _on_event(self, event: object) -> None:
-        """The engine's callback, called in the training thread. Blocks here while paused."""
-        if isinstance(event, BatchEnded):
-            self._pending.append(event)
-            now = time.monotonic()
-            if now - self._last_emit >= 1.0 / MAX_EMITS_PER_SECOND:
-                self._flush(now)
-        else:
-            self._flush()
-            if isinstance(event, FitStarted):
-                self.started.emit(event)
-            elif isinstance(event, EpochEnded):
-                self.epoch_ended.emit(event)
-            elif isinstance(event, LogMessage):
-                self.log.emit(event)
-            elif isinstance(event, FitEnded):
-                self._ended.append(event)
-        self._wait_while_paused()
-
-    def _flush(self, now: float | None = None) -> None:
-        if self._pending:
-            batch, self._pending = self._pending, []
-            self.batch_ended.emit(batch)
-            self.batch_emits += 1
-        self._last_emit = time.monotonic() if now is None else now
-
     def _wait_while_paused(self) -> None:
-        if not self._paused or self._stop.is_set():
+        if not self._paused or self.stop.is_set():
             return
-        self._flush()
-        self.paused_changed.emit(True)
-        with self._pause:
-            while self._paused and not self._stop.is_set():
-                self._pause.wait(0.2)
-        self.paused_changed.emit(False)
+        self.flush()
+        self.report(("paused", True))
+        with self._gate:
+            while self._paused and not self.stop.is_set():
+                self._gate.wait(0.2)
+        self.report(("paused", False))
+
+
+def train_task(state: TaskState, relay: EventRelay, project: Project, run_dir: str | Path | None,
+               resume: bool) -> ev.FitEnded:
+    """The run itself (`engine.runs.folder.train`, or `resume` to continue the run in `run_dir`): the end
+    event once the run folder is written. Anything that goes wrong is raised, for `Task.errored`."""
+    import torch
+
+    from engine.runs import folder
+
+    relay.report = state.report
+    threads = torch.get_num_threads()
+    # Leave a core to the window: with every core busy in torch, its repaints wait their turn
+    # (measured on 2 cores: p99 event-loop gap 95 -> 35 ms while fine-tuning the demo).
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    try:
+        go = folder.resume if resume else folder.train
+        go(project, run_dir, callbacks=(relay,), stop=relay.stop)
+    finally:
+        relay.flush()
+        torch.set_num_threads(threads)
+    if relay.ended is None:
+        raise RuntimeError("training ended without reporting a result")
+    return relay.ended
 
 
 class TrainingRun(QObject):
-    """One run: a worker in its own registered QThread. Start it, pause, resume, stop, and join it."""
+    """One run: `train_task` in a `Task`, its reports turned into typed signals (all in the GUI thread)."""
+
+    fit_started = Signal(object)     # FitStarted
+    batches = Signal(list)           # list[BatchEnded], throttled
+    epoch_ended = Signal(object)     # EpochEnded
+    log = Signal(object)             # LogMessage
+    paused_changed = Signal(bool)    # True once the loop actually holds, False when it goes on
+    returned = Signal(object)        # FitEnded: ended normally, early or by a stop; the run folder is written
+    errored = Signal(object)         # the exception; the run is over
+    finished = Signal()              # always last: the thread is done
 
     def __init__(self, project: Project, run_dir: str | Path | None = None, parent: QObject | None = None,
-                 resume: bool = False):
+                 resume: bool = False) -> None:
         super().__init__(parent)
-        self.worker = TrainingWorker(project, run_dir, resume)
-        self.thread = threads.register(QThread())
-        self.thread.setObjectName("thaw-training")
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
-        # Direct: quit() is thread-safe, and a queued call would wait for the GUI thread, which may be in join().
-        self.worker.done.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+        self.relay = EventRelay(threading.Event())
+        self.task = Task(lambda state: train_task(state, self.relay, project, run_dir, resume), self,
+                         "thaw-training")
+        self.task.reported.connect(self._dispatch)
+        self.task.returned.connect(self.returned)
+        self.task.errored.connect(self.errored)
+        self.task.finished.connect(self.finished)
+        self._signals = {"fit_started": self.fit_started, "batches": self.batches, "epoch_ended": self.epoch_ended,
+                         "log": self.log, "paused": self.paused_changed}
+
+    def _dispatch(self, item: tuple[str, Any]) -> None:
+        name, payload = item
+        self._signals[name].emit(payload)
 
     def start(self) -> None:
-        self.thread.start()
+        self.task.start()
 
     def is_running(self) -> bool:
-        return self.thread.isRunning()
+        return self.task.is_running()
 
     def request_stop(self) -> None:
-        self.worker.request_stop()
+        """Stop after the current batch (also releases a pause)."""
+        self.relay.stop.set()
+        self.task.request_interruption()
+        self.relay.release()
+
+    def is_stop_requested(self) -> bool:
+        return self.relay.stop.is_set()
 
     def pause(self) -> None:
-        self.worker.pause()
+        self.relay.pause()
 
     def resume(self) -> None:
-        self.worker.resume()
+        self.relay.resume()
+
+    def is_paused(self) -> bool:
+        return self.relay.is_paused()
 
     def join(self, timeout_ms: int = 30000) -> bool:
         """Stop the run and wait for its thread to end; True once it has."""
-        self.worker.request_stop()
-        return self.thread.wait(timeout_ms)
+        self.request_stop()
+        return self.task.join(timeout_ms)

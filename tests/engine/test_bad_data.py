@@ -18,7 +18,7 @@ from PIL import Image
 
 from engine import project as proj
 from engine.cli import main
-from tests.imagesets import make_image_folder, one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
+from tests.imagesets import make_image_folder
 
 
 def _png_claiming(width: int, height: int) -> bytes:
@@ -63,10 +63,10 @@ def _snapshot(root: Path) -> dict[str, tuple]:
             for p in sorted(root.rglob("*"))} | {".": (True, root.stat().st_mtime_ns, 0, None)}
 
 
-def test_one_percent_bad_files_train_to_the_end_and_are_reported(tmp_path, capsys):
+def test_one_percent_bad_files_train_to_the_end_and_are_reported(tmp_path, capsys, project_factory):
     train = make_image_folder(tmp_path / "train", per_class=200)  # 600 good images, 7 bad ones (~1%)
     _write_bad_files(train)
-    p = shapes_project(tmp_path, train__epochs=1, train__batch_size=64, data__val_fraction=0.1)
+    p = project_factory(train__epochs=1, train__batch_size=64, data__val_fraction=0.1)
     path = tmp_path / "p.thaw.toml"
     proj.save(p, path)
     before = _snapshot(train)
@@ -102,9 +102,9 @@ def _cli_outcome(tmp_path: Path, overrides: list[str], capsys) -> tuple[int, str
     st.one_of(st.text(max_size=12), st.sampled_from(["0", "-1", "1e400", "nan", "[1, 'a']", "{a=1}", '"x"',
                                                      "true", "[]", "99999999999999999999"]))), min_size=1, max_size=3))
 @example(overrides=[("train", "x")])  # a whole section set to a value: was a TypeError
-def test_set_overrides_never_give_a_traceback(tmp_path_factory, capsys, overrides):
+def test_set_overrides_never_give_a_traceback(tmp_path_factory, capsys, project_factory, overrides):
     tmp_path = tmp_path_factory.mktemp("set")
-    (tmp_path / "p.thaw.toml").write_text(proj.dumps(shapes_project(tmp_path, train__epochs=1)))
+    (tmp_path / "p.thaw.toml").write_text(proj.dumps(project_factory(train__epochs=1)))
     assignments = [f"{k}={v}" if k not in ("=", "") else k + v for k, v in overrides]
     # these all either break a rule or point nowhere: the run must be refused with a message, untrained
     assignments.append("data.train=" + str(tmp_path / "missing"))
@@ -114,13 +114,13 @@ def test_set_overrides_never_give_a_traceback(tmp_path_factory, capsys, override
     assert not (tmp_path / "out").exists()
 
 
-def test_images_deleted_during_a_run_stop_it_with_a_message_and_it_resumes(tmp_path):
+def test_images_deleted_during_a_run_stop_it_with_a_message_and_it_resumes(tmp_path, project_factory):
     from engine import events as ev
     from engine.errors import DataError
     from engine.runs import checkpoint
     from engine.runs import folder as run
 
-    p = shapes_project(tmp_path, train__epochs=3)
+    p = project_factory(train__epochs=3)
     train = tmp_path / "train"
     shutil.copytree(train, tmp_path / "backup")
 

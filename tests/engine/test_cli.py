@@ -16,7 +16,7 @@ import pytest
 
 from engine import events as ev
 from engine.cli import _Progress, main
-from tests.imagesets import make_image_folder, one_torch_thread  # noqa: F401 (autouse fixture)
+from tests.imagesets import make_image_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 

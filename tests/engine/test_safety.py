@@ -17,7 +17,6 @@ from engine.cli import main
 from engine.errors import CheckpointError, ProjectError, WeightsError
 from engine.runs import checkpoint
 from engine.runs import folder as run
-from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch notes the plain pickle
@@ -57,10 +56,10 @@ def test_the_trap_is_live(tmp_path):
     assert marker.exists()
 
 
-def test_weights_files_are_refused(tmp_path):
+def test_weights_files_are_refused(tmp_path, project_factory):
     marker = tmp_path / "marker"
     for name, path in _payloads(tmp_path, marker).items():
-        p = shapes_project(tmp_path, **{"model__weights": str(path)})
+        p = project_factory(**{"model__weights": str(path)})
         with pytest.raises(ProjectError, match=re.escape(str(path))) as err:  # found before anything starts
             run.train(p, tmp_path / f"out-{name}")
         assert err.value.key == "model.weights"
@@ -70,7 +69,7 @@ def test_weights_files_are_refused(tmp_path):
         assert not (tmp_path / f"out-{name}").exists()
 
 
-def test_a_planted_pretrained_file_in_the_torch_hub_cache_is_refused(tmp_path):
+def test_a_planted_pretrained_file_in_the_torch_hub_cache_is_refused(tmp_path, project_factory):
     """"pretrained" reads <TORCH_HOME>/hub/checkpoints/<file>: a pickle put there under that name is refused."""
     from engine.model import zoo
 
@@ -78,23 +77,23 @@ def test_a_planted_pretrained_file_in_the_torch_hub_cache_is_refused(tmp_path):
     cached = zoo.arch_info("resnet18").weights_path
     cached.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"fc.weight": _Plant(marker)}, cached)
-    p = shapes_project(tmp_path, model__arch="resnet18", model__weights="pretrained")
+    p = project_factory(model__arch="resnet18", model__weights="pretrained")
     with pytest.raises(WeightsError, match="can run code"):
         run.train(p, tmp_path / "out")
     assert not marker.exists()
 
 
-def _stopped_run(tmp_path: Path) -> tuple[Path, object]:
-    p = shapes_project(tmp_path, train__epochs=2)
+def _stopped_run(project_factory, tmp_path: Path) -> tuple[Path, object]:
+    p = project_factory(train__epochs=2)
     stop = threading.Event()
     run_dir, _ = run.train(p, tmp_path / "run", stop=stop, callbacks=[
         lambda e: stop.set() if isinstance(e, ev.EpochEnded) else None])
     return run_dir, p
 
 
-def test_checkpoint_and_resume_refuse_a_pickle(tmp_path, capsys):
+def test_checkpoint_and_resume_refuse_a_pickle(tmp_path, capsys, project_factory):
     marker = tmp_path / "marker"
-    run_dir, p = _stopped_run(tmp_path)
+    run_dir, p = _stopped_run(project_factory, tmp_path)
     for name, path in _payloads(tmp_path, marker).items():
         (run_dir / checkpoint.FILENAME).write_bytes(path.read_bytes())
         with pytest.raises(CheckpointError, match="damaged or not a Thaw checkpoint"):

@@ -2,52 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from engine import project as projects
 from engine.project import Project
 from gui import settings as gui_settings
-from gui import threads
+from gui import tasks
 from gui.main_window import MainWindow
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()  # closed here rather than by qtbot.addWidget: nobody is there to answer "save changes?"
-    yield w
-    w.stop_and_join()
-    w.dirty = False
-    w.close()
-    w.deleteLater()
-
-
-@pytest.fixture
-def answer(monkeypatch):
-    """Answer the window's yes/no/save questions without a person (recording what was asked)."""
-    asked: list[str] = []
-    reply = {"button": QMessageBox.StandardButton.Discard}
-
-    def question(parent, title, text, *args, **kwargs):
-        asked.append(title)
-        return reply["button"]
-
-    monkeypatch.setattr(QMessageBox, "question", question)
-    reply["asked"] = asked
-    return reply
-
-
-def image_folder(root, classes=("cats", "dogs"), per_class=6, size=32):
-    """A tiny real image folder: one sub-folder of PNGs per class, each class a different colour."""
-    from PIL import Image
-
-    for c, name in enumerate(classes):
-        folder = root / name
-        folder.mkdir(parents=True)
-        for i in range(per_class):
-            shade = 40 + 160 * c + i
-            Image.new("RGB", (size, size), (shade, 255 - shade, (37 * i) % 256)).save(folder / f"{i}.png")
-    return root
 
 
 def test_window_opens_with_title(window, qtbot):
@@ -86,14 +47,9 @@ def test_bad_project_file_is_a_message_not_a_crash(window, tmp_path):
     assert "train.epochs" in window.log_panel.lines[-1]
 
 
-def test_invalid_field_disables_start_with_the_reason(window, tmp_path):
-    data = image_folder(tmp_path / "data")
-    project = Project(base_dir=tmp_path)
-    project.set("model.arch", "thaw_digits_cnn")
-    project.set("model.weights", "none")
-    project.set("data.train", str(data))
-    window.set_project(project)
-    assert window.start_action.isEnabled(), window.problems()
+def test_invalid_field_disables_start_with_the_reason(window, qtbot, project_factory):
+    window.set_project(project_factory())
+    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)
 
     window.training_panel.lr.setText("fast")
     window.training_panel.lr.textEdited.emit("fast")
@@ -113,13 +69,13 @@ def test_missing_data_folder_disables_start(window, tmp_path):
     assert not window.start_action.isEnabled()
     assert "data.train" in window.start_reason.text()
     assert not window.start()
-    assert not threads.running()
+    assert not tasks.running()
 
 
-def tiny_project(root):
-    from tests.gui.run.test_worker import tiny_project as make
-
-    return make(root)
+def tiny_project(project_factory, epochs: int = 2):
+    """2 classes x 8 images, 3 steps of 4 per epoch."""
+    return project_factory(classes=("circle", "square"), train__epochs=epochs, train__batch_size=4,
+                           train__device="cpu", train__amp=False)
 
 
 def test_demo_opens_with_its_layer_tree(window, qtbot):
@@ -132,17 +88,17 @@ def test_demo_opens_with_its_layer_tree(window, qtbot):
     assert window.windowTitle().endswith(" — Thaw") and not window.dirty
 
 
-def test_changing_the_architecture_rebuilds_the_tree(window, tmp_path):
-    window.set_project(tiny_project(tmp_path))
-    assert "block3" in window.freeze_panel._blocks
+def test_changing_the_architecture_rebuilds_the_tree(window, project_factory):
+    window.set_project(tiny_project(project_factory))
+    assert "block3" in window.freeze_panel.checklist.blocks
     window.project.set("model.arch", "resnet18")
     window._project_edited()
-    assert "block3" not in window.freeze_panel._blocks
-    assert any(path.startswith("layer4") for path in window.freeze_panel._blocks)
+    assert "block3" not in window.freeze_panel.checklist.blocks
+    assert any(path.startswith("layer4") for path in window.freeze_panel.checklist.blocks)
 
 
-def test_a_short_run_fills_the_plots_and_shows_the_summary(window, qtbot, tmp_path):
-    window.set_project(tiny_project(tmp_path))
+def test_a_short_run_fills_the_plots_and_shows_the_summary(window, qtbot, tmp_path, project_factory):
+    window.set_project(tiny_project(project_factory))
     qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)
     with qtbot.waitSignal(window.run_finished, timeout=120_000):
         assert window.start()
@@ -159,12 +115,12 @@ def test_a_short_run_fills_the_plots_and_shows_the_summary(window, qtbot, tmp_pa
         window.summary.run_folder_url().toLocalFile().rpartition("/")[2]))
     assert "Done" in window.progress.format()
     assert window.start_action.isEnabled() and not window.freeze_panel.is_read_only()
-    assert not threads.running()
+    assert not tasks.running()
 
 
-def start_long_run(window, qtbot, tmp_path):
+def start_long_run(window, qtbot, project_factory):
     """Start a 500-epoch run on a tiny folder and wait until its first batch has arrived."""
-    project = tiny_project(tmp_path)
+    project = tiny_project(project_factory)
     project.set("train.epochs", 500)
     window.set_project(project)
     qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)
@@ -172,27 +128,27 @@ def start_long_run(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.plots.train_loss.n > 0, timeout=120_000)
 
 
-def test_stop_during_a_run_returns_quickly_and_joins_the_thread(window, qtbot, tmp_path):
-    start_long_run(window, qtbot, tmp_path)
+def test_stop_during_a_run_returns_quickly_and_joins_the_thread(window, qtbot, project_factory):
+    start_long_run(window, qtbot, project_factory)
     with qtbot.waitSignal(window.run_finished, timeout=5000):
         window.stop()
     assert window.last_result.stopped_by_user
     assert "stopped by you" in window.summary.label.text()
-    assert not threads.running() and window.run is None
+    assert not tasks.running() and window.run is None
 
 
-def test_closing_mid_run_stops_and_joins(qtbot, tmp_path, answer):
+def test_closing_mid_run_stops_and_joins(qtbot, project_factory, answer):
     window = MainWindow()
-    start_long_run(window, qtbot, tmp_path)
+    start_long_run(window, qtbot, project_factory)
     answer["button"] = QMessageBox.StandardButton.Yes
     assert window.close()
     assert answer["asked"] == ["Training is running"]
-    assert not threads.running()
+    assert not tasks.running()
     window.deleteLater()
 
 
-def test_closing_mid_run_can_be_cancelled(window, qtbot, tmp_path, answer):
-    project = tiny_project(tmp_path)
+def test_closing_mid_run_can_be_cancelled(window, qtbot, project_factory, answer):
+    project = tiny_project(project_factory)
     project.set("train.epochs", 500)
     window.set_project(project)
     qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)

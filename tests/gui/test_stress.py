@@ -9,49 +9,31 @@ from pathlib import Path
 
 import pytest
 import torch
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from engine import events as ev
 from engine import project as projects
+from engine.errors import DataError
 from engine.model.assemble import assemble as real_assemble
 from engine.train import loop as training
-from gui import threads
-from gui.main_window import MainWindow
-from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
+from gui import tasks
 
 RUN_MS = 120_000
 
 
 @pytest.fixture
-def answer(monkeypatch):
-    """The answer a person would give to the window's questions (recorded in `asked`)."""
-    reply = {"button": QMessageBox.StandardButton.Yes, "asked": []}
-
-    def question(parent, title, text, *args, **kwargs):
-        reply["asked"].append(title)
-        return reply["button"]
-
-    monkeypatch.setattr(QMessageBox, "question", question)
-    return reply
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, answer):
-    w = MainWindow()
-    p = shapes_project(tmp_path, train__epochs=200, train__device="cpu")
+def window(window, tmp_path, project_factory):
+    """The window (tests/conftest.py) on a saved 200-epoch shapes project: a run goes on until it is stopped."""
+    p = project_factory(train__epochs=200, train__device="cpu")
     path = tmp_path / "shapes.thaw.toml"
-    w.set_project(projects.save(p, path), path)
-    yield w
-    w.stop_and_join()
-    w.dirty = False
-    w.close()
-    w.deleteLater()
+    window.set_project(projects.save(p, path), path)
+    return window
 
 
 def _start_and_wait_for_a_batch(window, qtbot) -> None:
+    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=RUN_MS)  # the data is scanned
     assert window.start()
-    with qtbot.waitSignal(window.run.worker.batch_ended, timeout=RUN_MS):
+    with qtbot.waitSignal(window.run.batches, timeout=RUN_MS):
         pass
 
 
@@ -59,18 +41,18 @@ def test_starting_twice_runs_once_and_stop_pressed_repeatedly_stops_once(window,
     _start_and_wait_for_a_batch(window, qtbot)
     first = window.run
     assert not window.start() and window.run is first
-    assert len(threads.running()) == 1
+    assert len(tasks.running()) == 1
     with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
         for _ in range(5):
             window.stop()
             window.stop_action.trigger()
     assert window.last_result.stopped_by_user and window.last_error is None
     assert window.start_action.isEnabled() and not window.stop_action.isEnabled()
-    assert not threads.running()
+    assert not tasks.running()
 
 
-def test_another_project_cannot_replace_the_running_one(window, qtbot, tmp_path):
-    other = projects.save(shapes_project(tmp_path, name="other"), tmp_path / "other.thaw.toml")
+def test_another_project_cannot_replace_the_running_one(window, qtbot, tmp_path, project_factory):
+    other = projects.save(project_factory(name="other"), tmp_path / "other.thaw.toml")
     _start_and_wait_for_a_batch(window, qtbot)
     assert not window.open_action.isEnabled() and not window.new_action.isEnabled()
     assert not window.open_path(tmp_path / "other.thaw.toml", ask=False)
@@ -88,7 +70,7 @@ def test_closing_mid_run_asks_then_stops_and_keeps_the_run(window, qtbot, answer
     assert window.is_running()
     answer["button"] = QMessageBox.StandardButton.Yes
     assert window.close()
-    assert not threads.running() and not window.is_running()
+    assert not tasks.running() and not window.is_running()
     assert answer["asked"][:2] == ["Training is running"] * 2
 
 
@@ -97,13 +79,14 @@ def test_data_deleted_during_a_run_is_an_error_message(window, qtbot, tmp_path):
         if event.epoch == 1:
             shutil.rmtree(tmp_path / "train")
 
+    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=RUN_MS)
     assert window.start()
-    window.run.worker.epoch_ended.connect(delete_after_epoch_1)
+    window.run.epoch_ended.connect(delete_after_epoch_1)
     with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
         pass
-    assert window.last_error is not None and "no training image could be read" in window.last_error
+    assert isinstance(window.last_error, DataError) and "no training image could be read" in str(window.last_error)
     assert window.start_action.isEnabled() is False  # the data folder is gone: Start says why
-    assert not threads.running()
+    assert not tasks.running()
 
 
 def test_a_model_that_raises_is_an_error_message_and_the_window_recovers(window, qtbot, monkeypatch):
@@ -120,12 +103,14 @@ def test_a_model_that_raises_is_an_error_message_and_the_window_recovers(window,
         return built
 
     monkeypatch.setattr(training, "assemble", assemble)
+    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=RUN_MS)
     assert window.start()
     with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
         pass
-    assert "RuntimeError: the model broke" in window.last_error
+    assert isinstance(window.last_error, RuntimeError) and "the model broke" in str(window.last_error)
+    assert "training failed: RuntimeError: the model broke" in window.error_box.text()
     assert window.start_action.isEnabled() and not window.is_running()
-    assert not threads.running()
+    assert not tasks.running()
     monkeypatch.setattr(training, "assemble", real_assemble)
     window.project.train.epochs = 1
     assert window.start()
@@ -147,8 +132,9 @@ def test_out_of_memory_in_the_window_is_a_warning_not_a_failure(window, qtbot, m
     monkeypatch.setattr(training, "assemble", assemble)
     window.project.train.epochs = 1
     logs = []
+    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=RUN_MS)
     assert window.start()
-    window.run.worker.log.connect(lambda m: logs.append(m))
+    window.run.log.connect(lambda m: logs.append(m))
     with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
         pass
     assert window.last_error is None and window.last_result.epochs_completed == 1
@@ -157,9 +143,16 @@ def test_out_of_memory_in_the_window_is_a_warning_not_a_failure(window, qtbot, m
 
 def test_continue_a_stopped_run_from_its_folder(window, qtbot, tmp_path):
     window.project.train.epochs = 3
+    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=RUN_MS)
     assert window.start()
-    stop_after_epoch_1 = window.run.worker.request_stop  # in the training thread, so exactly after epoch 1
-    window.run.worker.epoch_ended.connect(lambda _e: stop_after_epoch_1(), Qt.ConnectionType.DirectConnection)
+    run, relay = window.run, window.run.relay
+    after_epoch = relay.on_epoch_ended
+
+    def stop_after_epoch_1(event):  # in the training thread (the relay is the engine's callback): exactly then
+        after_epoch(event)
+        run.request_stop()
+
+    relay.on_epoch_ended = stop_after_epoch_1
     with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
         pass
     run_dir = Path(window.last_result.run_dir)
@@ -172,7 +165,7 @@ def test_continue_a_stopped_run_from_its_folder(window, qtbot, tmp_path):
         pass
     assert window.last_error is None and window.last_result.epochs_completed == 3
     assert json.loads((run_dir / "summary.json").read_text())["resumed_from_epoch"] == 1
-    assert not threads.running()
+    assert not tasks.running()
 
     assert not window.continue_run(tmp_path)  # not a run folder: a message, nothing started
     assert not window.is_running() and "Cannot continue the run" in window.log_panel.toPlainText()

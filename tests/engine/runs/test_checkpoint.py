@@ -24,15 +24,15 @@ from engine.cli import main
 from engine.errors import CheckpointError, ProjectError
 from engine.runs import checkpoint
 from engine.runs import folder as run
-from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
+
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 
 
-def _project_file(tmp_path: Path, epochs: int):
-    p = shapes_project(tmp_path, train__epochs=epochs)
+def _project_file(project_factory, tmp_path: Path, epochs: int):
+    p = project_factory(train__epochs=epochs)
     path = tmp_path / "p.thaw.toml"
     return proj.save(p, path), path
 
@@ -55,8 +55,8 @@ def _wait_for_training(proc: subprocess.Popen) -> None:
 
 
 @posix_only
-def test_killed_at_random_moments_the_last_checkpoint_resumes(tmp_path):
-    p, path = _project_file(tmp_path, epochs=10_000)
+def test_killed_at_random_moments_the_last_checkpoint_resumes(tmp_path, project_factory):
+    p, path = _project_file(project_factory, tmp_path, epochs=10_000)
     run_dir = tmp_path / "run"
     rng = random.Random(8)
     epochs_seen = -1
@@ -109,8 +109,8 @@ KILL_IN_WRITE = textwrap.dedent("""
 
 
 @posix_only
-def test_killed_inside_a_checkpoint_write_the_previous_one_resumes(tmp_path):
-    p, path = _project_file(tmp_path, epochs=3)
+def test_killed_inside_a_checkpoint_write_the_previous_one_resumes(tmp_path, project_factory):
+    p, path = _project_file(project_factory, tmp_path, epochs=3)
     run_dir = tmp_path / "run"
     done = subprocess.run([sys.executable, "-c", KILL_IN_WRITE, str(path), str(run_dir)], cwd=ROOT, env=ENV,
                           capture_output=True, text=True, timeout=240)
@@ -148,8 +148,8 @@ def _damage(kind: str, good: bytes, target: Path) -> None:
 DAMAGE = ("truncated", "empty", "garbage", "flipped header", "no metadata", "other format", "tensor missing")
 
 
-def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, capsys):
-    p, path = _project_file(tmp_path, epochs=2)
+def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, capsys, project_factory):
+    p, path = _project_file(project_factory, tmp_path, epochs=2)
     stop = threading.Event()
     run_dir, _ = run.train(p, tmp_path / "run", stop=stop, callbacks=[_stop_after(1, stop)])
     target = run_dir / checkpoint.FILENAME
@@ -166,8 +166,8 @@ def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert checkpoint.read(run_dir).epoch == 1
 
 
-def test_a_checkpoint_for_another_model_is_refused(tmp_path):
-    p, _ = _project_file(tmp_path, epochs=2)
+def test_a_checkpoint_for_another_model_is_refused(tmp_path, project_factory):
+    p, _ = _project_file(project_factory, tmp_path, epochs=2)
     stop = threading.Event()
     run_dir, _ = run.train(p, tmp_path / "run", stop=stop, callbacks=[_stop_after(1, stop)])
     saved = checkpoint.read(run_dir)

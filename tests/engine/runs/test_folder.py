@@ -19,14 +19,14 @@ from engine.model.assemble import assemble
 from engine.runs import checkpoint
 from engine.runs import folder as run
 from engine.runs.lock import LOCK_NAME
-from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
+
 
 SUMMARY_KEYS = {"best_val_accuracy", "final_val_accuracy", "epochs_completed", "stopped_early", "device",
                 "trainable_params", "total_params", "images_per_second", "frozen_verified", "skipped_files"}
 
 
-def test_run_writes_every_output(tmp_path):
-    p = shapes_project(tmp_path, freeze__preset="last_blocks", data__augment="light")
+def test_run_writes_every_output(tmp_path, project_factory):
+    p = project_factory(freeze__preset="last_blocks", data__augment="light")
     run_dir, result = run.train(p)
     assert run_dir.parent == tmp_path / "runs" and run_dir.name.startswith("shapes-")
     # the checkpoint went when the run finished; the lock file stays (unlocked), see engine/runlock.py
@@ -60,8 +60,8 @@ def test_run_writes_every_output(tmp_path):
         assert torch.equal(fresh(x), result.model(x))
 
 
-def test_skipped_files_are_in_the_summary(tmp_path):
-    p = shapes_project(tmp_path, train__epochs=1)
+def test_skipped_files_are_in_the_summary(tmp_path, project_factory):
+    p = project_factory(train__epochs=1)
     (tmp_path / "train" / "circle" / "broken.png").write_bytes(b"\x89PNG not really")
     buf = io.BytesIO()
     Image.effect_noise((48, 48), 40).convert("RGB").save(buf, "JPEG")
@@ -78,14 +78,14 @@ def test_skipped_files_are_in_the_summary(tmp_path):
     assert any("cut.jpg" in line for line in logs)
 
 
-def test_a_stopped_run_still_saves_what_it_trained(tmp_path):
+def test_a_stopped_run_still_saves_what_it_trained(tmp_path, project_factory):
     stop = threading.Event()
 
     def stop_in_epoch_2(e):
         if isinstance(e, ev.BatchEnded) and e.epoch == 2:
             stop.set()
 
-    run_dir, result = run.train(shapes_project(tmp_path, train__epochs=3), tmp_path / "out",
+    run_dir, result = run.train(project_factory(train__epochs=3), tmp_path / "out",
                                 callbacks=[stop_in_epoch_2], stop=stop)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stopped_by_user"] is True and summary["epochs_completed"] == 1
@@ -93,8 +93,8 @@ def test_a_stopped_run_still_saves_what_it_trained(tmp_path):
     assert len((run_dir / "metrics.csv").read_text().splitlines()) == 3
 
 
-def test_unwritable_output_is_reported_before_training(tmp_path):
-    p = shapes_project(tmp_path)
+def test_unwritable_output_is_reported_before_training(tmp_path, project_factory):
+    p = project_factory()
     (tmp_path / "a-file").write_text("x")
     events = []
     with pytest.raises(ProjectError, match="--out: cannot write"):
@@ -105,8 +105,8 @@ def test_unwritable_output_is_reported_before_training(tmp_path):
     assert events == []
 
 
-def test_a_folder_holding_a_run_is_not_overwritten(tmp_path):
-    p = shapes_project(tmp_path, train__epochs=1)
+def test_a_folder_holding_a_run_is_not_overwritten(tmp_path, project_factory):
+    p = project_factory(train__epochs=1)
     run_dir, _ = run.train(p, tmp_path / "out")
     before = (run_dir / "model.safetensors").read_bytes()
     with pytest.raises(ProjectError, match="already holds a run"):
@@ -116,8 +116,8 @@ def test_a_folder_holding_a_run_is_not_overwritten(tmp_path):
     assert again != run_dir
 
 
-def test_rejected_data_leaves_no_run_folder(tmp_path):
-    p = shapes_project(tmp_path, per_class=1)
+def test_rejected_data_leaves_no_run_folder(tmp_path, project_factory):
+    p = project_factory(per_class=1)
     with pytest.raises(DataError, match="has only 1 usable image"):
         run.train(p, tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -16,7 +16,7 @@ import pytest
 from engine import events as ev
 from engine.runs import folder as run
 from engine.runs.lock import RunLock, RunLocked
-from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
+
 
 ROOT = Path(__file__).resolve().parents[3]
 HOLD = "import sys, time; from engine.runs.lock import RunLock; RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)"
@@ -46,14 +46,14 @@ def test_a_second_lock_is_refused_until_the_first_is_released(tmp_path):
     second.release()
 
 
-def test_resume_is_refused_while_another_process_trains_and_works_once_it_is_killed(tmp_path):
+def test_resume_is_refused_while_another_process_trains_and_works_once_it_is_killed(tmp_path, project_factory):
     stop = threading.Event()
 
     def stop_after_epoch_1(e):
         if isinstance(e, ev.EpochEnded) and e.epoch == 1:
             stop.set()
 
-    p = shapes_project(tmp_path, train__epochs=2)
+    p = project_factory(train__epochs=2)
     folder, first = run.train(p, tmp_path / "run", callbacks=[stop_after_epoch_1], stop=stop)
     assert first.summary["epochs_completed"] == 1
     free = RunLock(folder)
@@ -74,9 +74,9 @@ def test_resume_is_refused_while_another_process_trains_and_works_once_it_is_kil
     assert resumed.summary["epochs_completed"] == 2
 
 
-def test_a_run_in_progress_holds_its_folder(tmp_path):
+def test_a_run_in_progress_holds_its_folder(tmp_path, project_factory):
     """While `train` runs, another resume of the same folder is refused (here from a callback mid-run)."""
-    p = shapes_project(tmp_path, train__epochs=1)
+    p = project_factory(train__epochs=1)
     seen: list[str] = []
 
     def try_to_lock(e):

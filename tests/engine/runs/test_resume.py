@@ -17,7 +17,7 @@ from engine.cli import main
 from engine.errors import CheckpointError, ProjectError
 from engine.runs import checkpoint
 from engine.runs import folder as run
-from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
+
 
 
 def _stop_after_epoch(n: int, stop: threading.Event):
@@ -54,8 +54,8 @@ def _same(a: dict, b: dict) -> bool:
     {"train__optimizer": "sgd", "train__scheduler": "onecycle", "train__early_stop_patience": 3,
      "train__class_weights": True, "train__label_smoothing": 0.1, "head__kind": "cosine"},
 ])
-def test_two_plus_two_epochs_equal_four(tmp_path, settings):
-    p = shapes_project(tmp_path, train__epochs=4, **settings)
+def test_two_plus_two_epochs_equal_four(tmp_path, settings, project_factory):
+    p = project_factory(train__epochs=4, **settings)
     straight_last, parted_last = _LastWeights(), _LastWeights()
     straight, whole = run.train(p, tmp_path / "straight", callbacks=[straight_last])
 
@@ -79,8 +79,8 @@ def test_two_plus_two_epochs_equal_four(tmp_path, settings):
     assert summary["best_val_accuracy"] == whole.summary["best_val_accuracy"]
 
 
-def test_cli_resume_continues_a_stopped_run(tmp_path, capsys):
-    p = shapes_project(tmp_path, train__epochs=2)
+def test_cli_resume_continues_a_stopped_run(tmp_path, capsys, project_factory):
+    p = project_factory(train__epochs=2)
     path = tmp_path / "p.thaw.toml"
     from engine import project as proj
 
@@ -101,8 +101,8 @@ def test_cli_resume_continues_a_stopped_run(tmp_path, capsys):
     assert main(["train", str(other / "project.thaw.toml"), "--resume", str(other)]) == 0
 
 
-def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path, capsys):
-    p = shapes_project(tmp_path, train__epochs=2)
+def test_resume_refuses_other_settings_and_missing_checkpoints(tmp_path, capsys, project_factory):
+    p = project_factory(train__epochs=2)
     stop = threading.Event()
     run_dir, _ = run.train(p, tmp_path / "r", callbacks=[_stop_after_epoch(1, stop)], stop=stop)
     before = (run_dir / checkpoint.FILENAME).read_bytes()

@@ -12,7 +12,6 @@ from engine.device import pick_device
 from engine.errors import DataError, ProjectError
 from engine.train.loop import fit, project_data
 from engine.train.optim import class_weights
-from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
 
 
 class Recorder:
@@ -43,8 +42,8 @@ def _val_items(project):
     return [bundle.val[i] for i in range(len(bundle.val))]
 
 
-def test_fit_emits_events_in_order_and_is_repeatable(tmp_path):
-    p = shapes_project(tmp_path, data__augment="light", train__epochs=2)
+def test_fit_emits_events_in_order_and_is_repeatable(tmp_path, project_factory):
+    p = project_factory(data__augment="light", train__epochs=2)
     rec = Recorder()
     first = fit(p, callbacks=[rec])
     kinds = [type(e).__name__ for e in rec.events if not isinstance(e, ev.LogMessage)]
@@ -64,12 +63,12 @@ def test_fit_emits_events_in_order_and_is_repeatable(tmp_path):
         [(h.train_loss, h.val_loss, h.val_accuracy) for h in first.history]
     for (k, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
-    other = fit(shapes_project(tmp_path, data__augment="light", train__seed=1))
+    other = fit(project_factory(data__augment="light", train__seed=1))
     assert [h.train_loss for h in other.history] != [h.train_loss for h in first.history]
 
 
-def test_training_learns_the_shapes(tmp_path):
-    p = shapes_project(tmp_path, per_class=12, train__epochs=4, train__batch_size=6, train__lr=0.02,
+def test_training_learns_the_shapes(tmp_path, project_factory):
+    p = project_factory(per_class=12, train__epochs=4, train__batch_size=6, train__lr=0.02,
                        data__val_fraction=0.25)
     result = fit(p)
     losses = [h.train_loss for h in result.history]
@@ -77,10 +76,10 @@ def test_training_learns_the_shapes(tmp_path):
     assert result.history[-1].train_accuracy > 0.5
 
 
-def test_stop_is_honoured_within_one_batch(tmp_path):
+def test_stop_is_honoured_within_one_batch(tmp_path, project_factory):
     stop = threading.Event()
     rec = Recorder(stop_at=2, stop=stop)
-    result = fit(shapes_project(tmp_path), callbacks=[rec], stop=stop)
+    result = fit(project_factory(), callbacks=[rec], stop=stop)
     assert len(rec.of(ev.BatchEnded)) == 2
     assert rec.of(ev.EpochEnded) == []
     end = rec.of(ev.FitEnded)[0]
@@ -90,9 +89,9 @@ def test_stop_is_honoured_within_one_batch(tmp_path):
     assert out.shape == (1, 3) and torch.isfinite(out).all()
 
 
-def test_stop_after_an_epoch_keeps_the_best_model(tmp_path):
+def test_stop_after_an_epoch_keeps_the_best_model(tmp_path, project_factory):
     stop = threading.Event()
-    p = shapes_project(tmp_path, train__epochs=3)
+    p = project_factory(train__epochs=3)
     rec = Recorder(stop_at=4, stop=stop)  # the first batch of epoch 2
     result = fit(p, callbacks=[rec], stop=stop)
     assert len(rec.of(ev.BatchEnded)) == 4
@@ -101,9 +100,9 @@ def test_stop_after_an_epoch_keeps_the_best_model(tmp_path):
     assert _val_accuracy(result.model, _val_items(p)) == pytest.approx(result.history[0].val_accuracy)
 
 
-def test_early_stopping_keeps_the_best_epoch(tmp_path):
+def test_early_stopping_keeps_the_best_epoch(tmp_path, project_factory):
     # A learning rate this small leaves the predictions as they are: no epoch beats the first.
-    p = shapes_project(tmp_path, train__epochs=6, train__lr=1e-9, train__early_stop_patience=2)
+    p = project_factory(train__epochs=6, train__lr=1e-9, train__early_stop_patience=2)
     rec = Recorder()
     result = fit(p, callbacks=[rec])
     assert [e.epoch for e in rec.of(ev.EpochEnded)] == [1, 2, 3]
@@ -115,8 +114,8 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
 
 
 @pytest.mark.parametrize("arch, head", [("thaw_digits_cnn", "mlp"), ("resnet18", "linear")])
-def test_feature_cache_matches_the_uncached_path(tmp_path, arch, head):
-    p = shapes_project(tmp_path, model__arch=arch, freeze__preset="feature_extraction", head__kind=head,
+def test_feature_cache_matches_the_uncached_path(tmp_path, arch, head, project_factory):
+    p = project_factory(model__arch=arch, freeze__preset="feature_extraction", head__kind=head,
                        head__hidden=[16], head__dropout=0.3, train__epochs=2, train__lr=0.01)
     cached_rec, plain_rec = Recorder(), Recorder()
     cached = fit(p, callbacks=[cached_rec])
@@ -136,30 +135,30 @@ def test_feature_cache_matches_the_uncached_path(tmp_path, arch, head):
     assert cached.summary["frozen_verified"] and cached.summary["frozen_checked"] > 0
 
 
-def test_no_cache_when_the_backbone_trains_or_images_are_augmented(tmp_path):
+def test_no_cache_when_the_backbone_trains_or_images_are_augmented(tmp_path, project_factory):
     for settings in ({"freeze__preset": "last_blocks"}, {"freeze__preset": "feature_extraction",
                                                          "data__augment": "light"}):
         rec = Recorder()
-        result = fit(shapes_project(tmp_path, train__epochs=1, **settings), callbacks=[rec])
+        result = fit(project_factory(train__epochs=1, **settings), callbacks=[rec])
         assert rec.of(ev.FitStarted)[0].feature_cache is False
         assert result.summary["frozen_verified"]
     # BatchNorm statistics of frozen blocks are part of the check: last_blocks leaves them unchanged.
     assert result.summary["frozen_checked"] > 0
 
 
-def test_data_errors_come_before_training(tmp_path):
+def test_data_errors_come_before_training(tmp_path, project_factory):
     (tmp_path / "train" / "only").mkdir(parents=True)
     from tests.imagesets import make_image_folder
 
     make_image_folder(tmp_path / "train", per_class=3, classes=("only",))
     rec = Recorder()
     with pytest.raises(DataError, match="only one class"):
-        fit(shapes_project(tmp_path), callbacks=[rec])
+        fit(project_factory(), callbacks=[rec])
     assert rec.events == []
 
 
-def test_bad_settings_name_the_key(tmp_path):
-    p = shapes_project(tmp_path)
+def test_bad_settings_name_the_key(tmp_path, project_factory):
+    p = project_factory()
     p.train.lr = -1.0  # set directly, as a GUI bug might: fit still checks
     with pytest.raises(ProjectError, match="train.lr"):
         fit(p)
@@ -194,8 +193,8 @@ def test_ties_in_validation_accuracy_go_to_the_lower_validation_loss(tmp_path):
     assert [e.is_best for e in result.history].count(True) >= 2
 
 
-def test_the_end_event_counts_the_skipped_files(tmp_path):
-    p = shapes_project(tmp_path, train__epochs=1)
+def test_the_end_event_counts_the_skipped_files(tmp_path, project_factory):
+    p = project_factory(train__epochs=1)
     classes = sorted(d for d in (tmp_path / "train").iterdir() if d.is_dir())
     (classes[0] / "empty.png").write_bytes(b"")
     (classes[1] / "page.png").write_bytes(b"<html>not an image</html>")

@@ -11,7 +11,6 @@ from engine import events as ev
 from engine.model.assemble import assemble as real_assemble
 from engine.runs import folder as run
 from engine.train import loop as training
-from tests.imagesets import one_torch_thread, shapes_project  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture
@@ -33,10 +32,10 @@ def memory_for(monkeypatch):
     return limit
 
 
-def test_out_of_memory_halves_the_pass_and_keeps_the_run(tmp_path, memory_for):
+def test_out_of_memory_halves_the_pass_and_keeps_the_run(tmp_path, memory_for, project_factory):
     memory_for[0] = 3
     logs = []
-    run_dir, result = run.train(shapes_project(tmp_path, train__epochs=2), tmp_path / "out", callbacks=[
+    run_dir, result = run.train(project_factory(train__epochs=2), tmp_path / "out", callbacks=[
         lambda e: logs.append(e) if isinstance(e, ev.LogMessage) else None])
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["epochs_completed"] == 2 and summary["images_per_pass"] == 2 and summary["batch_size"] == 8
@@ -48,10 +47,10 @@ def test_out_of_memory_halves_the_pass_and_keeps_the_run(tmp_path, memory_for):
     assert json.loads(json.dumps(summary))  # the retries are plain JSON
 
 
-def test_split_batches_train_like_whole_ones(tmp_path, memory_for):
+def test_split_batches_train_like_whole_ones(tmp_path, memory_for, project_factory):
     """With nothing batch-dependent below the head (frozen backbone in eval mode), summing the parts'
     gradients gives the whole batch's step: the weights match a run that had memory enough."""
-    p = shapes_project(tmp_path, freeze__preset="feature_extraction", train__epochs=2,
+    p = project_factory(freeze__preset="feature_extraction", train__epochs=2,
                        train__class_weights=True, train__label_smoothing=0.1)
     whole = training.fit(p, feature_cache=False)
     memory_for[0] = 3
@@ -62,19 +61,19 @@ def test_split_batches_train_like_whole_ones(tmp_path, memory_for):
     assert split.history[-1].val_accuracy == whole.history[-1].val_accuracy
 
 
-def test_out_of_memory_at_one_image_is_an_error(tmp_path, memory_for):
+def test_out_of_memory_at_one_image_is_an_error(tmp_path, memory_for, project_factory):
     memory_for[0] = 0
     logs = []
     with pytest.raises(torch.OutOfMemoryError):
-        training.fit(shapes_project(tmp_path, train__epochs=1), callbacks=[
+        training.fit(project_factory(train__epochs=1), callbacks=[
             lambda e: logs.append(e.text) if isinstance(e, ev.LogMessage) else None])
     assert [t.split(" images per pass")[0].rsplit(" ", 1)[-1] for t in logs if "out of memory" in t] == ["8", "4", "2"]
 
 
-def test_out_of_memory_while_caching_features_trains_without_the_cache(tmp_path, memory_for):
+def test_out_of_memory_while_caching_features_trains_without_the_cache(tmp_path, memory_for, project_factory):
     memory_for[0] = 3
     logs = []
-    result = training.fit(shapes_project(tmp_path, freeze__preset="feature_extraction", train__epochs=1),
+    result = training.fit(project_factory(freeze__preset="feature_extraction", train__epochs=1),
                           callbacks=[lambda e: logs.append(e.text) if isinstance(e, ev.LogMessage) else None])
     assert any("out of memory while caching" in t for t in logs)
     assert result.summary["feature_cache"] is False and result.summary["epochs_completed"] == 1

@@ -5,13 +5,13 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from engine.model.assemble import skeleton
-from engine.model.checklist import plan_for
+from engine.model.checklist import Checklist, plan_for
 from engine.model.digits_cnn import DigitsCNN
 from engine.model.freezing import frozen_tensors
 from engine.model.layers import describe, walk
 from engine.model.zoo import DEMO_ARCH
 from engine.project import FreezeSettings, ModelSettings, Project
-from gui.freeze.layer_tree import TRAINABLE as TRAINABLE_COLUMN
+from gui.freeze.layer_tree import TRAINABLE_COLUMN
 from gui.freeze.panel import FreezePanel
 from gui.freeze.strip import FROZEN, HEAD, TRAINABLE
 
@@ -34,7 +34,7 @@ def panel(qtbot, resnet):
     p.resize(900, 600)
     p.settings = FreezeSettings(preset="full")
     p.set_freeze_settings(p.settings)
-    p.set_model(resnet, ("fc",))
+    p.set_checklist(Checklist(resnet, ("fc",)))
     p.show()
     qtbot.waitExposed(p)
     return p
@@ -118,14 +118,18 @@ def run_context_action(panel, qtbot, path, label):
 
 def test_context_menu_actions_give_the_expected_plan(panel, qtbot, resnet):
     def frozen_tops():
-        return set(panel.settings.frozen)
+        return set(panel.current_plan().frozen)
 
     run_context_action(panel, qtbot, "layer2", "Freeze up to here")
     assert frozen_tops() == {"conv1", "bn1", "layer1", "layer2"}
+    assert (panel.settings.preset, panel.settings.last_blocks) == ("last_blocks", 2)  # ticks that equal a preset
+    assert panel.preset_buttons["last_blocks"].isChecked() and panel.last_blocks.value() == 2
     run_context_action(panel, qtbot, "layer1", "Unfreeze from here")
     assert frozen_tops() == {"conv1", "bn1"}
+    assert (panel.settings.preset, panel.settings.last_blocks) == ("last_blocks", 4)
     run_context_action(panel, qtbot, "layer3", "Freeze only this")
     assert frozen_tops() == {"layer3"}
+    assert panel.settings.preset == "custom" and panel.settings.frozen == ["layer3"]
     assert frozen_units(panel, resnet) == {u for u in units(resnet) if u.startswith("layer3.")}
 
 
@@ -135,13 +139,13 @@ def test_batchnorm_policy_writes_the_project_and_the_plan(panel, qtbot):
     assert panel.settings.train_frozen_bn is True and panel.current_plan().train_frozen_bn is True
 
 
-def test_read_only_blocks_every_edit_visibly(panel, qtbot):
+def test_read_only_blocks_every_edit_visibly(panel, qtbot, resnet):
     panel.set_read_only(True)
     assert panel.read_only_label.isVisible()
     assert not panel.preset_buttons["feature_extraction"].isEnabled() and not panel.bn_policy.isEnabled()
     with qtbot.assertNotEmitted(panel.changed):
         click_check_box(qtbot, panel, "layer1")
-    assert panel.settings.preset == "full" and frozen_units(panel, panel._model) == set()
+    assert panel.settings.preset == "full" and frozen_units(panel, resnet) == set()
     panel.set_read_only(False)
     with qtbot.waitSignal(panel.changed):
         click_check_box(qtbot, panel, "layer1")
@@ -154,7 +158,7 @@ def test_opening_a_project_shows_its_custom_plan_without_a_change(qtbot):
     settings = FreezeSettings(preset="custom", frozen=["stem", "block1"], train_frozen_bn=True)
     with qtbot.assertNotEmitted(panel.changed):
         panel.set_freeze_settings(settings)
-        panel.set_model(model, ("fc",))
+        panel.set_checklist(Checklist(model, ("fc",)))
     assert panel.current_plan().frozen == {"stem", "block1"} and panel.current_plan().train_frozen_bn
     assert panel.bn_policy.currentIndex() == 1 and panel.preset_buttons["custom"].isChecked()
     out = FreezeSettings()
@@ -169,7 +173,7 @@ def test_plan_matches_the_engine_skeleton_for_the_demo_project(qtbot):
     panel = FreezePanel()
     qtbot.addWidget(panel)
     panel.set_freeze_settings(project.freeze)
-    panel.set_model(skel.model, skel.head_paths)
+    panel.set_checklist(Checklist(skel.model, skel.head_paths))
     assert frozen_tensors(skel.model, panel.current_plan(), skel.head_paths) == frozen_tensors(
         skel.model, skel.plan, skel.head_paths
     )
@@ -183,7 +187,7 @@ def test_hand_edits_on_a_vit_keep_its_loose_tensors_frozen(qtbot):
     qtbot.addWidget(panel)
     settings = FreezeSettings()  # feature extraction
     panel.set_freeze_settings(settings)
-    panel.set_model(model, heads)
+    panel.set_checklist(Checklist(model, heads))
     panel.tree_model.set_trainable("encoder.layers.encoder_layer_11", True)
     assert settings.preset == "custom" and "class_token" in settings.frozen
     custom = plan_for(model, "custom", frozen=settings.frozen, head_paths=heads)
@@ -194,8 +198,8 @@ def test_hand_edits_on_a_vit_keep_its_loose_tensors_frozen(qtbot):
 
 def test_a_kept_head_is_marked_kept_not_new(panel, resnet):
     cell = lambda: panel.tree_model.index_of_path("fc").siblingAtColumn(TRAINABLE_COLUMN)  # noqa: E731
-    panel.set_model(resnet, ("fc",), head_kept=True)
+    panel.set_checklist(Checklist(resnet, ("fc",)), head_kept=True)
     assert cell().data() == "kept"
     assert "the kept head: always trained" in cell().data(Qt.ItemDataRole.ToolTipRole)
-    panel.set_model(resnet, ("fc",))
+    panel.set_checklist(Checklist(resnet, ("fc",)))
     assert cell().data() == "new"

@@ -8,10 +8,10 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from engine.project import Project
-from gui import threads
+from gui import tasks
 from gui.panels.data_panel import DataPanel
 from gui.panels.fields import is_marked
-from tests.gui.panels.util import type_into
+from tests.gui.panels.util import check, type_into
 
 
 def write_folder(root, counts, corrupt=True):
@@ -38,9 +38,9 @@ def test_scan_shows_classes_counts_split_thumbnails_and_skipped(qtbot, panel, tm
     root = write_folder(tmp_path / "imgs", {"cat": 6, "dog": 4, "owl": 5})
     project = Project(base_dir=tmp_path)
     project.data.train = "imgs"
-    with qtbot.waitSignal(panel.classes_changed, timeout=30000) as classes:
+    with qtbot.waitSignal(panel.scanned, timeout=30000) as scanned:
         panel.set_project(project)
-    assert classes.args == [["cat", "dog", "owl"]]
+    assert scanned.args[0] is panel.sources and panel.sources.classes == ["cat", "dog", "owl"]
     assert panel.bars.counts == {"cat": 6, "dog": 4, "owl": 5}
     assert "3 classes, 15 images" in panel.summary.text()
     assert "12 train, 3 validation" in panel.split_label.text()  # 20% of each class, at least one
@@ -48,34 +48,39 @@ def test_scan_shows_classes_counts_split_thumbnails_and_skipped(qtbot, panel, tm
     assert panel.skipped.isVisible() and panel.skipped.list.count() == 1
     assert panel.skipped.list.item(0).text().startswith("broken.jpg")
     assert str(root / "cat" / "broken.jpg") == panel.skipped.list.item(0).toolTip()
+    check(panel, panel.sources)
     assert panel.problems() == []
 
 
-def test_typed_folder_is_scanned_and_missing_folder_rejected(qtbot, panel, tmp_path):
+def test_typed_folder_is_kept_as_typed_marked_and_scanned_when_done(qtbot, panel, tmp_path):
     write_folder(tmp_path / "imgs", {"cat": 3, "dog": 3}, corrupt=False)
     project = Project(base_dir=tmp_path)
     panel.set_project(project)
     type_into(qtbot, panel.train, str(tmp_path / "nowhere"))
-    assert "nowhere" not in project.data.train  # the project keeps only a path that exists
+    assert project.data.train == str(tmp_path / "nowhere")  # the project holds what the field shows
+    check(panel)
     assert is_marked(panel.train) and "is not a folder" in panel.train.toolTip()
     type_into(qtbot, panel.train, str(tmp_path / "imgs"))
-    assert panel._threads == []  # nothing is scanned while a path is being typed
-    with qtbot.waitSignal(panel.classes_changed, timeout=30000) as classes:
+    assert not panel.is_scanning() and panel.sources is None  # nothing is scanned while a path is being typed
+    with qtbot.waitSignal(panel.scanned, timeout=30000):
         qtbot.keyClick(panel.train, Qt.Key.Key_Return)
-    assert project.data.train == str(tmp_path / "imgs")
-    assert classes.args == [["cat", "dog"]]
+    assert project.data.train == str(tmp_path / "imgs") and panel.sources.classes == ["cat", "dog"]
+    check(panel, panel.sources)
     assert not is_marked(panel.train) and not panel.skipped.isVisible()
+    type_into(qtbot, panel.train, str(tmp_path / "img"))
+    assert panel.sources is None  # the scan on screen is of another path now
 
 
 def test_unusable_folder_is_marked_with_the_engine_reason(qtbot, panel, tmp_path):
     write_folder(tmp_path / "one", {"cat": 3}, corrupt=False)
     project = Project(base_dir=tmp_path)
     project.data.train = "one"
-    with qtbot.waitSignal(panel.scan_finished, timeout=30000):
+    with qtbot.waitSignal(panel.scanned, timeout=30000):
         panel.set_project(project)
+    assert panel.sources.classes == [] and "only one class" in panel.sources.train_error
+    check(panel, panel.sources)
     assert is_marked(panel.train) and "only one class" in panel.train.toolTip()
     assert any("only one class" in p for p in panel.problems())
-    assert panel.classes == []
 
 
 def test_split_problem_and_validation_folder(qtbot, panel, tmp_path):
@@ -83,18 +88,21 @@ def test_split_problem_and_validation_folder(qtbot, panel, tmp_path):
     write_folder(tmp_path / "val", {"cat": 1, "dog": 2}, corrupt=False)
     project = Project(base_dir=tmp_path)
     project.data.train = "imgs"
-    with qtbot.waitSignal(panel.scan_finished, timeout=30000):
+    with qtbot.waitSignal(panel.scanned, timeout=30000):
         panel.set_project(project)
-    with qtbot.assertNotEmitted(panel.changed):
-        type_into(qtbot, panel.val_fraction, "0.9")  # leaves no training image of 'cat'
-    assert project.data.val_fraction == 0.2
+    with qtbot.waitSignal(panel.changed):
+        type_into(qtbot, panel.val_fraction, "0.9")  # a share the project takes, but it leaves 'cat' no image
+    assert project.data.val_fraction == 0.9
+    check(panel, panel.sources)
     assert is_marked(panel.val_fraction) and "'cat'" in panel.val_fraction.toolTip()
+    assert "not possible" in panel.split_label.text()
     type_into(qtbot, panel.val, "val")
-    with qtbot.waitSignal(panel.scan_finished, timeout=30000):
+    with qtbot.waitSignal(panel.scanned, timeout=30000):
         qtbot.keyClick(panel.val, Qt.Key.Key_Return)
     assert project.data.val == "val"
     assert not panel.val_fraction.isEnabled()
     assert "7 train, 3 validation" in panel.split_label.text()
+    check(panel, panel.sources)
     assert panel.problems() == []  # the share is not used with a validation folder
 
 
@@ -104,20 +112,24 @@ def test_close_joins_scan_thread(qtbot, tmp_path):
     project = Project(base_dir=tmp_path)
     project.data.train = "imgs"
     p.set_project(project)
-    assert p._threads, "a scan thread was started"
+    assert p.is_scanning(), "a scan was started"
     p.close()
-    assert threads.running() == []
+    assert tasks.running() == []
     p.deleteLater()
 
 
-def test_image_size_note_for_architectures_that_need_another_size(qtbot, panel, tmp_path):
+def test_image_size_the_architecture_forces_is_a_note_under_the_field(qtbot, panel, tmp_path):
     project = Project(base_dir=tmp_path)
     project.model.arch = "vit_b_16"
     panel.set_project(project)
     type_into(qtbot, panel.image_size, "128")
     assert project.data.image_size == 128
+    check(panel)
     assert not panel.size_note.isHidden() and "224" in panel.size_note.text()
-    panel.set_arch("resnet18")
+    assert not is_marked(panel.image_size)  # a warning: it does not stop a run
+    assert not any(p.startswith("data.image_size") for p in panel.problems())
+    project.model.arch = "resnet18"
+    check(panel)
     assert panel.size_note.isHidden()
 
 

@@ -11,10 +11,11 @@ from PySide6.QtCore import Qt
 from safetensors.torch import save_file
 
 from engine.model import zoo
+from engine.model.digits_cnn import DigitsCNN
 from engine.project import Project
 from gui.panels.fields import is_marked
 from gui.panels.model_panel import ModelPanel
-from tests.gui.panels.util import show_panel
+from tests.gui.panels.util import check, show_panel
 
 
 @pytest.fixture
@@ -63,12 +64,13 @@ def test_search_filters(qtbot, panel):
     assert project.model.arch == "resnet18"  # filtering alone changes nothing
 
 
-def test_picking_an_architecture_updates_project_and_checks_its_weights(qtbot, panel):
+def test_picking_an_architecture_updates_project_and_its_weights_are_checked(qtbot, panel):
     p, project = panel
     qtbot.keyClicks(p.search, "thaw_digits")
-    with qtbot.waitSignal(p.arch_changed, timeout=1000) as picked:
+    with qtbot.waitSignal(p.changed, timeout=1000):
         qtbot.keyClick(p.search, Qt.Key.Key_Return)
-    assert picked.args == [zoo.DEMO_ARCH] and project.model.arch == zoo.DEMO_ARCH
+    assert project.model.arch == zoo.DEMO_ARCH
+    check(p)
     assert p.problems() == []  # the demo's weights ship with Thaw
 
     p.search.clear()
@@ -76,27 +78,39 @@ def test_picking_an_architecture_updates_project_and_checks_its_weights(qtbot, p
     with qtbot.waitSignal(p.changed, timeout=1000):
         qtbot.keyClick(p.search, Qt.Key.Key_Return)
     assert project.model.arch == "resnet50"
+    check(p)
     assert is_marked(p.weights_box)
     assert any("not on this machine" in problem for problem in p.problems())
     with qtbot.waitSignal(p.changed, timeout=1000):
         qtbot.mouseClick(p.none, Qt.MouseButton.LeftButton)
+    check(p)
     assert project.model.weights == "none" and p.problems() == [] and not is_marked(p.weights_box)
 
 
-def test_weights_file_is_validated(qtbot, panel, tmp_path):
+def test_a_weights_file_is_checked_against_the_architecture(qtbot, panel, tmp_path):
+    """The engine reads the file's header: another architecture's file is marked before anything runs."""
     p, project = panel
+    project.model.arch = zoo.DEMO_ARCH
     qtbot.mouseClick(p.from_file, Qt.MouseButton.LeftButton)
-    assert p.weights_file.isEnabled() and "choose a weights file" in p.weights_box.toolTip()
-    with qtbot.assertNotEmitted(p.changed):
-        qtbot.keyClicks(p.weights_file, str(tmp_path / "model.bin"))
-    assert project.model.weights == "pretrained"
-    assert is_marked(p.weights_box) and "not a .safetensors" in p.weights_box.toolTip()
-    good = tmp_path / "model.safetensors"
-    save_file({"w": torch.zeros(2)}, str(good))
+    assert p.weights_file.isEnabled() and "choose \"pretrained\", \"none\" or a weights file" in p.weights_box.toolTip()
+    assert p.typed_problems()  # the project keeps its weights until a file is named
+    qtbot.keyClicks(p.weights_file, str(tmp_path / "model.bin"))
+    assert project.model.weights == str(tmp_path / "model.bin")  # held as typed, and marked
+    check(p)
+    assert is_marked(p.weights_box) and ".safetensors/.pth/.pt file" in p.weights_box.toolTip()
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(other))
+    p.weights_file.clear()
+    qtbot.keyClicks(p.weights_file, str(other))
+    check(p)
+    assert is_marked(p.weights_box) and "does not fit this architecture" in p.weights_box.toolTip()
+    good = tmp_path / "digits.safetensors"
+    save_file(DigitsCNN(num_classes=7).state_dict(), str(good))  # another head is fine: it is replaced
     p.weights_file.clear()
     qtbot.keyClicks(p.weights_file, str(good))
+    check(p)
     assert project.model.weights == str(good)
-    assert p.from_file.isChecked() and p.problems() == []
+    assert p.from_file.isChecked() and p.problems() == [] and not is_marked(p.weights_box)
 
 
 def test_unknown_architecture_in_a_project_is_marked(qtbot, cached_resnet18):
@@ -105,6 +119,7 @@ def test_unknown_architecture_in_a_project_is_marked(qtbot, cached_resnet18):
     project = Project()
     project.model.arch = "resnet9000"
     p.set_project(project)
+    check(p)
     assert is_marked(p.view) and "unknown architecture" in p.problems()[0]
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
+from engine.device import available_devices
 from engine.project import Project
 from gui.panels.fields import is_marked
-from gui.panels.training_panel import TrainingPanel, available_devices
-from tests.gui.panels.util import show_panel, type_into
+from gui.panels.training_panel import TrainingPanel
+from tests.gui.panels.util import check, show_panel, type_into
 
 
 @pytest.fixture
@@ -79,10 +80,12 @@ def test_unavailable_device_disabled_and_marked(qtbot):
         project = Project()
         project.train.device = key  # e.g. a project written on a machine with a GPU
         p.set_project(project)
+        check(p)
         assert is_marked(p.device)
         assert any("not available" in problem for problem in p.problems())
     project = Project()
     p.set_project(project)
+    check(p)
     assert p.problems() == []
     assert devices["auto"].startswith("Auto (")
 

@@ -21,3 +21,12 @@ def type_into(qtbot, edit, text):
     edit.selectAll()
     qtbot.keyClick(edit, Qt.Key.Key_Delete)
     qtbot.keyClicks(edit, text)
+
+
+def check(panel, sources=None):
+    """What the window does after an edit or a scan: ask the engine, show the panel its fields' problems."""
+    from engine.preflight import preflight
+
+    found = preflight(panel.project, sources)
+    panel.show_problems(found)
+    return found

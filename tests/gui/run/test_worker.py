@@ -1,62 +1,95 @@
-"""The training worker: a real run of the demo CNN in a real QThread, its signals, stop, pause and errors."""
+"""The training run: the event relay without a thread (throttling, pausing), then a real run of the demo CNN in a
+real QThread, its signals, stop, pause and errors."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QObject
 
-from engine.events import BatchEnded, EpochEnded, FitEnded, FitStarted
-from engine.project import Project
-from gui import threads
-from gui.run.worker import TrainingRun
-from tests.imagesets import make_image_folder
+from engine import events as ev
+from engine.errors import DataError
+from gui import tasks
+from gui.run.worker import MAX_EMITS_PER_SECOND, EventRelay, TrainingRun
 
 
-def tiny_project(root: Path, epochs: int = 2, per_class: int = 8) -> Project:
-    """The demo CNN from scratch on 32 px shapes: 2 classes x 8 images, 3 steps of 4 per epoch."""
-    data = make_image_folder(root / "data", per_class=per_class, classes=("circle", "square"))
-    project = Project(name="tiny", base_dir=root)
-    for key, value in {
-        "model.arch": "thaw_digits_cnn", "model.weights": "none", "data.train": str(data),
-        "data.val_fraction": 0.25, "data.image_size": 32, "data.augment": "none", "freeze.preset": "full",
-        "train.epochs": epochs, "train.batch_size": 4, "train.device": "cpu", "train.amp": False,
-        "train.out_dir": str(root / "runs"),
-    }.items():
-        project.set(key, value)
-    return project
+def batch(step: int) -> ev.BatchEnded:
+    return ev.BatchEnded(epoch=1, step=step, steps_per_epoch=100, global_step=step, loss=0.5, accuracy=0.5,
+                         lr=1e-3, images_per_second=10.0, eta_seconds=1.0)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_relay_groups_batches_at_most_thirty_times_a_second():
+    clock, reported = FakeClock(), []
+    relay = EventRelay(threading.Event(), clock)
+    relay.report = reported.append
+    clock.now = 1.0
+    for step in range(1, 101):  # 100 batches in one second
+        relay(batch(step))
+        clock.now += 0.01
+    relay(ev.LogMessage("hello"))  # any other event sends what is pending first
+    names = [name for name, _ in reported]
+    assert names[-1] == "log" and set(names[:-1]) == {"batches"}
+    lists = [payload for name, payload in reported if name == "batches"]
+    assert [b.step for group in lists for b in group] == list(range(1, 101))  # all of them, in order
+    assert len(lists) <= MAX_EMITS_PER_SECOND + 1 and relay.batch_emits == len(lists)
+
+
+def test_the_relay_keeps_the_end_event_and_passes_the_rest_by_name():
+    reported = []
+    relay = EventRelay(threading.Event())
+    relay.report = reported.append
+    start = ev.FitStarted(epochs=1, steps_per_epoch=1, train_size=1, val_size=1, classes=("a", "b"), device="cpu",
+                          trainable_params=1, total_params=1, feature_cache=False, run_dir="")
+    end = ev.FitEnded(epochs_completed=1, best_val_accuracy=1.0, final_val_accuracy=1.0, stopped_early=False,
+                      stopped_by_user=False, seconds=1.0, frozen_verified=True, run_dir="")
+    relay(start)
+    relay(end)
+    assert reported == [("fit_started", start)] and relay.ended is end
+
+
+def test_a_paused_relay_holds_the_loop_until_resumed_or_stopped():
+    stop, reported = threading.Event(), []
+    relay = EventRelay(stop)
+    relay.report = reported.append
+    relay.pause()
+    loop = threading.Thread(target=relay, args=(batch(1),))  # the training thread, stand-in
+    loop.start()
+    loop.join(0.5)
+    assert loop.is_alive() and reported == [("batches", [batch(1)]), ("paused", True)]
+    relay.resume()
+    loop.join(5)
+    assert not loop.is_alive() and reported[-1] == ("paused", False)
+    relay.pause()
+    loop = threading.Thread(target=relay, args=(batch(2),))
+    loop.start()
+    stop.set()
+    relay.release()
+    loop.join(5)
+    assert not loop.is_alive()
 
 
 class Recorder(QObject):
-    """Collects the worker's signals. A QObject, so its slots run queued in the GUI thread like the window's."""
+    """Collects the run's signals (delivered in the GUI thread)."""
 
     def __init__(self, run: TrainingRun) -> None:
         super().__init__()
-        self.started: list[FitStarted] = []
-        self.batches: list[BatchEnded] = []
+        self.started, self.batches, self.epochs, self.returned, self.errors = [], [], [], [], []
         self.emits = 0
-        self.epochs: list[EpochEnded] = []
-        self.finished: list[FitEnded] = []
-        self.errors: list[str] = []
-        w = run.worker
-        w.started.connect(self._started)
-        w.batch_ended.connect(self._batches)
-        w.epoch_ended.connect(self._epoch)
-        w.finished.connect(self._finished)
-        w.errored.connect(self._errored)
-
-    def _started(self, event) -> None:
-        self.started.append(event)
-
-    def _epoch(self, event) -> None:
-        self.epochs.append(event)
-
-    def _finished(self, event) -> None:
-        self.finished.append(event)
-
-    def _errored(self, message: str) -> None:
-        self.errors.append(message)
+        run.fit_started.connect(self.started.append)
+        run.batches.connect(self._batches)
+        run.epoch_ended.connect(self.epochs.append)
+        run.returned.connect(self.returned.append)
+        run.errored.connect(self.errors.append)
 
     def _batches(self, events: list) -> None:
         self.emits += 1
@@ -67,7 +100,7 @@ class Recorder(QObject):
 def make_run():
     runs: list[TrainingRun] = []
 
-    def make(project: Project) -> tuple[TrainingRun, Recorder]:
+    def make(project) -> tuple[TrainingRun, Recorder]:
         run = TrainingRun(project)
         runs.append(run)
         return run, Recorder(run)
@@ -77,69 +110,73 @@ def make_run():
         assert run.join(30000)
 
 
-def test_a_short_run_delivers_every_event_in_order(qtbot, tmp_path, make_run):
-    run, rec = make_run(tiny_project(tmp_path))
-    with qtbot.waitSignal(run.worker.finished, timeout=120_000):
+def tiny(project_factory, epochs: int = 2):
+    """2 classes x 8 images, 3 steps of 4 per epoch."""
+    return project_factory(classes=("circle", "square"), train__epochs=epochs, train__batch_size=4,
+                           train__device="cpu", train__amp=False)
+
+
+def test_a_short_run_delivers_every_event_in_order(qtbot, project_factory, make_run):
+    run, rec = make_run(tiny(project_factory))
+    with qtbot.waitSignal(run.finished, timeout=120_000):
         run.start()
-    qtbot.waitUntil(lambda: not run.is_running(), timeout=10_000)
-    assert rec.errors == []
+    assert not run.is_running() and rec.errors == []
     assert len(rec.started) == 1 and rec.started[0].epochs == 2
     steps = rec.started[0].steps_per_epoch
     assert [b.global_step for b in rec.batches] == list(range(1, 2 * steps + 1))
     assert rec.emits <= len(rec.batches)  # batches arrive grouped, never more signals than batches
     assert [e.epoch for e in rec.epochs] == [1, 2]
-    result = rec.finished[0]
+    result = rec.returned[0]
     assert result.epochs_completed == 2 and not result.stopped_by_user and result.frozen_verified
     assert (Path(result.run_dir) / "model.safetensors").is_file()
     assert (Path(result.run_dir) / "summary.json").is_file()
-    assert not threads.running()
+    assert not tasks.running()
 
 
-def test_stop_ends_the_run_within_a_batch_and_keeps_the_model(qtbot, tmp_path, make_run):
-    run, rec = make_run(tiny_project(tmp_path, epochs=200))
+def test_stop_ends_the_run_within_a_batch_and_keeps_the_model(qtbot, project_factory, make_run):
+    run, rec = make_run(tiny(project_factory, epochs=200))
     run.start()
     qtbot.waitUntil(lambda: len(rec.batches) >= 1, timeout=120_000)
-    with qtbot.waitSignal(run.worker.finished, timeout=10_000):
+    with qtbot.waitSignal(run.finished, timeout=10_000):
         run.request_stop()
-    assert run.thread.wait(5000)
-    result = rec.finished[0]
+    result = rec.returned[0]
     assert result.stopped_by_user and result.epochs_completed < 200
     assert (Path(result.run_dir) / "model.safetensors").is_file()
     assert rec.errors == []
 
 
-def test_pause_holds_the_loop_until_resume(qtbot, tmp_path, make_run):
-    run, rec = make_run(tiny_project(tmp_path, epochs=3))
+def test_pause_holds_the_loop_until_resume(qtbot, project_factory, make_run):
+    run, rec = make_run(tiny(project_factory, epochs=3))
     run.start()
     qtbot.waitUntil(lambda: len(rec.batches) >= 1, timeout=120_000)
-    with qtbot.waitSignal(run.worker.paused_changed, timeout=5000):
+    with qtbot.waitSignal(run.paused_changed, timeout=5000):
         run.pause()
     held = len(rec.batches)  # the loop holds: everything before the pause has been flushed
     qtbot.wait(1000)
-    assert len(rec.batches) == held and not rec.finished and run.is_running()
-    with qtbot.waitSignal(run.worker.finished, timeout=120_000):
+    assert len(rec.batches) == held and not rec.returned and run.is_running()
+    with qtbot.waitSignal(run.finished, timeout=120_000):
         run.resume()
-    assert rec.finished[0].epochs_completed == 3
+    assert rec.returned[0].epochs_completed == 3
 
 
-def test_stop_releases_a_paused_run(qtbot, tmp_path, make_run):
-    run, rec = make_run(tiny_project(tmp_path, epochs=200))
+def test_stop_releases_a_paused_run(qtbot, project_factory, make_run):
+    run, rec = make_run(tiny(project_factory, epochs=200))
     run.start()
     qtbot.waitUntil(lambda: len(rec.batches) >= 1, timeout=120_000)
     run.pause()
-    with qtbot.waitSignal(run.worker.finished, timeout=10_000):
+    with qtbot.waitSignal(run.finished, timeout=10_000):
         run.request_stop()
-    assert rec.finished[0].stopped_by_user
+    assert rec.returned[0].stopped_by_user
 
 
-def test_an_error_in_the_run_arrives_as_a_message(qtbot, tmp_path, make_run):
-    project = tiny_project(tmp_path)
-    for image in (tmp_path / "data" / "square").iterdir():  # one class left: nothing to learn
+def test_an_error_in_the_run_arrives_as_the_exception(qtbot, tmp_path, project_factory, make_run):
+    project = tiny(project_factory)
+    for image in (tmp_path / "train" / "square").iterdir():  # one class left: nothing to learn
         image.unlink()
-    (tmp_path / "data" / "square").rmdir()
+    (tmp_path / "train" / "square").rmdir()
     run, rec = make_run(project)
-    with qtbot.waitSignal(run.worker.errored, timeout=60_000) as blocker:
+    with qtbot.waitSignal(run.finished, timeout=60_000):
         run.start()
-    assert "class" in blocker.args[0].lower()
-    assert run.thread.wait(10_000)
-    assert rec.finished == []
+    assert len(rec.errors) == 1 and isinstance(rec.errors[0], DataError)  # told apart by type, not by text
+    assert "class" in str(rec.errors[0]).lower()
+    assert rec.returned == []

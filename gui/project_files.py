@@ -1,0 +1,153 @@
+"""The window's File and Demo menus: New, Open, Open Recent, Save, Save As, the demos, Continue a Stopped Run.
+
+A mixin of `MainWindow`: it reads and writes project files through `engine.project`; the window shows them.
+Save refuses while a field shows text the project could not take (e.g. "abc" as the number of epochs): the file
+would hold something else than the window shows. Nothing is lost: the window keeps both the text and the
+project, and says which fields to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from engine import project as projects
+from engine.errors import ThawError
+from engine.project import SUFFIX, Project
+from gui import settings as gui_settings
+
+FILE_FILTER = f"Thaw projects (*{SUFFIX});;All files (*)"
+
+
+class ProjectFiles:
+    """New / Open / Save for a window with `project`, `path`, `dirty`, `set_project`, `typed_problems`,
+    `is_running`, `launch_resume`, `log` and `show_error`."""
+
+    def maybe_save(self) -> bool:
+        """Before losing unsaved changes: ask to save them. False when the person cancels (or saving fails)."""
+        if not self.dirty:
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to {self.windowTitle().split(' — ')[0].rstrip('*')}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def _busy(self, title: str) -> bool:
+        """True (with a message) while a run is going: the project it trains cannot be replaced under it."""
+        if self.is_running():
+            self.show_error(title, "A run is in progress. Stop it (or wait until it ends), then try again.")
+        return self.is_running()
+
+    def new_project(self) -> None:
+        if not self._busy("Cannot start a new project") and self.maybe_save():
+            self.set_project(Project())
+            self.log("new project")
+
+    def open_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        start = str(self.path.parent) if self.path else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", start, FILE_FILTER)
+        if path:
+            self.open_path(path, ask=False)
+
+    def open_path(self, path: str | Path, ask: bool = True) -> bool:
+        """Open a project file; a bad file is shown as a message and the current project stays."""
+        if self._busy("Cannot open a project") or (ask and not self.maybe_save()):
+            return False
+        try:
+            project = projects.load(path)
+        except ThawError as exc:
+            self.show_error("Cannot open project", str(exc))
+            if not Path(path).exists():
+                gui_settings.forget_recent_project(str(Path(path).resolve()))
+                self._refresh_recent_menu()
+            return False
+        self.set_project(project, path)
+        self.remember_opened(path)
+        return True
+
+    def remember_opened(self, path: str | Path) -> None:
+        """The project file at `path` is open: add it to the recent list and the log."""
+        gui_settings.add_recent_project(path)
+        self._refresh_recent_menu()
+        self.log(f"opened {path}")
+
+    def open_demo(self, scenario: str) -> bool:
+        from engine.demo.scenarios import ensure_demo
+
+        if self._busy("Cannot open the demo") or not self.maybe_save():
+            return False
+        try:
+            path = ensure_demo(scenario)
+        except ThawError as exc:
+            self.show_error("Cannot build the demo", str(exc))
+            return False
+        return self.open_path(path, ask=False)
+
+    def save(self) -> bool:
+        if self.path is None:
+            return self.save_as_dialog()
+        return self.save_to(self.path)
+
+    def save_as_dialog(self) -> bool:
+        start = str(self.path) if self.path else f"{self.project.name or 'untitled'}{SUFFIX}"
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", start, FILE_FILTER)
+        return self.save_to(path) if path else False
+
+    def save_to(self, path: str | Path) -> bool:
+        """Write the project to `path`; refused (with the fields to fix) while a field shows refused text."""
+        path = Path(path)
+        if not path.name.endswith(SUFFIX):
+            path = path.with_name(path.name.removesuffix(".toml") + SUFFIX)
+        typed = self.typed_problems()
+        if typed:
+            self.show_error("Cannot save project", "These fields show values the project cannot take, so the file "
+                            "would not hold what you see. Correct them, then save again:\n" + "\n".join(typed))
+            return False
+        try:
+            saved = projects.save(self.project, path)
+        except (ThawError, OSError) as exc:
+            self.show_error("Cannot save project", f"{path}: {exc}")
+            return False
+        # The saved copy's relative paths point at the same places from the new folder.
+        for key in projects.PATH_KEYS:
+            self.project.set(key, saved.get(key))
+        self.project.base_dir = saved.base_dir
+        self.path = path
+        self.dirty = False
+        self._update_title()
+        gui_settings.add_recent_project(path)
+        self._refresh_recent_menu()
+        self.log(f"saved {path}")
+        return True
+
+    def _refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = gui_settings.recent_projects()
+        for path in recent:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_path(p))
+        self.recent_menu.setEnabled(bool(recent) and not self.is_running())
+
+    def continue_dialog(self) -> None:
+        start = str(self.project.resolve(self.project.train.out_dir)) if self.project.train.out_dir else ""
+        folder = QFileDialog.getExistingDirectory(self, "Continue the run in folder", start)
+        if folder:
+            self.continue_run(folder)
+
+    def continue_run(self, run_dir: str | Path) -> bool:
+        """Show the run's own project (read-only while it runs) and resume the run from its checkpoint."""
+        if self._busy("Cannot continue a run") or not self.maybe_save():
+            return False
+        try:
+            project = projects.load(Path(run_dir) / "project.thaw.toml")
+        except ThawError as exc:
+            self.show_error("Cannot continue the run", f"{run_dir} is not a run folder: {exc}")
+            return False
+        self.set_project(project)
+        return self.launch_resume(run_dir)

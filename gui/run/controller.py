@@ -1,0 +1,171 @@
+"""The window's one training run: starting it, pausing, stopping, and showing its progress as it goes.
+
+It hands a copy of the project to a `TrainingRun` and turns the run's signals into the progress bar, the
+speed and device labels, the plots, the log and, at the end, the summary card. The window decides when a run
+may start (the engine's preflight) and locks its set-up while `running` says so.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QLabel, QProgressBar
+
+from engine.errors import ThawError
+from engine.events import EpochEnded, FitEnded, FitStarted, LogMessage
+from engine.project import Project
+from engine.wording import clock, training_failed
+from gui.naming import named
+from gui.run.summary import RunSummary
+from gui.run.worker import TrainingRun
+
+
+class RunController(QObject):
+    """Owns the run (at most one) and the widgets that show it."""
+
+    running_changed = Signal(bool)  # True when a run starts, False once its thread has ended
+    paused_changed = Signal(bool)
+
+    def __init__(self, plots: Callable[[], object], log: Callable[[str, str], None],
+                 show_error: Callable[[str, str], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._plots, self._log, self._show_error = plots, log, show_error
+        self.run: TrainingRun | None = None
+        self.last_result: FitEnded | None = None
+        self.last_error: BaseException | None = None
+        self._fit_started: FitStarted | None = None
+        self._t0 = 0.0
+        self.progress = named(QProgressBar(), "runProgress", "Training progress")
+        self.progress.setMinimumWidth(360)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Not running")
+        self.progress.setValue(0)
+        self.speed_label = QLabel("")
+        self.device_label = QLabel("device: -")
+        self.summary = RunSummary()
+
+    def is_running(self) -> bool:
+        return self.run is not None and self.run.is_running()
+
+    def is_paused(self) -> bool:
+        return self.is_running() and self.run.is_paused()
+
+    # ------------------------------------------------------------ control
+
+    def launch(self, project: Project, resume_dir: str | Path | None = None) -> None:
+        """Start a run of `project`: a new one, or the run in `resume_dir` continued."""
+        self._plots().clear()
+        self.summary.hide()
+        self.last_result = self.last_error = self._fit_started = None
+        self._t0 = time.monotonic()
+        self.run = run = TrainingRun(project.copy(), resume_dir, resume=resume_dir is not None, parent=self)
+        run.fit_started.connect(self._on_started)
+        run.batches.connect(self._on_batches)
+        run.epoch_ended.connect(self._on_epoch)
+        run.log.connect(self._on_log)
+        run.returned.connect(self._on_returned)
+        run.errored.connect(self._on_errored)
+        run.paused_changed.connect(self._on_paused)
+        run.finished.connect(self._on_finished)
+        self.progress.setFormat("Preparing data and model...")
+        self.progress.setRange(0, 0)
+        what = f"continuing the run in {resume_dir}" if resume_dir else f"starting {project.name}"
+        self._log(f"{what}: {project.model.arch}, {project.train.epochs} epoch(s)", "info")
+        run.start()
+        self.running_changed.emit(True)
+
+    def pause(self) -> None:
+        if self.is_running():
+            self.run.pause()
+
+    def resume(self) -> None:
+        if self.is_running():
+            self.run.resume()
+
+    def stop(self) -> None:
+        if self.is_running() and not self.run.is_stop_requested():
+            self.run.request_stop()
+            self.progress.setFormat(self.progress.format() + "  (stopping...)")
+            self._log("stop requested: finishing the current batch", "info")
+
+    def stop_and_join(self, timeout_ms: int = 30000) -> bool:
+        """Stop the run (if any) and wait for its thread; True when no thread is left running."""
+        if self.run is None:
+            return True
+        joined = self.run.join(timeout_ms)
+        if joined:
+            self._on_finished()
+        return joined
+
+    # ------------------------------------------------------------ what the run says
+
+    def _on_started(self, event: FitStarted) -> None:
+        self._fit_started = event
+        self.progress.setRange(0, max(1, event.epochs * event.steps_per_epoch))
+        self.progress.setValue(0)
+        self.progress.setFormat(f"Epoch 1/{event.epochs} · step 0/{event.steps_per_epoch} · ETA {clock(None)}")
+        self.device_label.setText(f"device: {event.device}")
+        cache = " (feature cache)" if event.feature_cache else ""
+        self._log(f"training on {event.device}{cache}: {event.train_size} train / {event.val_size} val images, "
+                  f"{len(event.classes)} classes, {event.trainable_params:,} of {event.total_params:,} "
+                  f"parameters trainable; run folder {event.run_dir}", "info")
+
+    def _on_batches(self, events: list) -> None:
+        self._plots().add_batches(events)
+        last = events[-1]
+        epochs = self._fit_started.epochs if self._fit_started else last.epoch
+        self.progress.setValue(min(self.progress.maximum(), last.global_step))
+        stopping = "  (stopping...)" if self.run and self.run.is_stop_requested() else ""
+        self.progress.setFormat(f"Epoch {last.epoch}/{epochs} · step {last.step}/{last.steps_per_epoch} · "
+                                f"ETA {clock(last.eta_seconds)}{stopping}")
+        self.speed_label.setText(f"{last.images_per_second:,.0f} images/s")
+
+    def _on_epoch(self, event: EpochEnded) -> None:
+        self._plots().add_epoch(event)
+        best = " (best)" if event.is_best else ""
+        self._log(f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f} acc "
+                  f"{event.train_accuracy:.1%} · val loss {event.val_loss:.4f} acc {event.val_accuracy:.1%}{best} · "
+                  f"{event.seconds:.1f}s, {event.images_per_second:,.0f} images/s", "info")
+
+    def _on_log(self, message: LogMessage) -> None:
+        self._log(message.text, message.level)
+
+    def _on_paused(self, paused: bool) -> None:
+        self._log("paused" if paused else "resumed", "info")
+        if paused:
+            self.progress.setFormat(self.progress.format() + "  (paused)")
+        self.paused_changed.emit(paused)
+
+    def _on_returned(self, result: FitEnded) -> None:
+        self.last_result = result
+        self.summary.show_result(result)
+        self._plots().redraw()
+        self._log(f"run ended: best val accuracy {result.best_val_accuracy:.1%}, final "
+                  f"{result.final_val_accuracy:.1%}, {clock(result.seconds)}, frozen weights "
+                  f"{'unchanged' if result.frozen_verified else 'CHANGED'}; results in {result.run_dir}", "info")
+        self.progress.setFormat(f"Done · {result.epochs_completed} epoch(s) · best val {result.best_val_accuracy:.1%}")
+
+    def _on_errored(self, exc: BaseException) -> None:
+        """A `ThawError` says what is wrong in its own words (nothing was trained); anything else is a crash,
+        logged with its traceback."""
+        self.last_error = exc
+        if isinstance(exc, ThawError):
+            message = str(exc)
+        else:
+            self._log("".join(traceback.format_exception(exc)), "error")
+            message = training_failed(exc)
+        self.progress.setFormat("Failed")
+        self._show_error("Training failed", message)
+
+    def _on_finished(self) -> None:
+        run, self.run = self.run, None
+        if run is None:
+            return
+        run.task.join()
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        self.running_changed.emit(False)

@@ -1,4 +1,5 @@
-# Two commands: `make run` opens Thaw on its demo, `make test` runs the test suite.
+# Two commands: `make run` opens Thaw on its demo, `make test` runs the test suite (`make lint`: ruff and the
+# import-linter contracts in pyproject.toml).
 # Each creates .venv and installs the project into it the first time (or when pyproject.toml changes).
 PYTHON ?= python3
 VENV := .venv
@@ -21,6 +22,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV)

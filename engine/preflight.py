@@ -14,6 +14,7 @@ from __future__ import annotations
 from engine.data import Sources, source_problems
 from engine.device import device_problem
 from engine.errors import ProjectError
+from engine.io.space import run_bytes, space_problem
 from engine.model import zoo
 from engine.model.checklist import unknown_names, unknown_names_error
 from engine.model.heads import missing_source_classes
@@ -43,6 +44,7 @@ def preflight(project: Project, scan: Sources | None = None) -> list[ProjectErro
         for note in zoo.effective_image_size(zoo.arch_info(arch), project.data.image_size)[1]:
             add("data.image_size", note, warning=True)
         add("freeze.frozen", _freeze_problem(project))
+        add("train.out_dir", _space_problem(project))
     add("head.kind", _head_problem(project, scan))
     problem = device_problem(project.train.device)
     add("train.device", problem.problem if problem else None)
@@ -93,6 +95,15 @@ def _freeze_problem(project: Project) -> str | None:
     names = {n for n in facts.names if not under(n, aux)}  # auxiliary heads are removed from a run's model
     unknown = unknown_names(freeze.frozen, names, classifier)
     return unknown_names_error(unknown).problem if unknown else None
+
+
+def _space_problem(project: Project) -> str | None:
+    """The output folder's disk must hold the run's checkpoints (estimated from the architecture's parameter
+    count, 4 bytes each; the run checks again with its real model)."""
+    params = zoo.arch_info(project.model.arch).num_params
+    if not params or not project.train.out_dir.strip():
+        return None
+    return space_problem(project.resolve(project.train.out_dir), run_bytes(4 * params, project.train.optimizer))
 
 
 def _head_problem(project: Project, scan: Sources | None) -> str | None:

@@ -1,4 +1,6 @@
-"""The engine must run headless: importing it never pulls in Qt or pyqtgraph."""
+"""The engine must run headless: importing every engine module, in a fresh process, pulls in no Qt, pyqtgraph or
+gui module. (Which module may import which is fenced by the import-linter contracts in pyproject.toml, checked
+by `make lint`.)"""
 
 import subprocess
 import sys
@@ -10,19 +12,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_engine_imports_without_qt():
     code = (
         "import importlib, pkgutil, sys, engine\n"
-        "for m in pkgutil.iter_modules(engine.__path__):\n"
-        "    importlib.import_module('engine.' + m.name)\n"
+        "names = [m.name for m in pkgutil.walk_packages(engine.__path__, 'engine.')]\n"
+        "for name in names:\n"
+        "    importlib.import_module(name)\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6', 'gui')]\n"
         "assert not bad, bad\n"
+        "assert len(names) > 30, names\n"
         "print('ok')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
-
-
-def test_no_qt_import_statements_in_engine():
-    for path in (ROOT / "engine").rglob("*.py"):
-        text = path.read_text()
-        for banned in ("PySide6", "pyqtgraph", "from gui", "import gui"):
-            assert banned not in text, f"{path} mentions {banned}"

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from engine.errors import CheckpointError, ProjectError
+from engine.errors import CheckpointError
 from engine.io.atomic import atomic_path
+from engine.io.space import check_space, run_bytes
 from engine.train.state import FORMAT, Checkpoint
 
 FILENAME = "checkpoint.safetensors"
@@ -55,7 +55,7 @@ class CheckpointFile:
         self.run_dir = Path(run_dir)
 
     def reserve(self, model: nn.Module, optimizer_kind: str) -> None:
-        check_space(self.run_dir, estimated_bytes(model, optimizer_kind))
+        check_space(self.run_dir, estimated_bytes(model, optimizer_kind))  # preflight estimated it; now exactly
 
     def write(self, ckpt: Checkpoint) -> None:
         write(self.run_dir, ckpt)
@@ -146,21 +146,5 @@ def differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
 
 
 def estimated_bytes(model: nn.Module, optimizer_kind: str) -> int:
-    """Disk space a run's outputs need: a checkpoint (model, optimizer state, a second copy for the best
-    weights) and model.safetensors, written while the previous checkpoint still exists."""
-    model_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-    optimizer_copies = 2 if optimizer_kind == "adamw" else 1
-    return model_bytes * (2 * (2 + optimizer_copies) + 1)
-
-
-def check_space(folder: str | os.PathLike, needed: int, key: str = "train.out_dir") -> None:
-    """`ProjectError` before training when the disk holding `folder` (or its nearest existing parent) has
-    less than `needed` bytes free."""
-    existing = Path(folder)
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent
-    free = shutil.disk_usage(existing).free
-    if free < needed:
-        raise ProjectError(key, f"only {free / 2**20:,.0f} MB free on the disk of {folder}; this run's "
-                                f"checkpoints and model need about {needed / 2**20:,.0f} MB. Free some space "
-                                "or choose another output folder")
+    """Disk space a run of `model` needs (`engine.io.space.run_bytes`)."""
+    return run_bytes(sum(t.numel() * t.element_size() for t in model.state_dict().values()), optimizer_kind)

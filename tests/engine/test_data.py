@@ -12,7 +12,6 @@ from PIL import Image
 
 from engine import data
 from engine.errors import DataError
-from engine.project import Project
 from tests.imagesets import make_image_folder
 
 PRE = SimpleNamespace(resize=36, crop=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), interpolation="bilinear")
@@ -128,19 +127,10 @@ def test_transforms_give_three_channels_at_image_size(tmp_path):
     assert torch.allclose(plain, torch.full((3, 32, 32), (1.0 - 0.5) / 0.25))
 
 
-def _project(tmp_path, **data_keys) -> Project:
-    p = Project(base_dir=tmp_path)
-    p.data.train = "train"
-    p.data.image_size = 32
-    for k, v in data_keys.items():
-        p.set(f"data.{k}", v)
-    return p
-
-
-def test_prepare_data_with_separate_val_folder(tmp_path):
+def test_prepare_data_with_separate_val_folder(tmp_path, project_factory):
     make_image_folder(tmp_path / "train", per_class=4)
     make_image_folder(tmp_path / "val", per_class=2, classes=("square", "triangle"), seed=1)
-    bundle = data.prepare_data(_project(tmp_path, val="val"), PRE)
+    bundle = data.prepare_data(project_factory(data__val="val"), PRE)
     assert bundle.classes == ["circle", "square", "triangle"]
     assert len(bundle.train) == 12 and len(bundle.val) == 4
     assert sorted(set(bundle.val.labels)) == [1, 2]
@@ -149,17 +139,17 @@ def test_prepare_data_with_separate_val_folder(tmp_path):
     assert x.shape == (3, 32, 32) and y == 1
 
 
-def test_prepare_data_rejects_unknown_val_class(tmp_path):
+def test_prepare_data_rejects_unknown_val_class(tmp_path, project_factory):
     make_image_folder(tmp_path / "train", per_class=4, classes=("a", "b"))
     make_image_folder(tmp_path / "val", per_class=2, classes=("a", "c"))
     with pytest.raises(DataError, match="validation classes not in the training data: c"):
-        data.prepare_data(_project(tmp_path, val="val"), PRE)
+        data.prepare_data(project_factory(data__val="val"), PRE)
 
 
-def test_loader_skips_a_file_that_fails_at_load_time(tmp_path):
+def test_loader_skips_a_file_that_fails_at_load_time(tmp_path, project_factory):
     root = make_image_folder(tmp_path / "train", per_class=3, classes=("a", "b"))
     (root / "a" / "cut.jpg").write_bytes(_half("JPEG"))  # passes the scan, fails when decoded
-    bundle = data.prepare_data(_project(tmp_path, val_fraction=0.3), PRE)
+    bundle = data.prepare_data(project_factory(data__val_fraction=0.3), PRE)
     assert bundle.skipped == []
     loader = data.make_loader(bundle.train, batch_size=64, shuffle=False, seed=0)
     batches = list(loader)
@@ -170,9 +160,9 @@ def test_loader_skips_a_file_that_fails_at_load_time(tmp_path):
     assert len(b) == len(bundle.train) - n_cut and b.x.shape[1:] == (3, 32, 32)
 
 
-def test_loader_order_is_seeded(tmp_path):
+def test_loader_order_is_seeded(tmp_path, project_factory):
     make_image_folder(tmp_path / "train", per_class=6)
-    bundle = data.prepare_data(_project(tmp_path), PRE)
+    bundle = data.prepare_data(project_factory(), PRE)
 
     def order(seed):
         return torch.cat([b.y for b in data.make_loader(bundle.train, 4, True, seed)]).tolist()
@@ -189,11 +179,11 @@ def test_worker_choice():
     assert data.choose_workers(10_000, 224, cpus=4) == 3
 
 
-def test_worker_processes_give_the_same_batches(tmp_path):
+def test_worker_processes_give_the_same_batches(tmp_path, project_factory):
     """The worker path (forkserver/spawn, as inside the Qt process) pickles the dataset and its transforms."""
     root = make_image_folder(tmp_path / "train", per_class=3, classes=("a", "b"))
     (root / "b" / "cut.jpg").write_bytes(_half("JPEG"))
-    bundle = data.prepare_data(_project(tmp_path, val_fraction=0.3, augment="none"), PRE)
+    bundle = data.prepare_data(project_factory(data__val_fraction=0.3, data__augment="none"), PRE)
 
     def run(workers):
         loader = data.make_loader(bundle.train, 2, True, 5, num_workers=workers)

@@ -10,19 +10,15 @@ from engine.model.layers import describe
 from engine.project import Project
 
 
-def demo_project(tmp_path, **freeze) -> Project:
-    p = Project(base_dir=tmp_path)
-    p.model.arch = "thaw_digits_cnn"
-    p.data.image_size = 32
-    p.head.kind = "mlp"
-    p.head.hidden = [16]
-    for k, v in freeze.items():
-        setattr(p.freeze, k, v)
-    return p
+def demo_project(project_factory, **freeze) -> Project:
+    """The demo CNN with its shipped weights and an MLP head; feature extraction unless `freeze` says otherwise."""
+    freeze = {"preset": "feature_extraction", **freeze}
+    return project_factory(model__weights="pretrained", head__kind="mlp", head__hidden=[16],
+                           **{f"freeze__{k}": v for k, v in freeze.items()})
 
 
-def test_assemble_applies_head_and_plan(tmp_path):
-    p = demo_project(tmp_path, preset="last_blocks", last_blocks=1)
+def test_assemble_applies_head_and_plan(project_factory):
+    p = demo_project(project_factory, preset="last_blocks", last_blocks=1)
     p.model.weights = "none"
     a = assemble(p, num_classes=3)
     assert a.head_paths == ["fc"] and a.image_size == 32 and a.notes == []
@@ -32,8 +28,8 @@ def test_assemble_applies_head_and_plan(tmp_path):
     assert a.info.name == "thaw_digits_cnn"
 
 
-def test_skeleton_matches_the_real_model(tmp_path):
-    p = demo_project(tmp_path)
+def test_skeleton_matches_the_real_model(project_factory):
+    p = demo_project(project_factory)
     p.model.weights = "none"
     real, skel = assemble(p, 4), skeleton(p, 4)
     assert all(t.is_meta for t in skel.model.state_dict().values())
@@ -42,10 +38,10 @@ def test_skeleton_matches_the_real_model(tmp_path):
 
 
 @pytest.mark.skipif(not demo_cnn.SOURCE_WEIGHTS.is_file(), reason="the demo's source weights are not built")
-def test_assemble_with_the_shipped_demo_weights(tmp_path):
+def test_assemble_with_the_shipped_demo_weights(tmp_path, project_factory):
     from safetensors.torch import load_file
 
-    a = assemble(demo_project(tmp_path), 5)
+    a = assemble(demo_project(project_factory), 5)
     shipped = load_file(str(demo_cnn.SOURCE_WEIGHTS))
     assert torch.equal(a.model.block2[0].weight, shipped["block2.0.weight"])
 
@@ -67,9 +63,9 @@ def test_input_size_is_raised_with_a_note(tmp_path):
 
 
 @pytest.mark.skipif(not demo_cnn.SOURCE_WEIGHTS.is_file(), reason="the demo's source weights are not built")
-def test_a_kept_head_keeps_the_source_outputs_of_the_data_classes_in_their_order(tmp_path):
+def test_a_kept_head_keeps_the_source_outputs_of_the_data_classes_in_their_order(tmp_path, project_factory):
     """Same task: the source's classifier stays; a subset of its classes, in another order, picks its rows."""
-    p = demo_project(tmp_path)
+    p = demo_project(project_factory)
     p.head.kind = "keep"
     whole = assemble(p, 5, classes=["0", "1", "2", "3", "4"])
     part = assemble(p, 2, classes=["3", "1"])
@@ -86,10 +82,10 @@ def test_a_kept_head_keeps_the_source_outputs_of_the_data_classes_in_their_order
     assert shown.model.fc.out_features == 5 and skeleton(p, 2, ["3", "1"]).model.fc.out_features == 2
 
 
-def test_a_kept_head_needs_the_pretrained_weights(tmp_path):
+def test_a_kept_head_needs_the_pretrained_weights(project_factory):
     from engine.preflight import preflight
 
-    p = demo_project(tmp_path)
+    p = demo_project(project_factory)
     p.head.kind = "keep"
     p.model.weights = "none"
     assert any(e.key == "head.kind" and "pretrained" in str(e) for e in preflight(p))

@@ -180,10 +180,12 @@ def test_a_checkpoint_for_another_model_is_refused(tmp_path, project_factory):
 
 
 def test_a_full_disk_is_reported_before_training(tmp_path):
+    from engine.io.space import check_space
+
     free = shutil.disk_usage(tmp_path).free
     with pytest.raises(ProjectError, match=r"train.out_dir: only [\d,]+ MB free on the disk of .*need about"):
-        checkpoint.check_space(tmp_path / "runs" / "new", free + (1 << 30))
-    checkpoint.check_space(tmp_path / "runs" / "new", 1)
+        check_space(tmp_path / "runs" / "new", free + (1 << 30))
+    check_space(tmp_path / "runs" / "new", 1)
     model = torch.nn.Linear(10, 10)  # 110 float32 = 440 bytes
     assert checkpoint.estimated_bytes(model, "adamw") == 440 * 9
     assert checkpoint.estimated_bytes(model, "sgd") == 440 * 7

@@ -42,7 +42,7 @@ def _val_items(project):
     return [bundle.val[i] for i in range(len(bundle.val))]
 
 
-def test_fit_emits_events_in_order_and_is_repeatable(tmp_path, project_factory):
+def test_fit_emits_events_in_order_and_is_repeatable(project_factory):
     p = project_factory(data__augment="light", train__epochs=2)
     rec = Recorder()
     first = fit(p, callbacks=[rec])
@@ -67,7 +67,7 @@ def test_fit_emits_events_in_order_and_is_repeatable(tmp_path, project_factory):
     assert [h.train_loss for h in other.history] != [h.train_loss for h in first.history]
 
 
-def test_training_learns_the_shapes(tmp_path, project_factory):
+def test_training_learns_the_shapes(project_factory):
     p = project_factory(per_class=12, train__epochs=4, train__batch_size=6, train__lr=0.02,
                        data__val_fraction=0.25)
     result = fit(p)
@@ -76,7 +76,7 @@ def test_training_learns_the_shapes(tmp_path, project_factory):
     assert result.history[-1].train_accuracy > 0.5
 
 
-def test_stop_is_honoured_within_one_batch(tmp_path, project_factory):
+def test_stop_is_honoured_within_one_batch(project_factory):
     stop = threading.Event()
     rec = Recorder(stop_at=2, stop=stop)
     result = fit(project_factory(), callbacks=[rec], stop=stop)
@@ -89,7 +89,7 @@ def test_stop_is_honoured_within_one_batch(tmp_path, project_factory):
     assert out.shape == (1, 3) and torch.isfinite(out).all()
 
 
-def test_stop_after_an_epoch_keeps_the_best_model(tmp_path, project_factory):
+def test_stop_after_an_epoch_keeps_the_best_model(project_factory):
     stop = threading.Event()
     p = project_factory(train__epochs=3)
     rec = Recorder(stop_at=4, stop=stop)  # the first batch of epoch 2
@@ -100,7 +100,7 @@ def test_stop_after_an_epoch_keeps_the_best_model(tmp_path, project_factory):
     assert _val_accuracy(result.model, _val_items(p)) == pytest.approx(result.history[0].val_accuracy)
 
 
-def test_early_stopping_keeps_the_best_epoch(tmp_path, project_factory):
+def test_early_stopping_keeps_the_best_epoch(project_factory):
     # A learning rate this small leaves the predictions as they are: no epoch beats the first.
     p = project_factory(train__epochs=6, train__lr=1e-9, train__early_stop_patience=2)
     rec = Recorder()
@@ -135,7 +135,7 @@ def test_feature_cache_matches_the_uncached_path(tmp_path, arch, head, project_f
     assert cached.summary["frozen_verified"] and cached.summary["frozen_checked"] > 0
 
 
-def test_no_cache_when_the_backbone_trains_or_images_are_augmented(tmp_path, project_factory):
+def test_no_cache_when_the_backbone_trains_or_images_are_augmented(project_factory):
     for settings in ({"freeze__preset": "last_blocks"}, {"freeze__preset": "feature_extraction",
                                                          "data__augment": "light"}):
         rec = Recorder()
@@ -157,7 +157,7 @@ def test_data_errors_come_before_training(tmp_path, project_factory):
     assert rec.events == []
 
 
-def test_bad_settings_name_the_key(tmp_path, project_factory):
+def test_bad_settings_name_the_key(project_factory):
     p = project_factory()
     p.train.lr = -1.0  # set directly, as a GUI bug might: fit still checks
     with pytest.raises(ProjectError, match="train.lr"):

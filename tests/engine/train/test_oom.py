@@ -47,7 +47,7 @@ def test_out_of_memory_halves_the_pass_and_keeps_the_run(tmp_path, memory_for, p
     assert json.loads(json.dumps(summary))  # the retries are plain JSON
 
 
-def test_split_batches_train_like_whole_ones(tmp_path, memory_for, project_factory):
+def test_split_batches_train_like_whole_ones(memory_for, project_factory):
     """With nothing batch-dependent below the head (frozen backbone in eval mode), summing the parts'
     gradients gives the whole batch's step: the weights match a run that had memory enough."""
     p = project_factory(freeze__preset="feature_extraction", train__epochs=2,
@@ -61,7 +61,7 @@ def test_split_batches_train_like_whole_ones(tmp_path, memory_for, project_facto
     assert split.history[-1].val_accuracy == whole.history[-1].val_accuracy
 
 
-def test_out_of_memory_at_one_image_is_an_error(tmp_path, memory_for, project_factory):
+def test_out_of_memory_at_one_image_is_an_error(memory_for, project_factory):
     memory_for[0] = 0
     logs = []
     with pytest.raises(torch.OutOfMemoryError):
@@ -70,7 +70,7 @@ def test_out_of_memory_at_one_image_is_an_error(tmp_path, memory_for, project_fa
     assert [t.split(" images per pass")[0].rsplit(" ", 1)[-1] for t in logs if "out of memory" in t] == ["8", "4", "2"]
 
 
-def test_out_of_memory_while_caching_features_trains_without_the_cache(tmp_path, memory_for, project_factory):
+def test_out_of_memory_while_caching_features_trains_without_the_cache(memory_for, project_factory):
     memory_for[0] = 3
     logs = []
     result = training.fit(project_factory(freeze__preset="feature_extraction", train__epochs=1),

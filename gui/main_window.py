@@ -109,22 +109,25 @@ class MainWindow(ProjectFiles, QMainWindow):
                              for name, label in DEMOS}
 
     def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
+        bar = named(self.menuBar(), "menuBar", "Menu bar")
+        file_menu = self._menu(bar, "&File", "fileMenu")
         file_menu.addActions([self.new_action, self.open_action])
-        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu = self._menu(file_menu, "Open &Recent", "recentMenu")
         file_menu.addSeparator()
         file_menu.addActions([self.save_action, self.save_as_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
-        run_menu = bar.addMenu("&Run")
+        run_menu = self._menu(bar, "&Run", "runMenu")
         run_menu.addActions([self.start_action, self.pause_action, self.resume_action, self.stop_action])
         run_menu.addSeparator()
         run_menu.addAction(self.continue_action)
-        demo_menu = bar.addMenu("&Demo")
+        demo_menu = self._menu(bar, "&Demo", "demoMenu")
         demo_menu.addActions(list(self.demo_actions.values()))
-        self.view_menu = bar.addMenu("&View")
+        self.view_menu = self._menu(bar, "&View", "viewMenu")
         self._refresh_recent_menu()
+
+    def _menu(self, parent, title: str, name: str):
+        return named(parent.addMenu(title), name, title.replace("&", ""))
 
     def _build_toolbar(self) -> None:
         tb = self.addToolBar("Training")
@@ -191,6 +194,7 @@ class MainWindow(ProjectFiles, QMainWindow):
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(area, dock)
+        dock.toggleViewAction().setObjectName(f"{name}Toggle")
         self.view_menu.addAction(dock.toggleViewAction())
         return dock
 

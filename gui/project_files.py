@@ -129,8 +129,9 @@ class ProjectFiles:
     def _refresh_recent_menu(self) -> None:
         self.recent_menu.clear()
         recent = gui_settings.recent_projects()
-        for path in recent:
+        for i, path in enumerate(recent):
             action = self.recent_menu.addAction(path)
+            action.setObjectName(f"recentProject{i}")
             action.triggered.connect(lambda _=False, p=path: self.open_path(p))
         self.recent_menu.setEnabled(bool(recent) and not self.is_running())
 

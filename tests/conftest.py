@@ -10,10 +10,12 @@ import sys
 
 import pytest
 import torch
+import torchvision  # noqa: F401 (imported before gc.freeze below)
 
 from tests.imagesets import SHAPES, shapes_project
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
+gc.freeze()  # the modules imported so far live to the end: the per-test collection below skips them (0.2 -> 0.001 s)
 
 
 @pytest.fixture(autouse=True)

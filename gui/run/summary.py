@@ -10,13 +10,8 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from engine.events import FitEnded
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+from engine.wording import clock
+from gui.naming import named
 
 
 def describe(result: FitEnded) -> str:
@@ -26,7 +21,7 @@ def describe(result: FitEnded) -> str:
              else "<span style='color:#c62828'>frozen weights CHANGED ✗</span>")
     skipped = (f" · <span style='color:#b26a00'>{result.skipped_files} unusable file(s) skipped: listed in the "
                f"log and in summary.json</span>" if result.skipped_files else "")
-    return (f"<b>Run {how}</b> after {result.epochs_completed} epoch(s) in {_duration(result.seconds)} · "
+    return (f"<b>Run {how}</b> after {result.epochs_completed} epoch(s) in {clock(result.seconds)} · "
             f"best val accuracy <b>{result.best_val_accuracy:.1%}</b> · "
             f"final <b>{result.final_val_accuracy:.1%}</b> · {check}{skipped}")
 
@@ -42,9 +37,9 @@ class RunSummary(QFrame):
         layout.setContentsMargins(8, 4, 8, 4)
         self.label = QLabel()
         self.label.setWordWrap(True)
-        self.open_button = QPushButton("Open run folder")
+        self.open_button = named(QPushButton("Open run folder"), "openRunFolder", "Open the run folder")
         self.open_button.clicked.connect(self.open_run_folder)
-        self.close_button = QPushButton("×")
+        self.close_button = named(QPushButton("×"), "hideRunSummary", "Hide the run summary")
         self.close_button.setFlat(True)
         self.close_button.setFixedWidth(24)
         self.close_button.setToolTip("Hide this summary")

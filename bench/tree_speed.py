@@ -20,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from engine import assemble  # noqa: E402
+from engine.model import assemble  # noqa: E402
 from engine.model.layers import describe  # noqa: E402
+from engine.model.checklist import Checklist  # noqa: E402
 from engine.project import FreezeSettings, ModelSettings, Project  # noqa: E402
 from gui.freeze.panel import FreezePanel  # noqa: E402
 
@@ -49,12 +50,12 @@ def measure(arch: str, repeat: int, app: QApplication, panel: FreezePanel) -> di
     model, heads = skeleton(arch)
     out = {"modules": float(sum(1 for _ in model.modules()))}
     out["describe"] = best_ms(lambda: describe(model, None, heads), repeat, app)
-    out["set_model"] = best_ms(lambda: panel.set_model(model, heads), repeat, app)
+    out["checklist"] = best_ms(lambda: panel.set_checklist(Checklist(model, heads)), repeat, app)
     for preset in ("full", "feature_extraction"):  # each from the other, so every row changes
         out[preset] = best_ms(lambda p=preset: panel.preset_buttons[p].setChecked(True), 1, app)
     n = 3 if panel.last_blocks.value() == 2 else 2  # a new N, so the plan really changes
     out["last N blocks"] = best_ms(lambda: panel.last_blocks.setValue(n), 1, app)
-    first_block = panel._blocks[0]  # frozen by "last N blocks": checking it thaws the whole block
+    first_block = panel.checklist.blocks[0]  # frozen by "last N blocks": checking it thaws the whole block
     out["toggle block"] = best_ms(lambda: panel.tree_model.set_trainable(first_block, True), 1, app)
     return out
 
@@ -76,7 +77,7 @@ def main() -> None:
             rows.append((arch, measure(arch, args.repeat, app, panel)))
         except Exception as exc:  # a model the skeleton cannot build: say so, measure the others
             print(f"{arch}: not measured ({type(exc).__name__}: {exc})")
-    cols = ["describe", "set_model", "full", "feature_extraction", "last N blocks", "toggle block"]
+    cols = ["describe", "checklist", "full", "feature_extraction", "last N blocks", "toggle block"]
     print(f"{'model':<18}{'modules':>8}" + "".join(f"{c:>20}" for c in cols))
     base = rows[0][1]
     for arch, r in rows:

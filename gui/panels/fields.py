@@ -28,24 +28,22 @@ Parse = Callable[[str], Any]
 # ---------------------------------------------------------------- parsers: text -> value, ValueError says why
 
 
-def parse_int(text: str) -> int:
+def _parse(text: str, kind: type, empty: str, bad: str) -> Any:
     text = text.strip().replace("_", "")
     if not text:
-        raise ValueError("enter a whole number")
+        raise ValueError(empty)
     try:
-        return int(text)
+        return kind(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a whole number") from None
+        raise ValueError(f"{text!r} {bad}") from None
+
+
+def parse_int(text: str) -> int:
+    return _parse(text, int, "enter a whole number", "is not a whole number")
 
 
 def parse_float(text: str) -> float:
-    text = text.strip().replace("_", "")
-    if not text:
-        raise ValueError("enter a number, e.g. 0.001 or 1e-3")
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number (write e.g. 0.001 or 1e-3)") from None
+    return _parse(text, float, "enter a number, e.g. 0.001 or 1e-3", "is not a number (write e.g. 0.001 or 1e-3)")
 
 
 def parse_int_list(text: str) -> list[int]:

@@ -133,10 +133,16 @@ def test_a_short_run_delivers_every_event_in_order(qtbot, project_factory, make_
     assert not tasks.running()
 
 
-def test_stop_ends_the_run_within_a_batch_and_keeps_the_model(qtbot, project_factory, make_run):
-    run, rec = make_run(tiny(project_factory, epochs=200))
+def started(qtbot, make_run, project_factory, epochs: int) -> tuple[TrainingRun, Recorder]:
+    """A run started and past its first batch."""
+    run, rec = make_run(tiny(project_factory, epochs=epochs))
     run.start()
     qtbot.waitUntil(lambda: len(rec.batches) >= 1, timeout=120_000)
+    return run, rec
+
+
+def test_stop_ends_the_run_within_a_batch_and_keeps_the_model(qtbot, project_factory, make_run):
+    run, rec = started(qtbot, make_run, project_factory, epochs=200)
     with qtbot.waitSignal(run.finished, timeout=10_000):
         run.request_stop()
     result = rec.returned[0]
@@ -146,9 +152,7 @@ def test_stop_ends_the_run_within_a_batch_and_keeps_the_model(qtbot, project_fac
 
 
 def test_pause_holds_the_loop_until_resume(qtbot, project_factory, make_run):
-    run, rec = make_run(tiny(project_factory, epochs=3))
-    run.start()
-    qtbot.waitUntil(lambda: len(rec.batches) >= 1, timeout=120_000)
+    run, rec = started(qtbot, make_run, project_factory, epochs=3)
     with qtbot.waitSignal(run.paused_changed, timeout=5000):
         run.pause()
     held = len(rec.batches)  # the loop holds: everything before the pause has been flushed
@@ -160,9 +164,7 @@ def test_pause_holds_the_loop_until_resume(qtbot, project_factory, make_run):
 
 
 def test_stop_releases_a_paused_run(qtbot, project_factory, make_run):
-    run, rec = make_run(tiny(project_factory, epochs=200))
-    run.start()
-    qtbot.waitUntil(lambda: len(rec.batches) >= 1, timeout=120_000)
+    run, rec = started(qtbot, make_run, project_factory, epochs=200)
     run.pause()
     with qtbot.waitSignal(run.finished, timeout=10_000):
         run.request_stop()

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from engine.model import assemble  # noqa: E402
-from engine.model.layers import describe  # noqa: E402
 from engine.model.checklist import Checklist  # noqa: E402
+from engine.model.layers import describe  # noqa: E402
 from engine.project import FreezeSettings, ModelSettings, Project  # noqa: E402
 from gui.freeze.panel import FreezePanel  # noqa: E402
 

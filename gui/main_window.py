@@ -39,6 +39,7 @@ DEMOS = (("inductive", "Inductive demo: digits 5-9 (same domain, new task)"),
          ("transductive", "Transductive demo: poorly scanned digits 0-4 (new domain, same task)"))
 LOCKED_BANNER = "Training is running: the set-up and the layer checklist are read-only until it ends."
 SCANNING = "the training images are being scanned"
+NOT_SCANNED = "the data has not been scanned since its path changed: press Return in its field"
 
 
 def _banner() -> QLabel:
@@ -305,8 +306,8 @@ class MainWindow(ProjectFiles, QMainWindow):
     def problems(self, wait_for_scan: bool = True) -> list[str]:
         """Why the project cannot run now, as readable lines (empty when it can)."""
         found = self.typed_problems() + [str(e) for e in blocking(self.found)]
-        if wait_for_scan and self.data_panel.is_scanning():
-            found.append(SCANNING)
+        if wait_for_scan and self.project.data.train.strip() and self.data_panel.sources is None:
+            found.append(SCANNING if self.data_panel.is_scanning() else NOT_SCANNED)
         return list(dict.fromkeys(found))
 
     def update_start_state(self) -> None:

@@ -115,3 +115,16 @@ def test_the_command_line_refuses_the_same_weights_file_before_training(tmp_path
     assert "error: model.weights:" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
     torch.manual_seed(0)  # the state dict above drew from the global generator
+
+
+def test_start_waits_for_the_scan_of_a_path_just_typed(window, qtbot, project_factory, tmp_path):
+    from tests.imagesets import make_image_folder
+
+    window.set_project(project_factory())
+    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)
+    make_image_folder(tmp_path / "other", per_class=1, classes=("a", "b"))  # one image a class: no split
+    type_into(qtbot, window.data_panel.train, str(tmp_path / "other"))
+    assert not window.start_action.isEnabled() and "press Return" in window.start_reason.text()
+    with qtbot.waitSignal(window.data_panel.scanned, timeout=30_000):
+        qtbot.keyClick(window.data_panel.train, Qt.Key.Key_Return)
+    assert not window.start_action.isEnabled() and "data.val_fraction" in window.start_reason.text()

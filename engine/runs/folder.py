@@ -29,16 +29,15 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from safetensors.torch import save_file
 
-from engine.runs import checkpoint
 from engine import events as ev
 from engine import project as proj
 from engine.errors import CheckpointError, ProjectError
 from engine.io.atomic import atomic_path, write_text_atomic
 from engine.project import Project
+from engine.runs import checkpoint
 from engine.runs.lock import RunLock
 from engine.train.loop import Callback, FitResult, fit
 

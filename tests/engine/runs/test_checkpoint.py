@@ -25,7 +25,6 @@ from engine.errors import CheckpointError, ProjectError
 from engine.runs import checkpoint
 from engine.runs import folder as run
 
-
 ROOT = Path(__file__).resolve().parents[3]
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")

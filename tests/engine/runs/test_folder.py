@@ -20,7 +20,6 @@ from engine.runs import checkpoint
 from engine.runs import folder as run
 from engine.runs.lock import LOCK_NAME
 
-
 SUMMARY_KEYS = {"best_val_accuracy", "final_val_accuracy", "epochs_completed", "stopped_early", "device",
                 "trainable_params", "total_params", "images_per_second", "frozen_verified", "skipped_files"}
 

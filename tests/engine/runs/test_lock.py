@@ -17,7 +17,6 @@ from engine import events as ev
 from engine.runs import folder as run
 from engine.runs.lock import RunLock, RunLocked
 
-
 ROOT = Path(__file__).resolve().parents[3]
 HOLD = "import sys, time; from engine.runs.lock import RunLock; RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)"
 

@@ -19,7 +19,6 @@ from engine.runs import checkpoint
 from engine.runs import folder as run
 
 
-
 def _stop_after_epoch(n: int, stop: threading.Event):
     def callback(e):
         if isinstance(e, ev.EpochEnded) and e.epoch == n:

@@ -21,8 +21,8 @@ FILE_FILTER = f"Thaw projects (*{SUFFIX});;All files (*)"
 
 
 class ProjectFiles:
-    """New / Open / Save for a window with `project`, `path`, `dirty`, `set_project`, `typed_problems`,
-    `is_running`, `launch_resume`, `log` and `show_error`."""
+    """New / Open / Save for a window with `project`, `path`, `dirty`, `setup_panels`, `set_project`,
+    `typed_problems`, `is_running`, `launch_resume`, `log` and `show_error`."""
 
     def maybe_save(self) -> bool:
         """Before losing unsaved changes: ask to save them. False when the person cancels (or saving fails)."""
@@ -114,10 +114,12 @@ class ProjectFiles:
         except (ThawError, OSError) as exc:
             self.show_error("Cannot save project", f"{path}: {exc}")
             return False
-        # The saved copy's relative paths point at the same places from the new folder.
+        # The saved copy's relative paths point at the same places from the new folder: show them.
         for key in projects.PATH_KEYS:
             self.project.set(key, saved.get(key))
         self.project.base_dir = saved.base_dir
+        for panel in self.setup_panels.values():
+            panel.fields.load(self.project)
         self.path = path
         self.dirty = False
         self._update_title()

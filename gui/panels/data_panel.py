@@ -39,7 +39,7 @@ class DataPanel(ProjectPanel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.result: ScanResult | None = None
-        self._asked: tuple[str, str] | None = None        # the (train, val) texts of the newest scan started
+        self._asked: tuple[str, str] | None = None        # the sources (`_where`) of the newest scan started
         self._scanned_for: tuple[str, str] | None = None  # ... and of the result on screen
         self._shut = False
         self.scans = Latest(self, "thaw-scan")
@@ -110,7 +110,7 @@ class DataPanel(ProjectPanel):
     def sources(self) -> Sources | None:
         """The scan of the project's sources as they are now; None while there is none (or it is of other paths)."""
         p = self.project
-        if self.result is None or p is None or self._scanned_for != (p.data.train, p.data.val):
+        if self.result is None or p is None or self._scanned_for != self._where():
             return None
         return self.result.sources
 
@@ -146,7 +146,7 @@ class DataPanel(ProjectPanel):
             return
         self.scans.cancel()
         self.result, self._scanned_for = None, None
-        self._asked = (p.data.train, p.data.val) if p is not None else None
+        self._asked = self._where()
         if p is None or not p.data.train.strip():
             self._clear_view()
             self.scanned.emit(None)
@@ -154,10 +154,18 @@ class DataPanel(ProjectPanel):
         copy = p.copy()
         self.summary.setText(f"Scanning {p.resolve(p.data.train)} …")
         self.scans.start(lambda state: scan_task(state, copy))
+        self.problems_changed.emit()  # Start waits for this scan
+
+    def _where(self) -> tuple[str, str] | None:
+        """Where the project's sources are, as absolute paths: the same after a Save As elsewhere rebased them."""
+        p = self.project
+        if p is None:
+            return None
+        return tuple(str(p.resolve(v).resolve()) if v.strip() else "" for v in (p.data.train, p.data.val))
 
     def _source_done(self) -> None:
         p = self.project
-        if p is not None and (p.data.train, p.data.val) != self._asked:
+        if p is not None and self._where() != self._asked:
             self.rescan()
 
     def _scan_failed(self, exc: BaseException) -> None:

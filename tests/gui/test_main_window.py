@@ -205,3 +205,16 @@ def test_the_plots_are_made_after_the_first_paint(qtbot):
     window.show()
     qtbot.waitUntil(lambda: window._plots is not None, timeout=10_000)
     assert window.plots.isVisibleTo(window)
+
+
+def test_save_as_in_another_folder_keeps_the_data_and_shows_the_rebased_paths(window, qtbot, tmp_path):
+    assert window.open_demo("inductive")
+    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)
+    images = window.project.resolve(window.project.data.train).resolve()
+    elsewhere = tmp_path / "elsewhere" / "copy.thaw.toml"
+    elsewhere.parent.mkdir()
+    assert window.save_to(elsewhere)
+    assert window.data_panel.train.text() == window.project.data.train != "images/train"  # rebased, and shown
+    assert window.project.resolve(window.data_panel.train.text()).resolve() == images
+    assert window.data_panel.sources is not None and window.start_action.isEnabled()  # the same images
+    assert window.head_panel.description.text().endswith("-> 5")

@@ -7,7 +7,6 @@ may start (the engine's preflight) and locks its set-up while `running` says so.
 
 from __future__ import annotations
 
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +37,7 @@ class RunController(QObject):
         self.last_result: FitEnded | None = None
         self.last_error: BaseException | None = None
         self._fit_started: FitStarted | None = None
-        self._t0 = 0.0
+        self._latest: TrainingRun | None = None  # the run whose signals count (a joined run's may still arrive)
         self.progress = named(QProgressBar(), "runProgress", "Training progress")
         self.progress.setMinimumWidth(360)
         self.progress.setTextVisible(True)
@@ -61,16 +60,14 @@ class RunController(QObject):
         self._plots().clear()
         self.summary.hide()
         self.last_result = self.last_error = self._fit_started = None
-        self._t0 = time.monotonic()
-        self.run = run = TrainingRun(project.copy(), resume_dir, resume=resume_dir is not None, parent=self)
-        run.fit_started.connect(self._on_started)
-        run.batches.connect(self._on_batches)
-        run.epoch_ended.connect(self._on_epoch)
-        run.log.connect(self._on_log)
-        run.returned.connect(self._on_returned)
-        run.errored.connect(self._on_errored)
-        run.paused_changed.connect(self._on_paused)
-        run.finished.connect(self._on_finished)
+        self.run = self._latest = run = TrainingRun(project.copy(), resume_dir, resume=resume_dir is not None,
+                                                    parent=self)
+        for signal, slot in ((run.fit_started, self._on_started), (run.batches, self._on_batches),
+                             (run.epoch_ended, self._on_epoch), (run.log, self._on_log),
+                             (run.returned, self._on_returned), (run.errored, self._on_errored),
+                             (run.paused_changed, self._on_paused)):
+            signal.connect(lambda value, r=run, s=slot: s(value) if r is self._latest else None)
+        run.finished.connect(lambda r=run: self._on_finished(r))
         self.progress.setFormat("Preparing data and model...")
         self.progress.setRange(0, 0)
         what = f"continuing the run in {resume_dir}" if resume_dir else f"starting {project.name}"
@@ -98,7 +95,7 @@ class RunController(QObject):
             return True
         joined = self.run.join(timeout_ms)
         if joined:
-            self._on_finished()
+            self._on_finished(self.run)
         return joined
 
     # ------------------------------------------------------------ what the run says
@@ -161,10 +158,11 @@ class RunController(QObject):
         self.progress.setFormat("Failed")
         self._show_error("Training failed", message)
 
-    def _on_finished(self) -> None:
-        run, self.run = self.run, None
-        if run is None:
+    def _on_finished(self, run: TrainingRun) -> None:
+        """The run's thread has ended (its own signal, or `stop_and_join`, whichever comes first)."""
+        if run is not self.run:
             return
+        self.run = None
         run.task.join()
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)

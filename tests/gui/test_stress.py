@@ -169,3 +169,15 @@ def test_continue_a_stopped_run_from_its_folder(window, qtbot, tmp_path):
 
     assert not window.continue_run(tmp_path)  # not a run folder: a message, nothing started
     assert not window.is_running() and "Cannot continue the run" in window.log_panel.toPlainText()
+
+
+def test_a_run_started_right_after_stop_and_join_is_not_taken_for_the_old_one(window, qtbot):
+    _start_and_wait_for_a_batch(window, qtbot)
+    assert window.stop_and_join()
+    assert window.start()  # before the old run's queued signals (returned, finished) are delivered
+    new = window.run
+    qtbot.wait(300)  # now they are
+    assert window.run is new and window.is_running() and window.last_result is None
+    with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
+        window.stop()
+    assert window.last_result.stopped_by_user and not tasks.running()

@@ -24,7 +24,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Iterable
@@ -36,6 +35,7 @@ from engine import events as ev
 from engine import project as proj
 from engine.errors import CheckpointError, ProjectError
 from engine.io.atomic import atomic_path, write_text_atomic
+from engine.io.space import nearest_existing, write_problem
 from engine.project import Project
 from engine.runs import checkpoint
 from engine.runs.lock import RunLock
@@ -66,18 +66,9 @@ def check_writable(run_dir: Path, key: str = "train.out_dir") -> None:
                                 for name in ("summary.json", "model.safetensors", checkpoint.FILENAME)):
         raise ProjectError(key, f"{run_dir} already holds a run; choose another folder, remove it, or continue "
                                 "it with --resume")
-    existing = run_dir
-    while not existing.exists():
-        if existing.parent == existing:
-            break
-        existing = existing.parent
-    try:
-        if not existing.is_dir():
-            raise OSError(f"{existing} is not a folder")
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as exc:
-        raise ProjectError(key, f"cannot write the run folder {run_dir}: {exc}") from None
+    problem = write_problem(nearest_existing(run_dir))
+    if problem:
+        raise ProjectError(key, f"cannot write the run folder {run_dir}: {problem}")
 
 
 def metrics_csv(history: Iterable[ev.EpochEnded]) -> str:
@@ -174,11 +165,9 @@ def resume(project: Project, run_dir: str | os.PathLike, *, callbacks: Iterable[
     folder = Path(run_dir).expanduser().absolute()
     lock = RunLock(folder)
     if folder.is_dir():  # else reading the checkpoint says what is missing
-        try:
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as exc:
-            raise CheckpointError(f"cannot write to the run folder {folder}: {exc}") from None
+        problem = write_problem(folder)
+        if problem:
+            raise CheckpointError(f"cannot write to the run folder {folder}: {problem}")
         lock.acquire()  # before reading or changing anything: another process may be training here
     try:
         saved = checkpoint.read(folder)

@@ -25,8 +25,8 @@ from torch import nn
 
 from engine.errors import ProjectError
 from engine.model.freezing import FreezePlan
-from engine.model.heads import classifier_paths
-from engine.model.layers import blocks, describe, model_names, walk
+from engine.model.heads import heads_of
+from engine.model.layers import describe, model_names, walk
 from engine.model.modpath import join, under
 
 PRESETS = ("feature_extraction", "last_blocks", "full", "custom")
@@ -51,11 +51,10 @@ class Checklist:
     """The rows of one model's layer tree with a freeze flag per unit; heads are always trainable."""
 
     def __init__(self, model: nn.Module, head_paths: Sequence[str] = ()) -> None:
-        self.head_paths = tuple(head_paths) or tuple(classifier_paths(model))
-        self.blocks = blocks(model, self.head_paths)
-        self.tree = describe(model, head_paths=self.head_paths)
-        infos = list(walk(self.tree))  # pre-order, as the rows are numbered
+        self.head_paths = heads_of(model, head_paths)
+        infos = list(walk(describe(model, head_paths=self.head_paths)))  # pre-order, as the rows are numbered
         self.infos = infos
+        self.blocks = [x.path for x in infos if x.is_block]  # input to output, as `layers.blocks` lists them
         self._by_path = {x.path: i for i, x in enumerate(infos)}
         n = len(infos)
         parent = np.full(n, -1, dtype=np.int64)
@@ -81,6 +80,7 @@ class Checklist:
         self.unit = np.array([bool(names) for names in own], dtype=bool)
         self.head = np.array([under(x.path, self.head_paths) for x in infos], dtype=bool)
         self.editable = self.unit & ~self.head
+        self._n_editable = self._subtree_sum(self.editable)
         self.names = model_names(model)
         self._starts = [self._by_path[b] for b in self.blocks]
         self.frozen = np.zeros(n, dtype=bool)
@@ -100,25 +100,28 @@ class Checklist:
     def state(self, path: str) -> int:
         return int(self.states[self._by_path[path]])
 
+    def can_edit(self, row: int) -> bool:
+        """Whether ticking or unticking a row (by index) can change anything: it holds a unit that is not the head."""
+        return bool(self._n_editable[row])
+
+    def _subtree_sum(self, values: np.ndarray) -> np.ndarray:
+        """Each row's sum of `values` over its subtree (a contiguous range in pre-order)."""
+        c = np.concatenate(([0], np.cumsum(values)))
+        return c[self.end] - c[np.arange(len(self.infos))]
+
     def _derive(self) -> None:
         """Every row's state and its subtree's trainable parameter count, from the unit flags."""
         n = len(self.infos)
-        start = np.arange(n)
-
-        def subtree_sum(values: np.ndarray) -> np.ndarray:
-            c = np.concatenate(([0], np.cumsum(values)))
-            return c[self.end] - c[start]
-
         frozen = self.frozen & self.editable
-        n_frozen, n_edit = subtree_sum(frozen), subtree_sum(self.editable)
-        n_head = subtree_sum(self.unit & self.head)
+        n_frozen, n_edit = self._subtree_sum(frozen), self._n_editable
+        n_head = self._subtree_sum(self.unit & self.head)
         state = np.full(n, PARTLY, dtype=np.int8)
         state[n_frozen == 0] = TRAINABLE
         state[(n_frozen == n_edit) & (n_head == 0) & (n_edit > 0)] = FROZEN
         state[(n_edit == 0) & (n_head > 0)] = HEAD
         state[(n_edit == 0) & (n_head == 0)] = NO_PARAMS
         self.states = state
-        self.trainable = subtree_sum(np.where(frozen, 0, self.own_params))
+        self.trainable = self._subtree_sum(np.where(frozen, 0, self.own_params))
 
     def summary(self) -> tuple[int, int, int, int]:
         """(trainable parameters, all parameters, frozen layers, layers); a layer is a module with own parameters."""
@@ -262,7 +265,7 @@ def plan_for(model: nn.Module, preset: str, last_blocks: int = 1, frozen: Iterab
     (custom: module paths or tensor names, as given; `ProjectError` for a name the model lacks)."""
     if preset == "full":
         return FreezePlan(frozenset(), train_frozen_bn)
-    heads = tuple(head_paths) or tuple(classifier_paths(model))
+    heads = heads_of(model, head_paths)
     if preset == "custom":
         names = frozenset(frozen)
         unknown = unknown_names(names, model_names(model), heads)

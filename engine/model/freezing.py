@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.model.heads import classifier_paths
+from engine.model.heads import heads_of
 from engine.model.modpath import under
 
 _BN = nn.modules.batchnorm._BatchNorm
@@ -55,10 +55,6 @@ class FrozenCheck:
     checked: int
 
 
-def _heads(model: nn.Module, head_paths: Sequence[str]) -> tuple[str, ...]:
-    return tuple(head_paths) or tuple(classifier_paths(model))
-
-
 def _tensors(module: nn.Module, recurse: bool) -> Iterable[tuple[str, torch.Tensor]]:
     return chain(module.named_parameters(recurse=recurse), module.named_buffers(recurse=recurse))
 
@@ -70,7 +66,7 @@ def frozen_tensors(model: nn.Module, plan: FreezePlan, head_paths: Sequence[str]
     """Names (as in ``state_dict``) of every parameter and buffer the plan keeps unchanged."""
     if not plan.frozen:
         return set()
-    heads = _heads(model, head_paths)
+    heads = heads_of(model, head_paths)
     trained_bn = {p for p, m in model.named_modules() if isinstance(m, _BN)} if plan.train_frozen_bn else set()
     out = set()
     for name, _ in _tensors(model, True):
@@ -94,7 +90,7 @@ def _keep_eval(module: nn.Module, args: Any) -> None:
 
 def apply_plan(model: nn.Module, plan: FreezePlan, head_paths: Sequence[str] = ()) -> None:
     """Set ``requires_grad`` from the plan (heads always trainable) and pin frozen BatchNorm to eval mode."""
-    heads = _heads(model, head_paths)
+    heads = heads_of(model, head_paths)
     frozen = frozen_tensors(model, plan, heads)
     for name, p in model.named_parameters():
         p.requires_grad_(name not in frozen)
@@ -108,14 +104,14 @@ def apply_plan(model: nn.Module, plan: FreezePlan, head_paths: Sequence[str] = (
 
 def set_frozen_bn_eval(model: nn.Module, plan: FreezePlan, head_paths: Sequence[str] = ()) -> None:
     """Put BatchNorm layers inside frozen modules in eval mode now (e.g. right after ``model.train()``)."""
-    for m in _frozen_bn(model, plan, _heads(model, head_paths)):
+    for m in _frozen_bn(model, plan, heads_of(model, head_paths)):
         m.train(False)
 
 
 def param_groups(model: nn.Module, plan: FreezePlan, lr: float, backbone_lr_mult: float = 0.1,
                  weight_decay: float = 0.0, head_paths: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Optimizer groups: the head at `lr`, the trainable backbone at ``lr * backbone_lr_mult``; frozen left out."""
-    heads = _heads(model, head_paths)
+    heads = heads_of(model, head_paths)
     frozen = frozen_tensors(model, plan, heads)
     head, backbone = [], []
     for name, p in model.named_parameters():

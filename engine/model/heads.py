@@ -15,6 +15,7 @@ It subclasses `nn.Linear` (or `nn.Conv2d`), so the rules above still find it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,11 @@ def _in_features(module: nn.Module) -> int:
     if isinstance(module, nn.Conv2d):
         return module.in_channels
     raise TypeError(f"cannot read the input width of a {type(module).__name__} head")
+
+
+def heads_of(model: nn.Module, head_paths: Sequence[str] = ()) -> tuple[str, ...]:
+    """`head_paths` as given, or the model's own classifier and auxiliary heads when none are."""
+    return tuple(head_paths) or tuple(classifier_paths(model))
 
 
 def classifier_in_features(model: nn.Module) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from engine.model.heads import classifier_paths
+from engine.model.heads import heads_of
 from engine.model.modpath import is_ancestor, join, under
 
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
@@ -85,7 +85,7 @@ def describe(model: nn.Module, frozen: Collection[str] | None = None, head_paths
 
 def blocks(model: nn.Module, head_paths: Sequence[str] = ()) -> list[str]:
     """Block paths in registration order (input -> output for torchvision models): the unit of "last N"."""
-    heads = tuple(head_paths) or tuple(classifier_paths(model))
+    heads = heads_of(model, head_paths)
     found: list[str] = []
 
     def open_up(module: nn.Module, path: str) -> None:

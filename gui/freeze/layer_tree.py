@@ -165,8 +165,7 @@ class LayerTreeModel(QAbstractItemModel):
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
         f = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        state = self.checklist.states[index.internalId()]
-        if index.column() == TRAINABLE_COLUMN and not self._read_only and state not in (NO_PARAMS, HEAD):
+        if index.column() == TRAINABLE_COLUMN and not self._read_only and self.checklist.can_edit(index.internalId()):
             f |= Qt.ItemFlag.ItemIsUserCheckable
         return f
 

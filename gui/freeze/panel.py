@@ -308,7 +308,7 @@ class FreezePanel(QWidget):
         if not index.isValid():
             return
         path = self.tree_model.path_of(index)
-        editable = not self._read_only and self.checklist.state(path) != cl.HEAD
+        editable = not self._read_only and self.checklist.can_edit(self.checklist.index(path))
         menu = QMenu(self)
         menu.setObjectName("layerMenu")
         for label, method in CONTEXT_ACTIONS:

@@ -43,6 +43,7 @@ def test_parents_are_tri_state_and_ticking_a_partial_parent_trains_all(demo):
 
 
 def test_the_head_stays_trainable(demo):
+    assert [demo.can_edit(demo.index(p)) for p in ("", "block1", "pool", "fc")] == [True, True, False, False]
     demo.set_trainable("", False)  # untick the whole model
     assert demo.state("fc") == HEAD
     assert demo.frozen_paths() == {"stem", "block1", "block2", "block3"}  # pool has no parameters

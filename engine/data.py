@@ -165,26 +165,41 @@ def scan(source: str | os.PathLike) -> Scan:
 # ---------------------------------------------------------------- splitting
 
 
+def val_count(n: int, val_fraction: float) -> int:
+    """How many of a class's `n` images go to validation: round(n * val_fraction), at least 1."""
+    return max(1, round(n * val_fraction))
+
+
+def split_problem(counts: dict[str, int], val_fraction: float) -> str | None:
+    """Why a split of classes with these image counts leaves one of them no training image (None if none)."""
+    for name, n in counts.items():
+        n_val = val_count(n, val_fraction)
+        if n - n_val < 1:
+            return (f"class {name!r} has only {n} usable image(s); a train/validation split with "
+                    f"val_fraction={val_fraction} needs at least {n_val + 1}. Add images, or give a separate "
+                    "validation folder (data.val)")
+    return None
+
+
 def split(samples: list[Sample], val_fraction: float, seed: int,
           classes: list[str] | None = None) -> tuple[list[Sample], list[Sample]]:
-    """Stratified, seeded split: each class gives round(n * val_fraction) images (at least 1) to validation.
+    """Stratified, seeded split: each class gives `val_count` images to validation.
 
     Raises `DataError` for a class too small to give at least one image to each side.
     """
     by_label: dict[int, list[Sample]] = {}
     for s in samples:
         by_label.setdefault(s.label, []).append(s)
+    problem = split_problem({classes[label] if classes else str(label): len(by_label[label])
+                             for label in sorted(by_label)}, val_fraction)
+    if problem:
+        raise DataError(problem)
     rng = random.Random(seed)
     train: list[Sample] = []
     val: list[Sample] = []
     for label in sorted(by_label):
         group = sorted(by_label[label], key=lambda s: s.path)
-        n_val = max(1, round(len(group) * val_fraction))
-        if len(group) - n_val < 1:
-            name = classes[label] if classes else str(label)
-            raise DataError(f"class {name!r} has only {len(group)} usable image(s); a train/validation split "
-                            f"with val_fraction={val_fraction} needs at least {n_val + 1}. Add images, or "
-                            "give a separate validation folder (data.val)")
+        n_val = val_count(len(group), val_fraction)
         rng.shuffle(group)
         val.extend(group[:n_val])
         train.extend(group[n_val:])
@@ -373,10 +388,9 @@ def source_problems(project: Any, sources: Sources) -> list[tuple[str, str]]:
             found.append(("data.val", f"validation classes not in the training data: {', '.join(unknown)}; "
                                       "the validation folder must use the training folder's class names"))
     if sources.train is not None and not d.val.strip():
-        try:
-            split(sources.train.samples, d.val_fraction, project.train.seed, sources.train.classes)
-        except DataError as exc:
-            found.append(("data.val_fraction", str(exc)))
+        problem = split_problem(sources.train.counts(), d.val_fraction)
+        if problem:
+            found.append(("data.val_fraction", problem))
     return found
 
 

@@ -3,7 +3,7 @@
 A chosen source is scanned off the GUI thread (`gui.tasks.Latest`: only the newest scan's answer counts); the
 panel then shows the classes with their image counts, the split, sample thumbnails and the files that were
 skipped, and hands the scan on (`scanned`): the window checks the project against it (`engine.preflight`) and
-shows what is wrong beside these fields. The panel itself judges nothing.
+shows what is wrong beside these fields; the split shown is the engine's (`engine.data.val_count`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.data import Sources, split
-from engine.errors import ThawError
+from engine.data import Sources, split_problem, val_count
 from gui.naming import named
 from gui.panels.data_view import ClassBars, ScanResult, SkippedList, ThumbnailStrip, scan_task
 from gui.panels.fields import ProjectPanel, add_items, add_row, help_label, parse_float, parse_int
@@ -207,13 +206,12 @@ class DataPanel(ProjectPanel):
         if p.data.val.strip():
             text = (f"Split: {len(s.train.samples)} train, {len(s.val.samples)} validation (from the validation "
                     "source)") if s.val is not None else ""
+        elif split_problem(counts := s.train.counts(), p.data.val_fraction):
+            text = "Split: not possible with this validation share (see the marked field)"
         else:
-            try:
-                train, val = split(s.train.samples, p.data.val_fraction, p.train.seed, s.train.classes)
-                text = (f"Split: {len(train)} train, {len(val)} validation "
-                        f"({p.data.val_fraction:.0%} of each class, stratified)")
-            except ThawError:
-                text = "Split: not possible with this validation share (see the marked field)"
+            val = sum(val_count(n, p.data.val_fraction) for n in counts.values())
+            text = (f"Split: {len(s.train.samples) - val} train, {val} validation "
+                    f"({p.data.val_fraction:.0%} of each class, stratified)")
         self.split_label.setText(text)
 
     def _sync_val_fraction(self) -> None:

@@ -241,6 +241,7 @@ class MainWindow(ProjectFiles, QMainWindow):
         self.project = project
         self.path = Path(path) if path else None
         self._tree_key = None
+        self.freeze_panel.set_checklist(None)  # the old model's; the new one's comes with `_rebuild_tree`
         self.freeze_panel.set_freeze_settings(project.freeze)
         for panel in self.setup_panels.values():
             panel.set_project(project)  # the data panel starts a scan: `_scanned` follows
@@ -269,8 +270,9 @@ class MainWindow(ProjectFiles, QMainWindow):
         """Show the model's checklist again when the architecture, the head or the data's classes change; the
         head panel gets its sizes from the same skeleton and classes."""
         head, classes = self.project.head, self._classes()
-        kept = head.kind == "keep"
-        key = (self.project.model.arch, head.kind, tuple(head.hidden), head.dropout, tuple(classes))
+        kept, mlp = head.kind == "keep", head.kind == "mlp"  # hidden sizes and dropout shape only an MLP head
+        key = (self.project.model.arch, head.kind, tuple(head.hidden) if mlp else (), mlp and head.dropout > 0,
+               tuple(classes))
         if key == self._tree_key:
             return
         arch_changed = self._tree_key is not None and self._tree_key[0] != key[0]
@@ -379,7 +381,10 @@ class MainWindow(ProjectFiles, QMainWindow):
         self.freeze_panel.set_read_only(locked)
         self.setup_banner.setVisible(locked)
         self.setup_dock.setWindowTitle("Set-up (read-only while training)" if locked else "Set-up")
-        self.recheck()  # files may have changed while it ran
+        if locked:
+            self.update_start_state()
+        else:
+            self.recheck()  # files may have changed while it ran
         self._refresh_recent_menu()
 
     # ------------------------------------------------------------------ messages and closing

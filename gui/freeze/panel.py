@@ -164,8 +164,8 @@ class FreezePanel(QWidget):
         if checklist is not None:
             self._expand_to_blocks()
             if reset_misfit:
-                note = checklist.fit(self._settings)
-        self._load_settings()
+                note = checklist.fit(self._settings)  # loads the settings, reset or not
+        self._load_settings(load=not reset_misfit)
         return note
 
     def _expand_to_blocks(self) -> None:
@@ -221,11 +221,13 @@ class FreezePanel(QWidget):
 
     # ------------------------------------------------------------ settings <-> checklist
 
-    def _load_settings(self) -> None:
-        """Show the bound settings on the checklist (no `changed`: nothing was edited)."""
+    def _load_settings(self, load: bool = True) -> None:
+        """Show the bound settings on the checklist (no `changed`: nothing was edited); `load=False`: the
+        checklist has them already."""
         c = self.checklist
         if c is not None:
-            c.load(self._settings)  # a plan that does not fit is the engine's to report (show_problems)
+            if load:
+                c.load(self._settings)  # a plan that does not fit is the engine's to report (show_problems)
             self.tree_model.repaint_all()
         n_blocks = len(c.blocks) if c is not None else 0
         self.last_blocks.setMaximum(max(n_blocks, self._settings.last_blocks, 1))

@@ -78,6 +78,10 @@ WARNING_STYLE = "border: 2px solid #e0a100; border-radius: 3px; background: #fff
 def mark(widget: QWidget, problem: str | None, warning: bool = False) -> None:
     """Show `problem` on the widget (red border, amber for a warning, and the tooltip), or clear it; the
     `invalid` property says whether it is marked as an error (for tests and styles)."""
+    shown = f"{warning}:{problem}"
+    if widget.property("mark") == shown:  # marks are redone after every edit: restyle only what changed
+        return
+    widget.setProperty("mark", shown)
     help_text = widget.property("help_text")
     if help_text is None:
         help_text = widget.toolTip()

@@ -85,9 +85,10 @@ EVENTS = (FitStarted, BatchEnded, EpochEnded, LogMessage, FitEnded)  # in the or
 
 class Handler:
     """Takes engine events (it is the loop's callback): ``handler(event)`` calls ``self.on_<event.NAME>(event)``
-    where the subclass defines it, and ignores the other events."""
+    where the subclass defines it, else `on_other` (which ignores it unless overridden)."""
 
     def __call__(self, event: Any) -> None:
-        method = getattr(self, f"on_{event.NAME}", None)
-        if method is not None:
-            method(event)
+        getattr(self, f"on_{event.NAME}", self.on_other)(event)
+
+    def on_other(self, event: Any) -> None:
+        """An event without a method of its own."""

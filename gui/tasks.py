@@ -78,11 +78,14 @@ class Task(QObject):
     errored = Signal(object)    # the exception fn raised
     finished = Signal()         # always last: the thread's work is over
 
-    def __init__(self, fn: Callable[[TaskState], Any], parent: QObject | None = None, name: str = "thaw-task") -> None:
+    def __init__(self, fn: Callable[[TaskState], Any], parent: QObject | None = None, name: str = "thaw-task",
+                 stop: threading.Event | None = None) -> None:
+        """`stop`: the event that `request_interruption` sets (one of the caller's own, e.g. the engine's stop
+        flag), else a new one."""
         super().__init__(parent)
         if not _collector:
             _collector.append(GuiThreadGarbageCollector(QCoreApplication.instance()))
-        self._stop = threading.Event()
+        self._stop = stop if stop is not None else threading.Event()
         self._runner = _Runner(fn, self._stop)
         self.thread = QThread()
         _threads.add(self.thread)
@@ -103,9 +106,6 @@ class Task(QObject):
 
     def request_interruption(self) -> None:
         self._stop.set()
-
-    def is_interruption_requested(self) -> bool:
-        return self._stop.is_set()
 
     def join(self, timeout_ms: int = 30000) -> bool:
         """Wait for the thread to end; True once it has."""

@@ -26,7 +26,8 @@ MAX_EMITS_PER_SECOND = 30
 
 class EventRelay(ev.Handler):
     """The engine's callback, in the training thread: passes ``(name, payload)`` pairs to `report` (the task
-    state's), batches throttled; `stop` is the run's stop flag."""
+    state's): each event by its NAME, batches as lists ("batches", throttled), pauses ("paused"); it keeps the
+    FitEnded. `stop` is the run's stop flag."""
 
     def __init__(self, stop: threading.Event, clock: Callable[[], float] = time.monotonic) -> None:
         self.report: Callable[[tuple[str, Any]], None] = lambda item: None
@@ -49,17 +50,10 @@ class EventRelay(ev.Handler):
         if now - self._last_emit >= 1.0 / MAX_EMITS_PER_SECOND:
             self.flush(now)
 
-    def on_fit_started(self, event: ev.FitStarted) -> None:
+    def on_other(self, event: Any) -> None:
+        """FitStarted, EpochEnded, LogMessage: passed on by name, after the batches before them."""
         self.flush()
-        self.report(("fit_started", event))
-
-    def on_epoch_ended(self, event: ev.EpochEnded) -> None:
-        self.flush()
-        self.report(("epoch_ended", event))
-
-    def on_log(self, event: ev.LogMessage) -> None:
-        self.flush()
-        self.report(("log", event))
+        self.report((event.NAME, event))
 
     def on_fit_ended(self, event: ev.FitEnded) -> None:
         self.flush()
@@ -143,15 +137,17 @@ class TrainingRun(QObject):
     def __init__(self, project: Project, run_dir: str | Path | None = None, parent: QObject | None = None,
                  resume: bool = False) -> None:
         super().__init__(parent)
-        self.relay = EventRelay(threading.Event())
+        stop = threading.Event()
+        self.relay = EventRelay(stop)
         self.task = Task(lambda state: train_task(state, self.relay, project, run_dir, resume), self,
-                         "thaw-training")
+                         "thaw-training", stop=stop)
         self.task.reported.connect(self._dispatch)
         self.task.returned.connect(self.returned)
         self.task.errored.connect(self.errored)
         self.task.finished.connect(self.finished)
-        self._signals = {"fit_started": self.fit_started, "batches": self.batches, "epoch_ended": self.epoch_ended,
-                         "log": self.log, "paused": self.paused_changed}
+        self._signals = {ev.FitStarted.NAME: self.fit_started, "batches": self.batches,
+                         ev.EpochEnded.NAME: self.epoch_ended, ev.LogMessage.NAME: self.log,
+                         "paused": self.paused_changed}
 
     def _dispatch(self, item: tuple[str, Any]) -> None:
         name, payload = item
@@ -165,8 +161,7 @@ class TrainingRun(QObject):
 
     def request_stop(self) -> None:
         """Stop after the current batch (also releases a pause)."""
-        self.relay.stop.set()
-        self.task.request_interruption()
+        self.task.request_interruption()  # sets the relay's stop flag: the engine checks it every batch
         self.relay.release()
 
     def is_stop_requested(self) -> bool:

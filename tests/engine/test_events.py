@@ -22,6 +22,13 @@ def test_a_handler_calls_the_method_for_the_event_and_ignores_the_rest():
     handler(ev.FitEnded(1, 1.0, 1.0, False, False, 1.0, True, ""))
     assert seen == ["hello"]
 
+    class Rest(Logs):
+        def on_other(self, event):
+            seen.append(event.NAME)
+
+    Rest()(ev.FitEnded(1, 1.0, 1.0, False, False, 1.0, True, ""))
+    assert seen == ["hello", "fit_ended"]
+
 
 def test_one_clock_for_the_command_line_and_the_window():
     assert [clock(s) for s in (0, 75, 3599.6, 3600, 7325)] == ["0:00", "1:15", "1:00:00", "1:00:00", "2:02:05"]

@@ -146,10 +146,9 @@ def test_continue_a_stopped_run_from_its_folder(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=RUN_MS)
     assert window.start()
     run, relay = window.run, window.run.relay
-    after_epoch = relay.on_epoch_ended
 
     def stop_after_epoch_1(event):  # in the training thread (the relay is the engine's callback): exactly then
-        after_epoch(event)
+        relay.on_other(event)
         run.request_stop()
 
     relay.on_epoch_ended = stop_after_epoch_1

@@ -65,7 +65,7 @@ def main() -> int:
         print(machine())
         print("headline: no CUDA device on this machine; GPU throughput not measured")
         return 0
-    from engine.data import choose_workers
+    from engine.loading import choose_workers
     from engine.train.loop import fit
 
     print(machine())

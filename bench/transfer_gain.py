@@ -31,8 +31,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine import project as projects  # noqa: E402
-from engine.data import make_loader  # noqa: E402
 from engine.demo.scenarios import SCENARIOS, ensure_demo  # noqa: E402
+from engine.loading import make_loader  # noqa: E402
 from engine.model.digits_cnn import load_meta  # noqa: E402
 from engine.model.zoo import build_model  # noqa: E402
 from engine.train.loop import fit, project_data  # noqa: E402

@@ -7,8 +7,7 @@ from functools import lru_cache
 import torch
 
 from engine.errors import ProjectError
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from engine.project import DEVICES
 
 
 def _has_mps() -> bool:

@@ -11,7 +11,7 @@ does something the setting does not say (an input size the architecture forces) 
 
 from __future__ import annotations
 
-from engine.data import Sources, source_problems
+from engine.data import Sources, path_problems, source_problems
 from engine.device import device_problem
 from engine.errors import ProjectError
 from engine.io.space import run_bytes, space_problem
@@ -37,7 +37,7 @@ def preflight(project: Project, scan: Sources | None = None) -> list[ProjectErro
     known = zoo.is_known_arch(arch)
     if not known:
         add("model.arch", f"unknown architecture {arch!r}; known names: see `python main.py models`")
-    for key, problem in _path_problems(project):
+    for key, problem in path_problems(project):
         add(key, problem)
     if known:
         add("model.weights", zoo.weights_problem(arch, project.model.weights, project.base_dir))
@@ -64,25 +64,6 @@ def raise_first(project: Project, scan: Sources | None = None) -> None:
     errors = blocking(preflight(project, scan))
     if errors:
         raise errors[0]
-
-
-def _path_problems(project: Project) -> list[tuple[str, str]]:
-    """The data sources: chosen, and there (a folder, or an existing CSV list)."""
-    if not project.data.train.strip():
-        return [("data.train", "no training data chosen; choose an image folder or a CSV list")]
-    found = []
-    for key, what in (("data.train", "training"), ("data.val", "validation")):
-        value = project.get(key)
-        if not value.strip():
-            continue
-        p = project.resolve(value)
-        if p.suffix.lower() == ".csv":
-            if not p.is_file():
-                found.append((key, f"CSV list {p} does not exist"))
-        elif not p.is_dir():
-            found.append((key, f"{p} is not a folder or .csv file; choose the {what} image folder (one sub-folder "
-                               "per class)"))
-    return found
 
 
 def _freeze_problem(project: Project) -> str | None:

@@ -23,6 +23,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SUFFIX = ".thaw.toml"
+# The choices of the keys that take a name; the engine's rooms import them from here.
+AUGMENTS = ("none", "light", "strong")
+PRESETS = ("feature_extraction", "last_blocks", "full", "custom")
+HEAD_KINDS = ("linear", "cosine", "mlp", "keep")
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULERS = ("cosine", "onecycle", "step", "none")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def _rule(**kw: Any) -> dict[str, Any]:
@@ -33,7 +40,7 @@ def _rule(**kw: Any) -> dict[str, Any]:
 class ModelSettings:
     arch: str = field(default="resnet18", metadata=_rule(nonempty=True))
     weights: str = field(default="pretrained", metadata=_rule(
-        nonempty="choose \"pretrained\", \"none\" or a weights file (.safetensors, .pth or .pt)"))
+        nonempty="choose \"pretrained\", \"none\" or a weights file"))
 
 
 @dataclass
@@ -42,14 +49,14 @@ class DataSettings:
     val: str = ""
     val_fraction: float = field(default=0.2, metadata=_rule(gt=0.0, lt=1.0))
     image_size: int = field(default=224, metadata=_rule(ge=16, le=1024))
-    augment: str = field(default="light", metadata=_rule(choices=("none", "light", "strong")))
+    augment: str = field(default="light", metadata=_rule(choices=AUGMENTS))
 
 
 @dataclass
 class FreezeSettings:
     preset: str = field(
         default="feature_extraction",
-        metadata=_rule(choices=("feature_extraction", "last_blocks", "full", "custom")),
+        metadata=_rule(choices=PRESETS),
     )
     last_blocks: int = field(default=1, metadata=_rule(ge=0, le=1000))
     frozen: list[str] = field(default_factory=list)
@@ -58,7 +65,7 @@ class FreezeSettings:
 
 @dataclass
 class HeadSettings:
-    kind: str = field(default="linear", metadata=_rule(choices=("linear", "cosine", "mlp", "keep")))
+    kind: str = field(default="linear", metadata=_rule(choices=HEAD_KINDS))
     hidden: list[int] = field(default_factory=lambda: [256], metadata=_rule(ge=1, le=65536))
     dropout: float = field(default=0.2, metadata=_rule(ge=0.0, lt=1.0))
 
@@ -67,15 +74,15 @@ class HeadSettings:
 class TrainSettings:
     epochs: int = field(default=10, metadata=_rule(ge=1, le=100000))
     batch_size: int = field(default=32, metadata=_rule(ge=1, le=65536))
-    optimizer: str = field(default="adamw", metadata=_rule(choices=("adamw", "sgd")))
+    optimizer: str = field(default="adamw", metadata=_rule(choices=OPTIMIZERS))
     lr: float = field(default=0.001, metadata=_rule(gt=0.0, le=10.0))
     backbone_lr_mult: float = field(default=0.1, metadata=_rule(ge=0.0, le=100.0))
     weight_decay: float = field(default=0.0001, metadata=_rule(ge=0.0, le=10.0))
-    scheduler: str = field(default="cosine", metadata=_rule(choices=("cosine", "onecycle", "step", "none")))
+    scheduler: str = field(default="cosine", metadata=_rule(choices=SCHEDULERS))
     label_smoothing: float = field(default=0.0, metadata=_rule(ge=0.0, lt=1.0))
     class_weights: bool = False
     early_stop_patience: int = field(default=0, metadata=_rule(ge=0, le=100000))
-    device: str = field(default="auto", metadata=_rule(choices=("auto", "cpu", "cuda", "mps")))
+    device: str = field(default="auto", metadata=_rule(choices=DEVICES))
     amp: bool = True
     seed: int = field(default=0, metadata=_rule(ge=0, le=2**32 - 1))
     out_dir: str = field(default="runs", metadata=_rule(nonempty=True))

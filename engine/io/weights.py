@@ -18,6 +18,7 @@ from engine.errors import WeightsError
 from engine.io.atomic import atomic_path
 
 SUFFIXES = (".safetensors", ".pth", ".pt")
+KINDS_OF_FILE = f"a {', '.join(SUFFIXES[:-1])} or {SUFFIXES[-1]} file"  # how messages name a weights file
 _SHOW = 5  # how many offending keys a message lists
 
 
@@ -29,7 +30,7 @@ def load_state_dict(path: str | os.PathLike, mmap: bool = False) -> dict[str, to
         raise WeightsError(f"weights file {path} does not exist")
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise WeightsError(f"{path}: weights must be a .safetensors, .pth or .pt file")
+        raise WeightsError(f"{path}: weights must be {KINDS_OF_FILE}")
     if suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file

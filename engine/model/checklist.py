@@ -28,8 +28,8 @@ from engine.model.freezing import FreezePlan
 from engine.model.heads import heads_of
 from engine.model.layers import describe, model_names, walk
 from engine.model.modpath import join, under
+from engine.project import PRESETS
 
-PRESETS = ("feature_extraction", "last_blocks", "full", "custom")
 DEFAULT_PRESET = "feature_extraction"
 
 # Row states, derived from the unit flags.

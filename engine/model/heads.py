@@ -23,7 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-KINDS = ("linear", "cosine", "mlp", "keep")  # "keep": the source's own classifier, not built here
+from engine.project import HEAD_KINDS  # "keep": the source's own classifier, not built here
+
 COSINE_SCALE = 10.0  # the cosine head's starting scale: logits in [-10, 10], a confident softmax for few classes
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
@@ -39,8 +40,8 @@ class HeadSpec:
     activation: str = "relu"
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"head kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        if self.kind not in HEAD_KINDS:
+            raise ValueError(f"head kind must be one of {', '.join(HEAD_KINDS)}, not {self.kind!r}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"head activation must be one of {', '.join(ACTIVATIONS)}, not {self.activation!r}")
 

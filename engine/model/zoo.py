@@ -21,7 +21,15 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from engine.errors import ProjectError, WeightsError
-from engine.io.weights import SUFFIXES, fit_problems, load_into, load_state_dict, misfit_message, read_shapes
+from engine.io.weights import (
+    KINDS_OF_FILE,
+    SUFFIXES,
+    fit_problems,
+    load_into,
+    load_state_dict,
+    misfit_message,
+    read_shapes,
+)
 from engine.model import digits_cnn as demo_cnn
 from engine.model.heads import classifier_paths
 from engine.model.layers import model_names
@@ -65,11 +73,9 @@ class ArchInfo:
     gflops: float | None = None          # one image's forward pass at the weights' input size
 
     @property
-    def weights_path(self) -> Path | None:
+    def weights_path(self) -> Path:
         """Where the pretrained file is (or would be) on this machine."""
-        if self.name == DEMO_ARCH:
-            return demo_cnn.SOURCE_WEIGHTS
-        return checkpoints_dir() / self.weights_file if self.weights_file else None
+        return pretrained_path(self.name)
 
 
 @lru_cache(maxsize=1)
@@ -118,8 +124,8 @@ def arch_info(name: str) -> ArchInfo:
     w = _default_weights(name)
     meta = w.meta
     t = w.transforms()
-    file_name = os.path.basename(urlparse(w.url).path)
-    path = checkpoints_dir() / file_name
+    path = pretrained_path(name)
+    file_name = path.name
     cached = path.is_file()
     size = path.stat().st_size if cached else (round(meta["_file_size"] * 1024 * 1024) if "_file_size" in meta
                                                else None)
@@ -239,9 +245,7 @@ def build_model(arch: str, weights: str = "none", *, base_dir: str | os.PathLike
     if weights == "pretrained" and not path.is_file():
         raise WeightsError(_missing_pretrained_message(arch, path))
     tolerate = _tolerated(weights, classifier_paths(model))
-    state = load_state_dict(path)
-    if family == "densenet":
-        state = {_densenet_key(k): v for k, v in state.items()}
+    state = _renamed(arch, load_state_dict(path))
     skipped = load_into(model, state, str(path), tolerate=tolerate)
     if skipped and notes is not None:
         notes.append(f"{path.name}: skipped {len(skipped)} classifier tensors that do not fit "
@@ -272,17 +276,29 @@ def build_skeleton(arch: str) -> nn.Module:
     return model.to("meta")
 
 
-def _densenet_key(key: str) -> str:
-    m = _DENSENET_KEY.match(key)
-    return m.group(1) + m.group(2) if m else key
+def _renamed(arch: str, state: dict[str, Any]) -> dict[str, Any]:
+    """A weights file's keys as `arch`'s modules name them (old DenseNet checkpoints say 'norm.1' for 'norm1')."""
+    if arch == DEMO_ARCH or _family(arch) != "densenet":
+        return state
+    renamed = {}
+    for key, value in state.items():
+        m = _DENSENET_KEY.match(key)
+        renamed[m.group(1) + m.group(2) if m else key] = value
+    return renamed
+
+
+def pretrained_path(arch: str) -> Path:
+    """Where `arch`'s pretrained file is (or would be) on this machine: the torch hub cache, or the demo's own.
+    (Not through `arch_info`: counting the demo's parameters would draw random numbers.)"""
+    if arch == DEMO_ARCH:
+        return demo_cnn.SOURCE_WEIGHTS
+    return checkpoints_dir() / os.path.basename(urlparse(_default_weights(arch).url).path)
 
 
 def _weights_path(arch: str, weights: str, base_dir: str | os.PathLike | None) -> Path:
     """The file `weights` ("pretrained" or a path, relative to `base_dir`) names."""
-    if weights == "pretrained":  # not through arch_info: counting the demo's parameters would draw random numbers
-        if arch == DEMO_ARCH:
-            return demo_cnn.SOURCE_WEIGHTS
-        return checkpoints_dir() / os.path.basename(urlparse(_default_weights(arch).url).path)
+    if weights == "pretrained":
+        return pretrained_path(arch)
     path = Path(os.path.expanduser(weights))
     return Path(base_dir) / path if not path.is_absolute() and base_dir is not None else path
 
@@ -328,15 +344,14 @@ def weights_problem(arch: str, weights: str, base_dir: str | os.PathLike | None 
     if weights == "pretrained":
         return None if path.is_file() else _missing_pretrained_message(arch, path)
     if path.suffix.lower() not in SUFFIXES:
-        return f"must be 'pretrained', 'none' or a .safetensors/.pth/.pt file, not {weights!r}"
+        return f"must be 'pretrained', 'none' or {KINDS_OF_FILE}, not {weights!r}"
     if not path.is_file():
         return f"weights file {path} does not exist"
     st = path.stat()
     found = _file_shapes(str(path), (st.st_size, st.st_mtime_ns))
     if isinstance(found, WeightsError):
         return str(found)
-    if arch_info(arch).family == "densenet":
-        found = {_densenet_key(k): v for k, v in found.items()}
+    found = _renamed(arch, found)
     facts = skeleton_facts(arch)
     problems, _ = fit_problems(facts.shapes, found, _tolerated(weights, facts.classifier_paths))
     return misfit_message(str(path), problems) if problems else None

@@ -31,9 +31,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from engine import events as ev
-from engine.data import DataBundle, make_loader, prepare_data
 from engine.device import autocast_dtype, pick_device
 from engine.errors import DataError
+from engine.loading import DataBundle, make_loader, prepare_data
 from engine.model.assemble import assemble
 from engine.model.freezing import param_groups, snapshot_frozen, verify_frozen
 from engine.model.zoo import arch_info, effective_image_size

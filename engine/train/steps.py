@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from engine.data import Batch
+from engine.loading import Batch
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from engine import data
+from engine import data, loading
 from engine.errors import DataError
 from tests.imagesets import make_image_folder
 
@@ -120,17 +120,17 @@ def test_transforms_give_three_channels_at_image_size(tmp_path):
     assert gray.mode == "L"
     for augment in ("none", "light", "strong"):
         for train in (True, False):
-            t = data.build_transforms(PRE, 32, augment, train)
+            t = loading.build_transforms(PRE, 32, augment, train)
             x = t(gray.convert("RGB"))
             assert x.shape == (3, 32, 32) and x.dtype == torch.float32
-    plain = data.build_transforms(PRE, 32, "none", True)(Image.new("RGB", (40, 40), (255, 255, 255)))
+    plain = loading.build_transforms(PRE, 32, "none", True)(Image.new("RGB", (40, 40), (255, 255, 255)))
     assert torch.allclose(plain, torch.full((3, 32, 32), (1.0 - 0.5) / 0.25))
 
 
 def test_prepare_data_with_separate_val_folder(tmp_path, project_factory):
     make_image_folder(tmp_path / "train", per_class=4)
     make_image_folder(tmp_path / "val", per_class=2, classes=("square", "triangle"), seed=1)
-    bundle = data.prepare_data(project_factory(data__val="val"), PRE)
+    bundle = loading.prepare_data(project_factory(data__val="val"), PRE)
     assert bundle.classes == ["circle", "square", "triangle"]
     assert len(bundle.train) == 12 and len(bundle.val) == 4
     assert sorted(set(bundle.val.labels)) == [1, 2]
@@ -143,15 +143,15 @@ def test_prepare_data_rejects_unknown_val_class(tmp_path, project_factory):
     make_image_folder(tmp_path / "train", per_class=4, classes=("a", "b"))
     make_image_folder(tmp_path / "val", per_class=2, classes=("a", "c"))
     with pytest.raises(DataError, match="validation classes not in the training data: c"):
-        data.prepare_data(project_factory(data__val="val"), PRE)
+        loading.prepare_data(project_factory(data__val="val"), PRE)
 
 
 def test_loader_skips_a_file_that_fails_at_load_time(tmp_path, project_factory):
     root = make_image_folder(tmp_path / "train", per_class=3, classes=("a", "b"))
     (root / "a" / "cut.jpg").write_bytes(_half("JPEG"))  # passes the scan, fails when decoded
-    bundle = data.prepare_data(project_factory(data__val_fraction=0.3), PRE)
+    bundle = loading.prepare_data(project_factory(data__val_fraction=0.3), PRE)
     assert bundle.skipped == []
-    loader = data.make_loader(bundle.train, batch_size=64, shuffle=False, seed=0)
+    loader = loading.make_loader(bundle.train, batch_size=64, shuffle=False, seed=0)
     batches = list(loader)
     assert len(batches) == 1
     b = batches[0]
@@ -162,31 +162,31 @@ def test_loader_skips_a_file_that_fails_at_load_time(tmp_path, project_factory):
 
 def test_loader_order_is_seeded(tmp_path, project_factory):
     make_image_folder(tmp_path / "train", per_class=6)
-    bundle = data.prepare_data(project_factory(), PRE)
+    bundle = loading.prepare_data(project_factory(), PRE)
 
     def order(seed):
-        return torch.cat([b.y for b in data.make_loader(bundle.train, 4, True, seed)]).tolist()
+        return torch.cat([b.y for b in loading.make_loader(bundle.train, 4, True, seed)]).tolist()
 
     assert order(1) == order(1)
     assert any(order(1) != order(s) for s in (2, 3, 4))
 
 
 def test_worker_choice():
-    assert data.choose_workers(100_000, 32, cpus=16) == 0
-    assert data.choose_workers(50, 224, cpus=16) == 0
-    assert data.choose_workers(10_000, 224, cpus=2) == 0
-    assert data.choose_workers(10_000, 224, cpus=16) == 8
-    assert data.choose_workers(10_000, 224, cpus=4) == 3
+    assert loading.choose_workers(100_000, 32, cpus=16) == 0
+    assert loading.choose_workers(50, 224, cpus=16) == 0
+    assert loading.choose_workers(10_000, 224, cpus=2) == 0
+    assert loading.choose_workers(10_000, 224, cpus=16) == 8
+    assert loading.choose_workers(10_000, 224, cpus=4) == 3
 
 
 def test_worker_processes_give_the_same_batches(tmp_path, project_factory):
     """The worker path (forkserver/spawn, as inside the Qt process) pickles the dataset and its transforms."""
     root = make_image_folder(tmp_path / "train", per_class=3, classes=("a", "b"))
     (root / "b" / "cut.jpg").write_bytes(_half("JPEG"))
-    bundle = data.prepare_data(project_factory(data__val_fraction=0.3, data__augment="none"), PRE)
+    bundle = loading.prepare_data(project_factory(data__val_fraction=0.3, data__augment="none"), PRE)
 
     def run(workers):
-        loader = data.make_loader(bundle.train, 2, True, 5, num_workers=workers)
+        loader = loading.make_loader(bundle.train, 2, True, 5, num_workers=workers)
         assert (loader.multiprocessing_context is None) == (workers == 0)
         batches = list(loader)
         return (torch.cat([b.y for b in batches]).tolist(), torch.cat([b.x for b in batches]),
@@ -200,7 +200,7 @@ def test_worker_processes_give_the_same_batches(tmp_path, project_factory):
 def test_fixed_transform_decodes_once_but_sees_a_replaced_or_deleted_file(tmp_path):
     root = make_image_folder(tmp_path / "train", per_class=2, size=32)
     samples = data.scan(root).samples
-    ds = data.ImageDataset(samples, data.build_transforms(PRE, 32, "none", train=False), 32, cache=True)
+    ds = loading.ImageDataset(samples, loading.build_transforms(PRE, 32, "none", train=False), 32, cache=True)
     first, _ = ds[0]
     assert ds[0][0] is first  # decoded once, kept
     path = Path(samples[0].path)
@@ -208,5 +208,5 @@ def test_fixed_transform_decodes_once_but_sees_a_replaced_or_deleted_file(tmp_pa
     replaced, _ = ds[0]
     assert replaced is not first and not torch.equal(replaced, first)
     path.unlink()
-    assert isinstance(ds[0], data.LoadFailure)
-    assert not data.ImageDataset(samples[1:], ds.transform, 32).cache  # random transforms are never cached
+    assert isinstance(ds[0], loading.LoadFailure)
+    assert not loading.ImageDataset(samples[1:], ds.transform, 32).cache  # random transforms are never cached

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from engine import project as proj
 from engine.errors import ProjectError
 
-KEYS = ["name"] + [f"{s}.{f}" for s, cls in proj.SECTIONS.items() for f in cls.__dataclass_fields__]
+KEYS = list(proj.KEYS)
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20),

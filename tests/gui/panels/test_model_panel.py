@@ -97,7 +97,7 @@ def test_a_weights_file_is_checked_against_the_architecture(qtbot, panel, tmp_pa
     qtbot.keyClicks(p.weights_file, str(tmp_path / "model.bin"))
     assert project.model.weights == str(tmp_path / "model.bin")  # held as typed, and marked
     check(p)
-    assert is_marked(p.weights_box) and ".safetensors/.pth/.pt file" in p.weights_box.toolTip()
+    assert is_marked(p.weights_box) and "a .safetensors, .pth or .pt file" in p.weights_box.toolTip()
     other = tmp_path / "other.safetensors"
     save_file({"w": torch.zeros(2)}, str(other))
     p.weights_file.clear()

@@ -1,0 +1,223 @@
+"""Images as tensors for training: transforms from the weights' preprocessing, datasets that decode and cache,
+batches that carry the files that failed to decode, and loaders that are safe inside a Qt process.
+
+A file that scanned fine (`engine.data.scan`) but fails to decode later is skipped by the loader and reported
+through the batch (see `collate`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import InterpolationMode, v2
+
+from engine.data import Sample, path_problems, scan_sources, source_problems, split
+from engine.errors import DataError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# ---------------------------------------------------------------- transforms
+
+
+def build_transforms(preprocess: Any, image_size: int, augment: str, train: bool) -> v2.Compose:
+    """Resize/crop/normalise as the weights expect, scaled to `image_size`; augmentation only when training.
+
+    `preprocess` has `resize`, `crop`, `mean`, `std`, `interpolation` (see `engine.model.zoo.Preprocess`); the
+    resize-to-crop ratio of the weights is kept at the project's image size.
+    """
+    mean = tuple(getattr(preprocess, "mean", IMAGENET_MEAN))
+    std = tuple(getattr(preprocess, "std", IMAGENET_STD))
+    crop0 = getattr(preprocess, "crop", image_size) or image_size
+    resize0 = getattr(preprocess, "resize", crop0) or crop0
+    resize = max(image_size, round(image_size * resize0 / crop0))
+    interp = InterpolationMode(str(getattr(preprocess, "interpolation", "bilinear")).lower())
+    tail = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
+    if not train or augment == "none":
+        return v2.Compose([v2.Resize(resize, interpolation=interp, antialias=True),
+                           v2.CenterCrop(image_size), *tail])
+    if augment == "light":
+        return v2.Compose([v2.RandomResizedCrop(image_size, scale=(0.6, 1.0), interpolation=interp,
+                                                antialias=True),
+                           v2.RandomHorizontalFlip(), *tail])
+    if augment == "strong":
+        return v2.Compose([v2.RandomResizedCrop(image_size, scale=(0.3, 1.0), interpolation=interp,
+                                                antialias=True),
+                           v2.RandomHorizontalFlip(),
+                           v2.RandomApply([v2.RandomRotation(15)], p=0.5),
+                           v2.ColorJitter(0.3, 0.3, 0.3, 0.05),
+                           *tail,
+                           v2.RandomErasing(p=0.25)])
+    raise ValueError(f"unknown augment preset {augment!r}")
+
+
+# ---------------------------------------------------------------- datasets and loaders
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """A sample that scanned fine but failed to decode when loaded; the loader drops it and reports it."""
+
+    path: str
+    reason: str
+
+
+CACHE_BYTES = 256 * 2**20  # decoded images a dataset with a fixed transform keeps in memory, at most
+
+
+class ImageDataset(Dataset):
+    """Samples -> (image tensor, label). Images are converted to RGB (grayscale and palette included).
+
+    With `cache` (a transform without randomness) each image is decoded once and kept, up to `CACHE_BYTES`,
+    so later epochs skip PNG/JPEG decoding. A kept image is used only while its file's size and mtime are
+    unchanged: a file deleted or replaced mid-run is read (or fails) as without the cache.
+    """
+
+    def __init__(self, samples: list[Sample], transform: Any, image_size: int, cache: bool = False) -> None:
+        self.samples = list(samples)
+        self.transform = transform
+        self.image_size = image_size
+        self.cache = cache
+        self._kept: dict[int, tuple[tuple[int, int], torch.Tensor]] = {}
+        self._kept_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def labels(self) -> list[int]:
+        return [s.label for s in self.samples]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int] | LoadFailure:
+        s = self.samples[i]
+        try:
+            if not self.cache:
+                return self._decode(s.path), s.label
+            st = os.stat(s.path)
+            stamp = (st.st_size, st.st_mtime_ns)
+            kept = self._kept.get(i)
+            if kept is not None and kept[0] == stamp:
+                return kept[1], s.label
+            x = self._decode(s.path)
+            if kept is None and self._kept_bytes + x.nbytes <= CACHE_BYTES:
+                self._kept[i] = (stamp, x)
+                self._kept_bytes += x.nbytes
+            elif kept is not None:
+                self._kept[i] = (stamp, x)
+            return x, s.label
+        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+            return LoadFailure(s.path, f"failed to decode while loading ({exc})")
+
+    def _decode(self, path: str) -> torch.Tensor:
+        with Image.open(path) as im:
+            img = im.convert("RGB")
+        return self.transform(img)
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor
+    y: torch.Tensor
+    failures: list[LoadFailure]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def pin_memory(self) -> Batch:
+        return Batch(self.x.pin_memory(), self.y.pin_memory(), self.failures)
+
+
+def collate(items: list[Any]) -> Batch:
+    """Stack the good items; carry the load failures along so the training loop can report them."""
+    good = [it for it in items if not isinstance(it, LoadFailure)]
+    failures = [it for it in items if isinstance(it, LoadFailure)]
+    if not good:
+        return Batch(torch.empty(0), torch.empty(0, dtype=torch.long), failures)
+    x = torch.stack([it[0] for it in good])
+    y = torch.as_tensor([int(it[1]) for it in good], dtype=torch.long)
+    return Batch(x, y, failures)
+
+
+@dataclass
+class DataBundle:
+    classes: list[str]
+    train: ImageDataset
+    val: ImageDataset
+    skipped: list[tuple[str, str]]
+
+    def class_counts(self) -> list[int]:
+        """Training images per class, in class order."""
+        c = Counter(self.train.labels)
+        return [c.get(i, 0) for i in range(len(self.classes))]
+
+
+def prepare_data(project: Any, preprocess: Any) -> DataBundle:
+    """Scan, split and wrap the project's data; `DataError` for anything that cannot be trained on."""
+    d = project.data
+    problems = path_problems(project)
+    if problems:
+        raise DataError(problems[0][1])
+    sources = scan_sources(project)
+    problems = source_problems(project, sources)
+    if problems:
+        raise DataError(problems[0][1])
+    train_scan, val_scan = sources.train, sources.val
+    skipped = list(train_scan.skipped)
+    if val_scan is not None:
+        skipped += val_scan.skipped
+        index = {name: i for i, name in enumerate(train_scan.classes)}
+        train_samples = train_scan.samples
+        val_samples = [Sample(s.path, index[val_scan.classes[s.label]]) for s in val_scan.samples]
+    else:
+        train_samples, val_samples = split(train_scan.samples, d.val_fraction, project.train.seed,
+                                           train_scan.classes)
+    size = d.image_size
+    return DataBundle(
+        classes=train_scan.classes,
+        train=ImageDataset(train_samples, build_transforms(preprocess, size, d.augment, train=True), size,
+                           cache=d.augment == "none"),
+        val=ImageDataset(val_samples, build_transforms(preprocess, size, d.augment, train=False), size, cache=True),
+        skipped=skipped,
+    )
+
+
+def choose_workers(n_images: int, image_size: int, cpus: int | None = None) -> int:
+    """Loader processes for this much work: none for small or tiny-image sets (in-process is as fast as
+    starting workers), else up to 8, leaving a core for the training thread."""
+    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+    if cpus <= 2 or image_size <= 64 or n_images * image_size * image_size < 500 * 224 * 224:
+        return 0
+    return min(8, cpus - 1)
+
+
+def _ignore_sigint(_worker_id: int) -> None:
+    """Loader workers leave Ctrl-C to the main process, which stops cleanly and saves."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, *,
+                num_workers: int | None = None, pin_memory: bool = False) -> DataLoader:
+    """A DataLoader that is safe inside a Qt process: in-process, or spawn/forkserver workers (never fork).
+
+    Shuffling uses its own seeded generator, so the order does not depend on anything else in the process.
+    """
+    if num_workers is None:
+        num_workers = choose_workers(len(dataset), getattr(dataset, "image_size", 0))
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    kwargs: dict[str, Any] = {}
+    if num_workers > 0:
+        kwargs = {"multiprocessing_context": "forkserver" if sys.platform.startswith("linux") else "spawn",
+                  "persistent_workers": True, "worker_init_fn": _ignore_sigint, "prefetch_factor": 4}
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      collate_fn=collate if isinstance(dataset, ImageDataset) else None,
+                      generator=generator, pin_memory=pin_memory, drop_last=False, **kwargs)

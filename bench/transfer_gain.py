@@ -3,7 +3,7 @@
     python bench/transfer_gain.py                 # both scenarios x 5/10/25 per class x 4 recipes x 5 seeds
     python bench/transfer_gain.py --seeds 2 --per-class 5
 
-Every run goes through the app's own engine: `engine.demo.ensure_demo` writes the target's image folders
+Every run goes through the app's own engine: `engine.demo.scenarios.ensure_demo` writes the target's image folders
 and project file, `engine.train.loop.fit` trains it with the recipe's settings, each run in one of `--jobs`
 processes on one CPU thread. Each seed draws other labelled images and another initialisation.
 Validation is capped at 10 images per class, which keeps each run to seconds; the accuracy reported is the

@@ -49,7 +49,7 @@ def best_ms(fn, repeat: int, app: QApplication) -> float:
 def measure(arch: str, repeat: int, app: QApplication, panel: FreezePanel) -> dict[str, float]:
     model, heads = skeleton(arch)
     out = {"modules": float(sum(1 for _ in model.modules()))}
-    out["describe"] = best_ms(lambda: describe(model, None, heads), repeat, app)
+    out["describe"] = best_ms(lambda: describe(model, heads), repeat, app)
     out["checklist"] = best_ms(lambda: panel.set_checklist(Checklist(model, heads)), repeat, app)
     for preset in ("full", "feature_extraction"):  # each from the other, so every row changes
         out[preset] = best_ms(lambda p=preset: panel.preset_buttons[p].setChecked(True), 1, app)

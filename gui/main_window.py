@@ -51,7 +51,6 @@ def _banner() -> QLabel:
 
 
 class MainWindow(ProjectFiles, QMainWindow):
-    project_loaded = Signal()
     run_finished = Signal()  # the run's thread has ended (after it returned or failed)
 
     def __init__(self, project: Project | None = None, path: str | Path | None = None) -> None:
@@ -250,7 +249,6 @@ class MainWindow(ProjectFiles, QMainWindow):
         self._update_title()
         self.recheck()
         self.runs.device_label.setText(f"device: {project.train.device}")
-        self.project_loaded.emit()
 
     def _project_edited(self) -> None:
         self.dirty = True

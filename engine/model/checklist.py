@@ -211,9 +211,6 @@ class Checklist:
     def apply_preset(self, preset: str, last_blocks: int = 1) -> np.ndarray:
         return self._set(self.preset_flags(preset, last_blocks))
 
-    def unknown(self, names: Iterable[str]) -> list[str]:
-        return unknown_names(names, self.names, self.head_paths)
-
     def load(self, freeze: Any) -> ProjectError | None:
         """Show a project's [freeze] section; a custom plan naming layers this model lacks is the error
         returned, and its known names are shown."""
@@ -221,7 +218,7 @@ class Checklist:
             self.apply_preset(freeze.preset, freeze.last_blocks)
             return None
         self.set_frozen(FreezePlan(frozenset(freeze.frozen)).is_frozen)
-        unknown = self.unknown(freeze.frozen)
+        unknown = unknown_names(freeze.frozen, self.names, self.head_paths)
         return unknown_names_error(unknown) if unknown else None
 
     def fit(self, freeze: Any) -> str | None:

@@ -97,11 +97,6 @@ def heads_of(model: nn.Module, head_paths: Sequence[str] = ()) -> tuple[str, ...
     return tuple(head_paths) or tuple(classifier_paths(model))
 
 
-def classifier_in_features(model: nn.Module) -> int:
-    """Width of the features the classifier receives (what a new head takes as input)."""
-    return _in_features(model.get_submodule(find_classifier(model)))
-
-
 def head_in_features(model: nn.Module, head_paths: list[str] | tuple[str, ...]) -> int | None:
     """Width of the features a model's (new or kept) head receives: its first layer's input width."""
     if not head_paths:

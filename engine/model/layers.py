@@ -12,7 +12,7 @@ Linears) are not blocks; they follow their neighbours.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -60,19 +60,15 @@ def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def describe(model: nn.Module, frozen: Collection[str] | None = None, head_paths: Sequence[str] = ()) -> LayerInfo:
-    """The tree of `model`. Trainable counts leave out the `frozen` tensor names if given (a plan's
-    `engine.model.freezing.frozen_tensors`), else the parameters that do not require grad."""
+def describe(model: nn.Module, head_paths: Sequence[str] = ()) -> LayerInfo:
+    """The tree of `model`; trainable counts are of the parameters that require grad (an applied plan's)."""
     block_set = set(blocks(model, head_paths))
     heads = tuple(head_paths)
-
-    def trainable(name: str, p: nn.Parameter) -> bool:
-        return p.requires_grad if frozen is None else name not in frozen
 
     def visit(module: nn.Module, path: str, name: str) -> LayerInfo:
         own = list(module.named_parameters(recurse=False))
         own_n = sum(p.numel() for _, p in own)
-        own_t = sum(p.numel() for n, p in own if trainable(join(path, n), p))
+        own_t = sum(p.numel() for _, p in own if p.requires_grad)
         children = [visit(child, join(path, n), n) for n, child in module.named_children() if child is not None]
         return LayerInfo(
             path=path, name=name, type_name=type(module).__name__, own_params=own_n,

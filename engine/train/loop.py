@@ -1,6 +1,6 @@
 """The training loop: small and explicit, with named events delivered to callbacks.
 
-    before_fit -> [epoch: train batches (after_batch each) -> validation -> after_epoch] -> after_fit
+    FitStarted -> [epoch: train batches (BatchEnded each) -> validation -> EpochEnded] -> FitEnded
 
 Everything the loop changes lives in one `LoopState` (model, optimizer, scheduler, scaler, counters,
 history, best weights), and every epoch reseeds its own randomness from (seed, epoch), so a checkpoint of

@@ -8,8 +8,6 @@ written into the bound `FreezeSettings` before `changed` fires.
 
 from __future__ import annotations
 
-import dataclasses
-
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
@@ -183,12 +181,6 @@ class FreezePanel(QWidget):
         """Bind a project's [freeze] section: show it, and write every later edit into this object."""
         self._settings = settings
         self._load_settings()
-
-    def apply_to(self, settings: FreezeSettings) -> None:
-        """Write the panel's current choice into another [freeze] section (e.g. a copy about to be run)."""
-        for f in dataclasses.fields(FreezeSettings):
-            value = getattr(self._settings, f.name)
-            setattr(settings, f.name, list(value) if isinstance(value, list) else value)
 
     def current_plan(self) -> FreezePlan | None:
         """The plan the ticks show; None until a model is set."""

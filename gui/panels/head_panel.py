@@ -83,7 +83,7 @@ class HeadPanel(ProjectPanel):
         self._update()
 
     def set_in_features(self, n: int | None) -> None:
-        """The backbone's feature size, from `engine.model.heads.classifier_in_features` (None while unknown)."""
+        """The width of the features the head gets (`engine.model.heads.head_in_features`; None while unknown)."""
         self.in_features = n
         self._update()
 

@@ -11,9 +11,9 @@ from engine.model.heads import (
     CosineConv2d,
     CosineLinear,
     HeadSpec,
-    classifier_in_features,
     describe_head,
     find_classifier,
+    head_in_features,
     replace_head,
 )
 from engine.model.layers import describe
@@ -34,10 +34,10 @@ def test_head_replaced_for_3_and_7_classes(arch):
     size, _ = zoo.effective_image_size(info, 16)
     model = zoo.build_skeleton(arch)
     path = find_classifier(model)
-    width = classifier_in_features(model)
+    width = head_in_features(model, [path])
     model.train()
     heads = replace_head(model, HeadSpec(), 3)
-    assert heads == [path] and classifier_in_features(model) == width
+    assert heads == [path] and head_in_features(model, heads) == width
     seen = []
     model.get_submodule(path).register_forward_pre_hook(lambda m, args: seen.append(args[0]))
     out = model(torch.empty(2, 3, size, size, device="meta"))
@@ -98,7 +98,7 @@ def test_cosine_head_scores_by_angle_with_a_learned_scale():
     assert replace_head(model, HeadSpec(kind="cosine"), 4) == ["fc"]
     head = model.fc
     assert isinstance(head, CosineLinear) and head.bias is None
-    assert find_classifier(model) == "fc" and classifier_in_features(model) == 512  # found again by the rule
+    assert find_classifier(model) == "fc" and head_in_features(model, ["fc"]) == 512  # found again by the rule
     f = torch.randn(3, 512)
     out = head(f)
     assert torch.allclose(out, head(7.0 * f), atol=1e-5)

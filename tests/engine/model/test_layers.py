@@ -31,11 +31,13 @@ def test_tree_counts_follow_the_plan():
     model = mobilenet_v3_small()
     heads = replace_head(model, HeadSpec(), 4)
     plan = plan_for(model, "last_blocks", last_blocks=2, head_paths=heads)
-    tree = describe(model, frozen_tensors(model, plan, heads), heads)
-    assert tree.total_params == sum(p.numel() for p in model.parameters())
     apply_plan(model, plan, heads)
+    tree = describe(model, heads)
+    assert tree.total_params == sum(p.numel() for p in model.parameters())
     assert tree.trainable_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
-    assert describe(model, head_paths=heads).trainable_params == tree.trainable_params  # from requires_grad
+    frozen = frozen_tensors(model, plan, heads)
+    assert tree.total_params - tree.trainable_params == sum(p.numel() for n, p in model.named_parameters()
+                                                            if n in frozen)
     nodes = {n.path: n for n in walk(tree)}
     assert nodes["features.0"].state == "frozen" and nodes["features.12"].state == "trainable"
     assert nodes["features"].state == "partial" and nodes["classifier.3"].is_head

@@ -14,14 +14,19 @@ from engine.train.loop import fit, project_data
 from engine.train.optim import class_weights
 
 
-class Recorder:
+class Recorder(ev.Handler):
+    """Every event, in order; sets `stop` at batch `stop_at`."""
+
     def __init__(self, stop_at: int | None = None, stop: threading.Event | None = None):
         self.events: list = []
         self.stop_at, self.stop = stop_at, stop
 
-    def __call__(self, e):
+    def on_other(self, e):
         self.events.append(e)
-        if self.stop_at and isinstance(e, ev.BatchEnded) and e.global_step == self.stop_at:
+
+    def on_batch_ended(self, e):
+        self.events.append(e)
+        if self.stop_at and e.global_step == self.stop_at:
             self.stop.set()
 
     def of(self, kind):

@@ -1,5 +1,6 @@
 """Training data: image folders and CSV lists, bad files found, stratified seeded splits, and the rules a
-project's sources must meet (`path_problems`, `source_problems`), written once for the preflight and the run.
+project's sources must meet (`path_problems`, `source_problems`, and `source_warnings` for what a run
+leaves out), written once for the preflight and the run.
 
 Every image is opened once while scanning (cheap: header + `verify`), so unreadable files are listed with a
 reason before training instead of crashing it. Turning images into tensors is `engine.loading`'s.
@@ -32,9 +33,14 @@ class Sample:
 
 @dataclass
 class Scan:
+    """A source's usable images. `classes` are the classes that have at least one (labels are 0..C-1 over
+    them); a class folder or CSV label without any usable image is left out of them and named in
+    `empty_classes` (a class with no images cannot be learned), its unusable files still in `skipped`."""
+
     classes: list[str]
     samples: list[Sample]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    empty_classes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Images per class name, in class order."""
@@ -126,11 +132,24 @@ def _scan_csv(csv_path: Path) -> Scan:
     return Scan(classes, samples, skipped)
 
 
+def _without(result: Scan, empty: list[str]) -> Scan:
+    """`result` with the classes in `empty` (which have no samples) left out and the labels renumbered."""
+    kept = [name for name in result.classes if name not in empty]
+    index = {name: i for i, name in enumerate(kept)}
+    samples = [Sample(s.path, index[result.classes[s.label]]) for s in result.samples]
+    return Scan(kept, samples, result.skipped, sorted(set(result.empty_classes) | set(empty)))
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
 def scan(source: str | os.PathLike) -> Scan:
     """List the usable images of an image folder (one sub-folder per class) or a CSV list (`path,label`).
 
-    Raises `DataError` when the source cannot be trained on: no images at all, a class without usable
-    images, or fewer than two classes. Unusable files are returned in `skipped` with a reason.
+    A class without usable images is left out of the result's `classes` and named in its `empty_classes`
+    (see `source_warnings`). Raises `DataError` when the source cannot be trained on: no images at all, or
+    fewer than two classes with images. Unusable files are returned in `skipped` with a reason.
     """
     source = Path(source)
     if source.suffix.lower() == ".csv":
@@ -147,11 +166,15 @@ def scan(source: str | os.PathLike) -> Scan:
                         + ", ".join(sorted(IMAGE_EXTENSIONS)))
     empty = [name for name, n in result.counts().items() if n == 0]
     if empty:
-        raise DataError(f"class folder(s) without usable images in {source}: {', '.join(empty)}; "
-                        "add images or remove the folder")
+        result = _without(result, empty)
     if len(result.classes) < 2:
+        each = "one label each" if source.suffix.lower() == ".csv" else "one sub-folder each"
+        if empty:
+            raise DataError(f"only one class with usable images ({result.classes[0]!r}) in {source}: "
+                            f"{_names(empty)} has none, and a class with no usable images cannot be learned; "
+                            f"a classifier needs at least two classes with images, {each}")
         raise DataError(f"only one class ({result.classes[0]!r}) in {source}; a classifier needs at least "
-                        "two classes, one sub-folder each")
+                        f"two classes, {each}")
     return result
 
 
@@ -214,8 +237,19 @@ class Sources:
 
     @property
     def classes(self) -> list[str]:
-        """The training data's class names ([] when it cannot be used)."""
+        """The training data's class names ([] when it cannot be used); its empty classes left out."""
         return list(self.train.classes) if self.train is not None else []
+
+    def val_samples(self) -> list[Sample]:
+        """The validation source's samples labelled as the training classes are (0..C-1 over `classes`).
+        Images of a class that is empty in the training data are left out: it is not learned, so it
+        cannot be validated. Call it only where `source_problems` found nothing (every validation class is
+        then a training class, or one empty there)."""
+        if self.train is None or self.val is None:
+            return []
+        index = {name: i for i, name in enumerate(self.train.classes)}
+        return [Sample(s.path, index[self.val.classes[s.label]]) for s in self.val.samples
+                if self.val.classes[s.label] in index]
 
 
 def _try_scan(source: Path) -> tuple[Scan | None, str | None]:
@@ -264,12 +298,34 @@ def source_problems(project: Any, sources: Sources) -> list[tuple[str, str]]:
     if sources.val_error:
         found.append(("data.val", sources.val_error))
     if sources.train is not None and sources.val is not None:
-        unknown = sorted(set(sources.val.classes) - set(sources.train.classes))
+        named = set(sources.val.classes) | set(sources.val.empty_classes)
+        unknown = sorted(named - set(sources.train.classes) - set(sources.train.empty_classes))
         if unknown:
             found.append(("data.val", f"validation classes not in the training data: {', '.join(unknown)}; "
                                       "the validation folder must use the training folder's class names"))
+        elif not sources.val_samples():
+            found.append(("data.val", f"every validation image is of a class without usable training images "
+                                      f"({_names(sources.val.classes)}); nothing could be validated"))
     if sources.train is not None and not d.val.strip():
         problem = split_problem(sources.train.counts(), d.val_fraction)
         if problem:
             found.append(("data.val_fraction", problem))
     return found
+
+
+def source_warnings(project: Any, sources: Sources) -> list[tuple[str, str]]:
+    """(key, why) for what the scanned sources make a run leave out without stopping it: the training data's
+    classes without usable images (a class with no images cannot be learned; its validation images are left
+    out too). An empty or absent class in a validation source needs no word: it is just not validated."""
+    train, val = sources.train, sources.val
+    if train is None or not train.empty_classes:
+        return []
+    empty = train.empty_classes
+    one = len(empty) == 1
+    why = (f"{'class' if one else 'classes'} {_names(empty)} {'has' if one else 'have'} no usable images in "
+           f"{project.resolve(project.data.train)} and {'is' if one else 'are'} left out: a class with no usable "
+           f"images cannot be learned; training on the other {len(train.classes)} classes")
+    in_val = [name for name, n in val.counts().items() if n and name in empty] if val is not None else []
+    if in_val:
+        why += f" (the validation images of {_names(in_val)} are left out too)"
+    return [("data.train", f"{why}. Add images to {'it' if one else 'them'} to train {'it' if one else 'them'}")]

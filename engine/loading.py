@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -19,7 +19,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import InterpolationMode, v2
 
-from engine.data import Sample, path_problems, scan_sources, source_problems, split
+from engine.data import Sample, path_problems, scan_sources, source_problems, source_warnings, split
 from engine.errors import DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -153,6 +153,7 @@ class DataBundle:
     train: ImageDataset
     val: ImageDataset
     skipped: list[tuple[str, str]]
+    warnings: list[str] = field(default_factory=list)  # what the run leaves out (`engine.data.source_warnings`)
 
     def class_counts(self) -> list[int]:
         """Training images per class, in class order."""
@@ -161,7 +162,8 @@ class DataBundle:
 
 
 def prepare_data(project: Any, preprocess: Any) -> DataBundle:
-    """Scan, split and wrap the project's data; `DataError` for anything that cannot be trained on."""
+    """Scan, split and wrap the project's data; `DataError` for anything that cannot be trained on, and in
+    `warnings` what is left out (a class without usable images) for the run to say."""
     d = project.data
     problems = path_problems(project)
     if problems:
@@ -174,9 +176,7 @@ def prepare_data(project: Any, preprocess: Any) -> DataBundle:
     skipped = list(train_scan.skipped)
     if val_scan is not None:
         skipped += val_scan.skipped
-        index = {name: i for i, name in enumerate(train_scan.classes)}
-        train_samples = train_scan.samples
-        val_samples = [Sample(s.path, index[val_scan.classes[s.label]]) for s in val_scan.samples]
+        train_samples, val_samples = train_scan.samples, sources.val_samples()
     else:
         train_samples, val_samples = split(train_scan.samples, d.val_fraction, project.train.seed,
                                            train_scan.classes)
@@ -187,6 +187,7 @@ def prepare_data(project: Any, preprocess: Any) -> DataBundle:
                            cache=d.augment == "none"),
         val=ImageDataset(val_samples, build_transforms(preprocess, size, d.augment, train=False), size, cache=True),
         skipped=skipped,
+        warnings=[why for _, why in source_warnings(project, sources)],
     )
 
 

@@ -70,7 +70,7 @@ def test_scan_csv_with_and_without_header(tmp_path):
 
 @pytest.mark.parametrize("case, message", [
     ("no_images", "no usable images"),
-    ("empty_class", "without usable images.*square"),
+    ("empty_class", r"only one class with usable images \('circle'\).*'square' has none.*cannot be learned"),
     ("single_class", "only one class"),
     ("loose", "no class sub-folders.*directly"),
     ("all_bad", "no usable images.*skipped"),
@@ -81,9 +81,10 @@ def test_scan_errors_say_what_is_wrong(tmp_path, case, message):
     if case == "no_images":
         (root / "a").mkdir()
         (root / "b").mkdir()
-    elif case == "empty_class":
-        make_image_folder(root, per_class=2, classes=("circle", "triangle"))
+    elif case == "empty_class":  # one class left once the empty one is: still fewer than two
+        make_image_folder(root, per_class=2, classes=("circle",))
         (root / "square").mkdir()
+        (root / "square" / "x.png").write_bytes(b"")
     elif case == "single_class":
         make_image_folder(root, per_class=2, classes=("circle",))
     elif case == "loose":
@@ -94,6 +95,33 @@ def test_scan_errors_say_what_is_wrong(tmp_path, case, message):
             (root / c / "x.png").write_bytes(b"")
     with pytest.raises(DataError, match=message):
         data.scan(root)
+
+
+def test_a_class_without_usable_images_is_left_out_and_named(tmp_path):
+    root = make_image_folder(tmp_path / "train", per_class=2, classes=("circle", "triangle"))
+    (root / "square").mkdir()
+    (root / "square" / "empty.png").write_bytes(b"")
+    (root / "square" / "notes.txt").write_text("no images here")
+    s = data.scan(root)
+    assert s.classes == ["circle", "triangle"] and s.empty_classes == ["square"]
+    assert s.counts() == {"circle": 2, "triangle": 2}
+    assert all(Path(x.path).parent.name == s.classes[x.label] for x in s.samples)  # labels 0..1, renumbered
+    assert sorted(Path(p).name for p, _ in s.skipped) == ["empty.png", "notes.txt"]
+    (root / "hexagon").mkdir()  # a folder with nothing in it at all
+    assert data.scan(root).empty_classes == ["hexagon", "square"]
+
+
+def test_a_csv_label_whose_files_are_all_unusable_is_left_out(tmp_path):
+    make_image_folder(tmp_path / "imgs", per_class=2, classes=("a", "b"))
+    (tmp_path / "imgs" / "c.png").write_bytes(b"")
+    lines = [f"imgs/{c}/{i:03d}.png,{c}" for c in "ab" for i in range(2)] + ["imgs/c.png,c", "imgs/gone.png,c"]
+    (tmp_path / "list.csv").write_text("path,label\n" + "\n".join(lines) + "\n")
+    s = data.scan(tmp_path / "list.csv")
+    assert s.classes == ["a", "b"] and s.empty_classes == ["c"] and s.counts() == {"a": 2, "b": 2}
+    assert sorted(Path(p).name for p, _ in s.skipped) == ["c.png", "gone.png"]
+    (tmp_path / "one.csv").write_text("\n".join(lines[:2] + lines[4:]) + "\n")  # a, and c with nothing usable
+    with pytest.raises(DataError, match=r"only one class with usable images \('a'\).*'c' has none.*one label each"):
+        data.scan(tmp_path / "one.csv")
 
 
 def test_split_is_stratified_seeded_and_complete(tmp_path):
@@ -143,6 +171,57 @@ def test_prepare_data_rejects_unknown_val_class(tmp_path, project_factory):
     make_image_folder(tmp_path / "train", per_class=4, classes=("a", "b"))
     make_image_folder(tmp_path / "val", per_class=2, classes=("a", "c"))
     with pytest.raises(DataError, match="validation classes not in the training data: c"):
+        loading.prepare_data(project_factory(data__val="val"), PRE)
+
+
+def _empty_square(tmp_path, *, val=None):
+    """train/: circle and triangle with 4 images each, square with only an unusable file; val/ as given."""
+    root = make_image_folder(tmp_path / "train", per_class=4, classes=("circle", "triangle"))
+    (root / "square").mkdir()
+    (root / "square" / "broken.png").write_bytes(b"")
+    if val:
+        make_image_folder(tmp_path / "val", per_class=2, classes=val, seed=1)
+
+
+def test_prepare_data_leaves_out_an_empty_class_and_says_so(tmp_path, project_factory):
+    _empty_square(tmp_path)
+    bundle = loading.prepare_data(project_factory(), PRE)
+    assert bundle.classes == ["circle", "triangle"] and bundle.class_counts() == [3, 3]
+    assert sorted(set(bundle.train.labels)) == sorted(set(bundle.val.labels)) == [0, 1]
+    assert [Path(p).name for p, _ in bundle.skipped] == ["broken.png"]
+    (warning,) = bundle.warnings
+    assert "class 'square' has no usable images" in warning and "cannot be learned" in warning
+    assert "training on the other 2 classes" in warning and "validation" not in warning
+
+
+def test_an_empty_training_class_is_left_out_of_validation_too(tmp_path, project_factory):
+    _empty_square(tmp_path, val=("circle", "square", "triangle"))
+    bundle = loading.prepare_data(project_factory(data__val="val"), PRE)
+    assert bundle.classes == ["circle", "triangle"] and len(bundle.val) == 4
+    assert {Path(s.path).parent.name for s in bundle.val.samples} == {"circle", "triangle"}
+    assert all(Path(s.path).parent.name == bundle.classes[s.label] for s in bundle.val.samples)
+    (warning,) = bundle.warnings
+    assert "'square'" in warning and "the validation images of 'square' are left out too" in warning
+
+
+def test_a_validation_folder_with_an_empty_or_absent_class_works(tmp_path, project_factory):
+    make_image_folder(tmp_path / "train", per_class=4)
+    make_image_folder(tmp_path / "val", per_class=2, classes=("circle", "triangle"), seed=1)  # square absent
+    (tmp_path / "val" / "square").mkdir()  # ... and then there, empty
+    bundle = loading.prepare_data(project_factory(data__val="val"), PRE)
+    assert bundle.classes == ["circle", "square", "triangle"] and bundle.warnings == []
+    assert sorted(set(bundle.val.labels)) == [0, 2] and len(bundle.val) == 4
+    (tmp_path / "val" / "hexagon").mkdir()  # empty, but not a training class: a misnamed folder
+    with pytest.raises(DataError, match="validation classes not in the training data: hexagon"):
+        loading.prepare_data(project_factory(data__val="val"), PRE)
+
+
+def test_validation_only_of_classes_empty_in_training_is_an_error(tmp_path, project_factory):
+    root = make_image_folder(tmp_path / "train", per_class=4, classes=("a", "b"))
+    for c in "cd":
+        (root / c).mkdir()
+    make_image_folder(tmp_path / "val", per_class=2, classes=("c", "d"))
+    with pytest.raises(DataError, match="every validation image is of a class without usable training images"):
         loading.prepare_data(project_factory(data__val="val"), PRE)
 
 

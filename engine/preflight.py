@@ -11,7 +11,7 @@ does something the setting does not say (an input size the architecture forces) 
 
 from __future__ import annotations
 
-from engine.data import Sources, path_problems, source_problems
+from engine.data import Sources, path_problems, source_problems, source_warnings
 from engine.device import device_problem
 from engine.errors import ProjectError
 from engine.io.space import run_bytes, space_problem
@@ -48,9 +48,11 @@ def preflight(project: Project, scan: Sources | None = None) -> list[ProjectErro
     add("head.kind", _head_problem(project, scan))
     problem = device_problem(project.train.device)
     add("train.device", problem.problem if problem else None)
-    if scan is not None:
+    if scan is not None:  # errors before warnings: a key keeps its first problem
         for key, problem in source_problems(project, scan):
             add(key, problem)
+        for key, problem in source_warnings(project, scan):
+            add(key, problem, warning=True)
     return found
 
 

@@ -71,7 +71,8 @@ def _no_images(tmp_path):
 
 
 def _empty_class(tmp_path):
-    make_image_folder(tmp_path / "train", per_class=4, classes=("a", "b"))
+    """One class with images beside an empty one: too few classes to learn (two good ones would train)."""
+    make_image_folder(tmp_path / "train", per_class=4, classes=("a",))
     (tmp_path / "train" / "c").mkdir()
 
 
@@ -86,7 +87,7 @@ def _too_few(tmp_path):
 
 @pytest.mark.parametrize("setup, extra, message", [
     (_no_images, [], "no usable images"),
-    (_empty_class, [], "class folder(s) without usable images in"),
+    (_empty_class, [], "only one class with usable images ('a')"),
     (_single_class, [], "only one class"),
     (_too_few, [], "class 'b' has only 1 usable image"),
     (None, ["--set", "train.lr=-1"], "train.lr: must be > 0.0"),

@@ -109,7 +109,6 @@ def test_a_class_without_images_is_a_warning_for_the_training_folder(tmp_path, p
     assert not {"data.train", "data.val_fraction"} & keys(blocking(preflight(p, sources)))
 
 
-@pytest.mark.xfail(strict=True, reason="engine/preflight.py does not call engine.data.source_warnings yet")
 def test_the_preflight_lists_a_class_without_images_as_a_warning(tmp_path, project_factory):
     _train_with_an_empty_class(tmp_path)
     p = project_factory()

@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.data import Sources
 from engine.errors import ProjectError, ThawError
@@ -30,6 +40,7 @@ from gui.panels.head_panel import HeadPanel
 from gui.panels.model_panel import ModelPanel
 from gui.panels.training_panel import TrainingPanel
 from gui.project_files import ProjectFiles
+from gui.reason_bar import ReasonBar
 from gui.run.controller import RunController
 
 if TYPE_CHECKING:
@@ -139,11 +150,6 @@ class MainWindow(ProjectFiles, QMainWindow):
             named(button, f"{action.objectName()}Button", action.text())
         tb.addSeparator()
         tb.addWidget(self.runs.progress)
-        tb.addSeparator()
-        self.start_reason = QLabel()
-        self.start_reason.setStyleSheet("color: #c62828; padding-left: 6px;")
-        self.start_reason.setWordWrap(False)
-        tb.addWidget(self.start_reason)
 
     def _build_panels(self) -> None:
         self.model_panel, self.data_panel = ModelPanel(), DataPanel()
@@ -157,8 +163,15 @@ class MainWindow(ProjectFiles, QMainWindow):
         self.setup_tabs = named(QTabWidget(), "setupTabs", "Set-up")
         self.setup_tabs.tabBar().setObjectName("setupTabBar")
         self.setup_tabs.tabBar().setAccessibleName("Set-up sections")
+        self._pages: dict[QWidget, QScrollArea] = {}
         for title, panel in self.setup_panels.items():
-            self.setup_tabs.addTab(panel, title)
+            page = QScrollArea()  # a panel taller than the screen scrolls instead of raising the window's height
+            page.setObjectName(f"{title.lower()}Page")
+            page.setWidgetResizable(True)
+            page.setFrameShape(QFrame.Shape.NoFrame)
+            page.setWidget(panel)
+            self._pages[panel] = page
+            self.setup_tabs.addTab(page, title)
         self.setup_banner = _banner()
         setup = QWidget()
         lay = QVBoxLayout(setup)
@@ -169,7 +182,14 @@ class MainWindow(ProjectFiles, QMainWindow):
 
         self.freeze_panel = FreezePanel()  # the centre; it marks itself read-only during a run
         self.freeze_panel.changed.connect(self._project_edited)
-        self.setCentralWidget(self.freeze_panel)
+        self.start_reason = ReasonBar()  # why Start is disabled, in full, above the checklist
+        self.start_reason.go_to.connect(self.go_to_field)
+        centre = QWidget()
+        lay = QVBoxLayout(centre)
+        lay.setContentsMargins(0, 4, 0, 0)
+        lay.addWidget(self.start_reason)
+        lay.addWidget(self.freeze_panel, 1)
+        self.setCentralWidget(centre)
 
         # Right: summary of the last run above the live plots (made after the first paint, see `plots`).
         self._plots_placeholder = QLabel("Loading plots...")
@@ -183,8 +203,6 @@ class MainWindow(ProjectFiles, QMainWindow):
 
         self.log_panel = named(LogPanel(), "log", "Log")
         self.log_dock = self._dock("Log", "logDock", self.log_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.resizeDocks([self.setup_dock, self.plots_dock], [380, 560], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.log_dock], [150], Qt.Orientation.Vertical)
 
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -301,28 +319,44 @@ class MainWindow(ProjectFiles, QMainWindow):
 
     def typed_problems(self) -> list[str]:
         """Fields whose text the project could not take (it holds the previous value)."""
-        return [p for panel in self.setup_panels.values() for p in panel.typed_problems()]
+        return [str(e) for e in self._typed()]
+
+    def _typed(self) -> list[ProjectError]:
+        return [e for panel in self.setup_panels.values() for e in panel.typed()]
+
+    def reasons(self, wait_for_scan: bool = True) -> list[ProjectError]:
+        """Why the project cannot run now, each with its key (empty when it can)."""
+        found = self._typed() + blocking(self.found)
+        if wait_for_scan and self.project.data.train.strip() and self.data_panel.sources is None:
+            found.append(ProjectError("data.train", SCANNING if self.data_panel.is_scanning() else NOT_SCANNED))
+        unique: dict[str, ProjectError] = {}
+        for e in found:
+            unique.setdefault(str(e), e)
+        return list(unique.values())
 
     def problems(self, wait_for_scan: bool = True) -> list[str]:
         """Why the project cannot run now, as readable lines (empty when it can)."""
-        found = self.typed_problems() + [str(e) for e in blocking(self.found)]
-        if wait_for_scan and self.project.data.train.strip() and self.data_panel.sources is None:
-            found.append(SCANNING if self.data_panel.is_scanning() else NOT_SCANNED)
-        return list(dict.fromkeys(found))
+        return [str(e) for e in self.reasons(wait_for_scan)]
+
+    def go_to_field(self, key: str) -> None:
+        """Show the field a problem's key belongs to, with the keyboard focus on it."""
+        if key.startswith("freeze."):
+            self.freeze_panel.tree.setFocus()
+            return
+        for panel in self.setup_panels.values():
+            if panel.fields.widget_for(key) is not None:
+                self.setup_dock.show()
+                self.setup_dock.raise_()
+                self.setup_tabs.setCurrentWidget(self._pages[panel])
+                panel.focus_field(key)
+                return
 
     def update_start_state(self) -> None:
         running = self.is_running()
-        found = [] if running else self.problems()
+        found = [] if running else self.reasons()
         self.start_action.setEnabled(not running and not found)
-        if found:
-            reason = f"Can't start: {found[0]}" + (f" (+{len(found) - 1} more)" if len(found) > 1 else "")
-            self.start_reason.setText(reason)
-            self.start_reason.setToolTip("\n".join(found))
-            self.start_action.setToolTip("Can't start:\n" + "\n".join(found))
-        else:
-            self.start_reason.setText("")
-            self.start_reason.setToolTip("")
-            self.start_action.setToolTip("Train the project")
+        self.start_reason.show_reasons(found)
+        self.start_action.setToolTip("Can't start:\n" + "\n".join(map(str, found)) if found else "Train the project")
         paused = self.runs.is_paused()
         self.pause_action.setEnabled(running and not paused)
         self.resume_action.setEnabled(running and paused)
@@ -434,3 +468,11 @@ class MainWindow(ProjectFiles, QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             QTimer.singleShot(0, lambda: self.restoreState(state))
+        else:  # first use: the docks share the screen the window is on, whatever its size
+            QTimer.singleShot(0, self._share_screen)
+
+    def _share_screen(self) -> None:
+        w, h = self.width(), self.height()
+        self.resizeDocks([self.setup_dock, self.plots_dock], [round(w * 0.26), round(w * 0.31)],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.log_dock], [max(70, round(h * 0.13))], Qt.Orientation.Vertical)

@@ -8,14 +8,13 @@ written into the bound `FreezeSettings` before `changed` fires.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, Qt, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMenu,
     QRadioButton,
@@ -29,9 +28,11 @@ from engine.errors import ProjectError
 from engine.model import checklist as cl
 from engine.model.freezing import FreezePlan
 from engine.project import FreezeSettings
+from gui.flow_layout import FlowLayout
 from gui.freeze.layer_tree import NAME, PARAMS, TRAINABLE_COLUMN, TYPE, LayerTreeModel
 from gui.freeze.strip import FROZEN_COLOUR, HEAD_COLOUR, STATES, TRAINABLE_COLOUR, FreezeStrip, Segment
 from gui.naming import named
+from gui.text import WrappingLabel
 
 PRESETS = {
     "feature_extraction": ("Feature extraction", "Freeze the whole network; train only the head."),
@@ -45,6 +46,16 @@ BN_CHOICES = (
 )
 CONTEXT_ACTIONS = (("Freeze up to here", "freeze_up_to"), ("Unfreeze from here", "unfreeze_from"),
                    ("Freeze only this", "freeze_only"))
+
+
+def _row(*widgets: QWidget) -> QWidget:
+    """Widgets kept side by side (one item of the wrapping header)."""
+    box = QWidget()
+    lay = QHBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    for w in widgets:
+        lay.addWidget(w)
+    return box
 
 
 def _percent(part: int, whole: int) -> str:
@@ -76,40 +87,36 @@ class FreezePanel(QWidget):
     def _build(self) -> None:
         self.presets = QButtonGroup(self)
         self.preset_buttons: dict[str, QRadioButton] = {}
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Preset:"))
+        top = FlowLayout()  # wraps onto a second line on a narrow screen
+        top.addWidget(QLabel("Preset:"))
         for key, (label, tip) in PRESETS.items():
             button = named(QRadioButton(label), f"preset_{key}", f"Preset: {label}")
             button.setToolTip(tip)
             self.presets.addButton(button)
             self.preset_buttons[key] = button
-            row.addWidget(button)
-            if key == "last_blocks":
+            if key == "last_blocks":  # "Last [N] of M blocks" stays on one line
                 self.last_blocks = named(QSpinBox(), "lastBlocks", "Number of last blocks to train")
                 self.last_blocks.setRange(0, 1000)
                 self.last_blocks.setToolTip(tip)
                 self.last_blocks.setKeyboardTracking(False)
-                row.addWidget(self.last_blocks)
                 self.blocks_label = QLabel("blocks")
-                row.addWidget(self.blocks_label)
+                top.addWidget(_row(button, self.last_blocks, self.blocks_label))
+            else:
+                top.addWidget(button)
             button.toggled.connect(lambda on, k=key: on and self._preset_chosen(k))
-        row.addStretch(1)
         self.last_blocks.valueChanged.connect(self._last_blocks_changed)
 
-        bn_row = QHBoxLayout()
-        bn_row.addWidget(QLabel("Frozen BatchNorm:"))
         self.bn_policy = named(QComboBox(), "bnPolicy", "Frozen BatchNorm statistics")
         for value, label, tip in BN_CHOICES:
             self.bn_policy.addItem(label, value)
             self.bn_policy.setItemData(self.bn_policy.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.bn_policy.setToolTip("What BatchNorm layers inside frozen parts do with their running statistics.")
         self.bn_policy.currentIndexChanged.connect(self._bn_changed)
-        bn_row.addWidget(self.bn_policy)
-        bn_row.addStretch(1)
+        top.addWidget(_row(QLabel("Frozen BatchNorm:"), self.bn_policy))
         self.read_only_label = QLabel("Read-only while a run is going")
         self.read_only_label.setStyleSheet("color: #8a5a00; font-weight: bold;")
         self.read_only_label.setVisible(False)
-        bn_row.addWidget(self.read_only_label)
+        top.addWidget(self.read_only_label)
 
         self.tree_model = LayerTreeModel(self)
         self.tree_model.edited.connect(self._tree_edited)
@@ -119,13 +126,14 @@ class FreezePanel(QWidget):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._context_menu)
-        header = self.tree.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        self.tree.header().setStretchLastSection(False)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         fm = QFontMetrics(self.font())
-        header.resizeSection(TYPE, fm.horizontalAdvance("Conv2dNormActivation") + 16)
-        header.resizeSection(PARAMS, fm.horizontalAdvance("000,000,000") + 16)
-        header.resizeSection(TRAINABLE_COLUMN, fm.horizontalAdvance("\u2744 partly") + 48)
+        self._widths = {NAME: fm.horizontalAdvance("encoder_layer_11") + 60,  # the least a name gets
+                        TYPE: fm.horizontalAdvance("Conv2dNormActivation") + 16,
+                        PARAMS: fm.horizontalAdvance("000,000,000") + 16,
+                        TRAINABLE_COLUMN: fm.horizontalAdvance("\u2744 partly") + 40}
+        self.tree.viewport().installEventFilter(self)
 
         self.strip = named(FreezeStrip(), "freezeStrip", "Freeze strip: the network from input to head")
         self.strip.module_clicked.connect(self.show_module)
@@ -134,7 +142,7 @@ class FreezePanel(QWidget):
         middle.addWidget(self.strip)
         middle.addWidget(self.tree, 1)
 
-        self.summary = QLabel()
+        self.summary = WrappingLabel()  # a long error wraps instead of widening the window
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         legend = QLabel(" ".join(f'<span style="color:{c.name()}">\u25a0</span> {label}' for c, label in (
             (FROZEN_COLOUR, "frozen"), (TRAINABLE_COLOUR, "trainable"), (HEAD_COLOUR, "head"))))
@@ -144,10 +152,26 @@ class FreezePanel(QWidget):
         bottom.addWidget(legend)
 
         layout = QVBoxLayout(self)
-        layout.addLayout(row)
-        layout.addLayout(bn_row)
+        layout.addLayout(top)
         layout.addLayout(middle, 1)
         layout.addLayout(bottom)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if watched is self.tree.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns()
+        return False
+
+    def _fit_columns(self) -> None:
+        """Share the tree's width: the numbers keep theirs, the type column gives way (down to a few letters,
+        elided) before the layer names go below a readable width; past that the tree scrolls sideways."""
+        w, header = self._widths, self.tree.header()
+        fixed = w[PARAMS] + w[TRAINABLE_COLUMN]
+        available = self.tree.viewport().width()
+        type_width = max(70, min(w[TYPE], available - fixed - w[NAME]))
+        header.resizeSection(PARAMS, w[PARAMS])
+        header.resizeSection(TRAINABLE_COLUMN, w[TRAINABLE_COLUMN])
+        header.resizeSection(TYPE, type_width)
+        header.resizeSection(NAME, max(w[NAME], available - fixed - type_width))
 
     # ------------------------------------------------------------ the API the main window uses
 

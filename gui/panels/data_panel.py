@@ -12,7 +12,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -25,7 +24,15 @@ from PySide6.QtWidgets import (
 from engine.data import Sources, split_problem, val_count
 from gui.naming import named
 from gui.panels.data_view import ClassBars, ScanResult, SkippedList, ThumbnailStrip, scan_task
-from gui.panels.fields import ProjectPanel, add_items, add_row, help_label, parse_float, parse_int
+from gui.panels.fields import (
+    ProjectPanel,
+    add_items,
+    add_row,
+    form_layout,
+    help_label,
+    parse_float,
+    parse_int,
+)
 from gui.tasks import Latest
 
 AUGMENTS = [("None", "none"), ("Light (random crops, flips)", "light"),
@@ -47,7 +54,7 @@ class DataPanel(ProjectPanel):
 
         outer = QVBoxLayout(self)
         source = QGroupBox("Images")
-        form = QFormLayout(source)
+        form = form_layout(source)
         self.train = named(QLineEdit(), "trainSource", "Training images")
         self.train.setPlaceholderText("a folder with one sub-folder per class, or a CSV list")
         self.train.setToolTip("Training images: a folder with one sub-folder per class, or a CSV of path,label.")

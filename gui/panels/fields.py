@@ -215,9 +215,17 @@ class FieldSet(QObject):
             b.note.setText(warning)
             b.note.setVisible(bool(warning))
 
+    def typed(self) -> list[ProjectError]:
+        """A problem per widget showing a value the project does not hold (it keeps the previous one)."""
+        return [ProjectError(b.key, b.typed) for b in self.bindings.values() if b.typed]
+
     def typed_problems(self) -> list[str]:
         """"key: why" for each widget showing a value the project does not hold."""
-        return [f"{b.key}: {b.typed}" for b in self.bindings.values() if b.typed]
+        return [str(e) for e in self.typed()]
+
+    def widget_for(self, key: str) -> QWidget | None:
+        """The widget of the field a problem with `key` belongs to."""
+        return next((b.widget for b in self.bindings.values() if owns(b.key, key)), None)
 
     def problems(self) -> list[str]:
         """Every problem marked on these fields now, refused text first."""
@@ -246,6 +254,13 @@ def help_label(text: str) -> QLabel:
     label.setWordWrap(True)
     label.setStyleSheet("color: palette(placeholder-text); font-size: 11px;")
     return label
+
+
+def form_layout(parent: QWidget | None = None) -> QFormLayout:
+    """A form whose labels go above their fields when the dock is narrow, instead of widening it."""
+    form = QFormLayout(parent)
+    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    return form
 
 
 def add_row(form: QFormLayout, label: str, widget: QWidget, help_text: str = "") -> QWidget:
@@ -282,6 +297,18 @@ class ProjectPanel(QWidget):
 
     def typed_problems(self) -> list[str]:
         return self.fields.typed_problems()
+
+    def typed(self) -> list[ProjectError]:
+        return self.fields.typed()
+
+    def focus_field(self, key: str) -> bool:
+        """Put the keyboard focus on the field of `key` (for "Can't start: ..."); False when it is not here."""
+        widget = self.fields.widget_for(key)
+        if widget is None:
+            return False
+        focus = widget if widget.focusPolicy() != Qt.FocusPolicy.NoFocus else widget.nextInFocusChain()
+        focus.setFocus(Qt.FocusReason.OtherFocusReason)
+        return True
 
     def problems(self) -> list[str]:
         return self.fields.problems()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
-    QFormLayout,
     QFrame,
     QGroupBox,
     QLabel,
@@ -20,6 +19,7 @@ from gui.panels.fields import (
     ProjectPanel,
     add_items,
     add_row,
+    form_layout,
     format_int_list,
     help_label,
     parse_float,
@@ -39,7 +39,7 @@ class HeadPanel(ProjectPanel):
         outer = QVBoxLayout(self)
         group = QGroupBox("New head")
         inner = QVBoxLayout(group)
-        self.form = form = QFormLayout()
+        self.form = form = form_layout()
         self.kind = add_row(form, "Head", add_items(named(QComboBox(), "headKind", "Head"), KINDS),
                             "Linear: features straight to classes. Cosine: classes scored by the cosine between "
                             "the features and each class's vector; steadier with a few images per class. "

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QRadioButton,
     QToolButton,
@@ -28,6 +27,7 @@ from engine.io.weights import SUFFIXES
 from engine.model import zoo
 from gui.naming import named
 from gui.panels.fields import ProjectPanel
+from gui.text import WrappingLabel, breakable
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -89,8 +89,8 @@ class ModelPanel(ProjectPanel):
             header.resizeSection(c, fm.horizontalAdvance(sample) + 14)
         self.view.setMinimumHeight(180)
         box.addWidget(self.view, 1)
-        self.details = QLabel()
-        self.details.setWordWrap(True)
+        self.details = WrappingLabel()
+        self.details.setTextFormat(Qt.TextFormat.RichText)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         box.addWidget(self.details)
         outer.addWidget(pick, 1)
@@ -199,7 +199,6 @@ class ModelPanel(ProjectPanel):
         info = self.infos.get(self.project.model.arch) if self.project else None
         if info is None:
             self.details.setText("")
-            self.pretrained.setText("Pretrained")
             return
         acc = f"{info.imagenet_acc1:.1f} % ImageNet top-1" if info.imagenet_acc1 is not None else "no ImageNet score"
         size = (f"; needs {info.fixed_size} px inputs exactly" if info.fixed_size
@@ -208,13 +207,13 @@ class ModelPanel(ProjectPanel):
             weights = f"{info.weights_name}: on this machine ({format_size(info.weights_size_bytes)})"
         else:
             weights = (f"{info.weights_name}: <b>not on this machine</b>; copy {info.weights_file} "
-                       f"({format_size(info.weights_size_bytes)}) into {zoo.checkpoints_dir()}")
+                       f"({format_size(info.weights_size_bytes)}) into {breakable(str(zoo.checkpoints_dir()))}")
         p = info.preprocess
         self.details.setText(
             f"<b>{info.name}</b> ({info.family}) · {format_params(info.num_params)} parameters · {acc}<br>"
             f"Weights: {weights}<br>"
             f"Preprocessing: resize {p.resize}, crop {p.crop}, {p.interpolation}{size}")
-        self.pretrained.setText(f"Pretrained ({info.weights_name})")
+        self.pretrained.setToolTip(f"{info.weights_name}, read from {info.weights_path}")
 
     # ------------------------------------------------------------ weights
 

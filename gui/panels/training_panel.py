@@ -6,7 +6,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -18,7 +17,15 @@ from PySide6.QtWidgets import (
 
 from engine.device import available_devices
 from gui.naming import named
-from gui.panels.fields import ProjectPanel, add_items, add_row, format_number, parse_float, parse_int
+from gui.panels.fields import (
+    ProjectPanel,
+    add_items,
+    add_row,
+    form_layout,
+    format_number,
+    parse_float,
+    parse_int,
+)
 
 OPTIMIZERS = [("AdamW", "adamw"), ("SGD", "sgd")]
 SCHEDULERS = [("Cosine decay", "cosine"), ("One-cycle", "onecycle"), ("Step decay", "step"),
@@ -32,7 +39,7 @@ class TrainingPanel(ProjectPanel):
         outer = QVBoxLayout(self)
 
         sched = QGroupBox("Schedule")
-        form = QFormLayout(sched)
+        form = form_layout(sched)
         self.epochs = add_row(form, "Epochs", named(QLineEdit(), "epochs", "Epochs"), "Passes over the training images (1 or more).")
         self.batch_size = add_row(form, "Batch size", named(QLineEdit(), "batchSize", "Batch size"), "Images per step; lower it if memory runs out.")
         self.optimizer = add_row(form, "Optimizer", add_items(named(QComboBox(), "optimizer", "Optimizer"), OPTIMIZERS))
@@ -48,7 +55,7 @@ class TrainingPanel(ProjectPanel):
         outer.addWidget(sched)
 
         loss = QGroupBox("Loss and stopping")
-        form = QFormLayout(loss)
+        form = form_layout(loss)
         self.label_smoothing = add_row(form, "Label smoothing", named(QLineEdit(), "labelSmoothing", "Label smoothing"), "0 to just under 1; 0.1 is common.")
         self.class_weights = add_row(form, "", named(QCheckBox("Weight classes by inverse frequency"), "classWeights",
                                                          "Weight classes by inverse frequency"),
@@ -59,7 +66,7 @@ class TrainingPanel(ProjectPanel):
         outer.addWidget(loss)
 
         hw = QGroupBox("Hardware and output")
-        form = QFormLayout(hw)
+        form = form_layout(hw)
         self.device = add_row(form, "Device", named(QComboBox(), "device", "Device"), "Where training runs; unavailable devices are greyed out.")
         self._fill_devices()
         self.amp = add_row(form, "", named(QCheckBox("Mixed precision (CUDA only)"), "amp", "Mixed precision"),

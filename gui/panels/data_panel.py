@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QToolButton,
     QVBoxLayout,
@@ -34,6 +33,7 @@ from gui.panels.fields import (
     parse_int,
 )
 from gui.tasks import Latest
+from gui.text import WrappingLabel
 
 AUGMENTS = [("None", "none"), ("Light (random crops, flips)", "light"),
             ("Strong (+ rotation, colour, erasing)", "strong")]
@@ -79,10 +79,8 @@ class DataPanel(ProjectPanel):
 
         found = QGroupBox("Found")
         box = QVBoxLayout(found)
-        self.summary = QLabel("No data chosen yet.")
-        self.summary.setWordWrap(True)
-        self.split_label = QLabel()
-        self.split_label.setWordWrap(True)
+        self.summary = WrappingLabel("No data chosen yet.")  # a long path or reason wraps, in the box
+        self.split_label = WrappingLabel()
         self.bars = ClassBars()
         self.thumbs = ThumbnailStrip()
         self.skipped = SkippedList()
@@ -183,9 +181,11 @@ class DataPanel(ProjectPanel):
         s = result.sources
         if s.train is None:
             self._clear_view()
-            self.summary.setText("Cannot use this source: see the marked field.")
+            self.summary.setText(f"Cannot use this source: {s.train_error}")
         else:
-            self.summary.setText(f"{len(s.train.classes)} classes, {len(s.train.samples)} images")
+            left_out = (f"; left out for want of usable images: {', '.join(s.train.empty_classes)}"
+                        if s.train.empty_classes else "")
+            self.summary.setText(f"{len(s.train.classes)} classes, {len(s.train.samples)} images{left_out}")
             self.bars.set_counts(s.train.counts())
             self.bars.setVisible(True)
             self.thumbs.set_images(result.thumbnails)

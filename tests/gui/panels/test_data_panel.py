@@ -78,6 +78,7 @@ def test_unusable_folder_is_marked_with_the_engine_reason(qtbot, panel, tmp_path
     with qtbot.waitSignal(panel.scanned, timeout=30000):
         panel.set_project(project)
     assert panel.sources.classes == [] and "only one class" in panel.sources.train_error
+    assert "only one class" in panel.summary.text()  # the reason is in the box, not only in a tooltip
     check(panel, panel.sources)
     assert is_marked(panel.train) and "only one class" in panel.train.toolTip()
     assert any("only one class" in p for p in panel.problems())

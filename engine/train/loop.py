@@ -13,6 +13,10 @@ Given a checkpoint sink (a run folder's, `engine.runs.checkpoint.CheckpointFile`
 before the first epoch and after each one, and `resume_from` continues from such a checkpoint. Out of memory in a step does not end the run: the epoch
 starts again from the last checkpoint with each batch split in half (gradients of the parts are summed, so
 one optimizer step per batch as before), down to one image at a time.
+
+The stop flag is checked after every batch and, through hooks on the model (`engine.train.interrupt`),
+between its layers: a stop inside a slow batch ends it before its next layer, the batch is thrown away, and
+the run ends as after a stop between batches.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from engine.preflight import raise_first
 from engine.project import Project, to_dict
 from engine.train import state as st
 from engine.train.feature_cache import FeatureCache, backbone_frozen, build_cache, set_train_mode
+from engine.train.interrupt import BufferCopy, StopChecks, StopRequested
 from engine.train.optim import class_weights, make_optimizer, make_scheduler
 from engine.train.steps import Pass, autocast, batches, to_device
 
@@ -48,7 +53,8 @@ Callback = Callable[[Any], None]
 
 
 class StopFlag(threading.Event):
-    """Set from any thread to stop training after the current batch; the best model so far is kept."""
+    """Set from any thread to stop training before the current batch's next layer; the best model so far
+    is kept."""
 
 
 @dataclass
@@ -96,6 +102,7 @@ class _Fit:
         self.train_loader: DataLoader | None = None
         self.val_loader: DataLoader | None = None
         self.val_seconds = 0.0  # the last validation pass, for the ETA
+        self.stop_checks: StopChecks | None = None
 
     def emit(self, event: Any) -> None:
         for cb in self.callbacks:
@@ -119,6 +126,7 @@ class _Fit:
         model = self.a.model
         if self.device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
             model.to(memory_format=torch.channels_last)
+        self.stop_checks = StopChecks(model, self.stop)
         pin = self.device.type == "cuda"
         self.train_loader = make_loader(self.data.train, t.batch_size, True, t.seed, pin_memory=pin)
         self.val_loader = make_loader(self.data.val, t.batch_size, False, t.seed, pin_memory=pin)
@@ -147,6 +155,8 @@ class _Fit:
                 self.cache = self._try_cache()
             except torch.OutOfMemoryError:
                 out_of_memory = True
+            except StopRequested:  # the run ends at once: `run` sees the flag
+                self.cache = None
             if out_of_memory:  # the loop's own retries take it from here, a batch at a time
                 self._free_memory()
                 self.log("out of memory while caching the backbone's features; training without the cache",
@@ -198,7 +208,18 @@ class _Fit:
             self._note_failures(failures)
             if len(y):
                 x, y = to_device(x, self.device), y.to(self.device, non_blocking=True)
-                loss, out = self.step(x, y)
+                # With no kept weights to fall back on, a stop inside the step puts back the buffers it changed.
+                before = None
+                if s.best_state is None:
+                    before = BufferCopy(self.cache.head if self.cache is not None else s.model)
+                stopped = False
+                try:
+                    loss, out = self.step(x, y)
+                except StopRequested:
+                    stopped = True
+                if stopped:  # outside the except block: its traceback no longer holds the batch's tensors
+                    self.discard_batch(before)
+                    return None
                 lr = self.lr()
                 if s.scheduler is not None:
                     s.scheduler.step()
@@ -264,8 +285,11 @@ class _Fit:
                 if not len(y):
                     continue
                 x, y = to_device(x, self.device), y.to(self.device, non_blocking=True)
-                with autocast(self.device, self.amp):
-                    out = torch.cat([self.forward(xc) for xc in x.split(self.micro)])
+                try:
+                    with autocast(self.device, self.amp):
+                        out = torch.cat([self.forward(xc) for xc in x.split(self.micro)])
+                except StopRequested:
+                    return None
                 loss = self.criterion(out.float(), y)
                 acc.add(float(loss), int((out.argmax(1) == y).sum()), len(y))
         acc.seconds = time.perf_counter() - start
@@ -400,6 +424,14 @@ class _Fit:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
+    def discard_batch(self, before: BufferCopy | None) -> None:
+        """After a stop inside a training step: drop its gradients and put back the buffers its forward pass
+        changed (`before`; None when the best weights replace the model's at the end anyway). The optimizer
+        had not stepped, so the model is as a stop just before the batch would have left it."""
+        self.state.optimizer.zero_grad(set_to_none=True)
+        if before is not None:
+            before.put_back()
+
     def retry_smaller(self, epoch: int, error: str) -> None:
         """Free what the failed step held, go back to the last checkpoint and run the epoch again with half
         as many images per pass."""
@@ -412,7 +444,11 @@ class _Fit:
                  "is kept by adding up the gradients of the parts)", "warning")
 
     def close(self) -> None:
-        """Drop the loaders so their worker processes (if any) shut down now."""
+        """Take the stop flag's hooks off the model, and drop the loaders so their worker processes (if any)
+        shut down now."""
+        if self.stop_checks is not None:
+            self.stop_checks.remove()
+            self.stop_checks = None
         self.train_loader = self.val_loader = None
 
 
@@ -422,8 +458,9 @@ def fit(project: Project, *, callbacks: Iterable[Callback] = (), stop: threading
     """Train `project` and return the best model by validation accuracy with its history and summary.
 
     Raises a `ThawError` (nothing trained) for an invalid project or unusable data. `stop` (a `StopFlag`
-    or `threading.Event`) is checked after every batch; once set, training ends and the best model so far
-    is returned. Callbacks get every event of `engine.events` in order, on this thread.
+    or `threading.Event`) is checked after every batch and between the model's layers (hooks, removed before
+    `fit` returns); once set, training ends and the best model so far is returned. Callbacks get every event
+    of `engine.events` in order, on this thread.
     `feature_cache=False` never caches features (to compare, or to save memory).
     With `checkpoints` (a `CheckpointSink`), a checkpoint goes there before the first epoch and after each
     one; `resume_from` (from `engine.runs.checkpoint.read`, for this same project) continues after its epoch.

@@ -3,7 +3,7 @@
 import numpy as np
 
 from engine.events import BatchEnded, EpochEnded
-from gui.plots.training import MAX_REDRAWS_PER_SECOND, Series, TrainingPlots
+from gui.plots.training import MAX_REDRAWS_PER_SECOND, TrainingPlots
 
 
 def batch(step: int, steps_per_epoch: int = 10, loss: float = 1.0) -> BatchEnded:
@@ -16,15 +16,6 @@ def epoch(n: int, val_acc: float) -> EpochEnded:
     return EpochEnded(epoch=n, epochs=3, train_loss=1.0 / n, train_accuracy=val_acc - 0.1, val_loss=1.2 / n,
                       val_accuracy=val_acc, lr=1e-3, seconds=1.0, images_per_second=100.0, eta_seconds=1.0,
                       best_val_accuracy=val_acc, is_best=True)
-
-
-def test_series_grows_past_its_capacity_and_keeps_every_point():
-    s = Series(capacity=4)
-    for i in range(10):
-        s.extend([i, i + 0.5], [2 * i, 2 * i + 1])
-    assert s.n == 20
-    assert np.array_equal(s.x[:4], [0, 0.5, 1, 1.5])
-    assert s.y[-1] == 19
 
 
 def test_batches_are_drawn_by_the_timer_not_per_batch(qtbot):
@@ -99,28 +90,6 @@ def test_clear_empties_every_curve(qtbot):
     plots.clear()
     plots.redraw()
     assert all(series.n == 0 for p in plots.plots for _, series in p.curves.values())
-
-
-def test_decimation_keeps_each_buckets_min_and_max_and_the_last_point():
-    rng = np.random.default_rng(3)
-    y = rng.normal(size=50_000)
-    y[12_345] = 40.0  # a single spike must survive decimation
-    s = Series(capacity=8)
-    for i in range(0, len(y), 777):  # arrives in batches; the pyramid catches up between them
-        s.extend(np.arange(i, min(i + 777, len(y))), y[i : i + 777])
-        s.decimated(0, s.n, 100)
-    for start, stop in ((0, s.n), (1_000, 31_001)):
-        idx = s.decimated(start, stop, 100)
-        assert idx[0] == start and idx[-1] == stop - 1 and np.all(np.diff(idx) > 0)
-        size = 1 << int(np.log2((stop - start) / 100))  # the level decimated chose: >= 100 buckets in range
-        assert len(idx) <= 2 * ((stop - start) // size + 2) + 2  # a few points per bucket, not all of them
-        kept = set(idx.tolist())
-        for b in range(-(-start // size), stop // size):  # every whole bucket inside the range
-            seg = slice(b * size, (b + 1) * size)
-            in_bucket = [j for j in kept if b * size <= j < (b + 1) * size]
-            assert y[seg].min() in y[in_bucket] and y[seg].max() in y[in_bucket]
-    assert 12_345 in s.decimated(0, s.n, 100)
-    assert np.array_equal(s.decimated(10, 50, 100), np.arange(10, 50))  # few points: all of them
 
 
 def test_redraw_hands_pyqtgraph_a_few_points_per_pixel_and_the_readout_uses_every_point(qtbot):

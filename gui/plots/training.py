@@ -1,4 +1,5 @@
-"""Live training plots: loss, accuracy, learning rate and images/s.
+"""Live training plots: loss, accuracy, learning rate and images/s, and one line under them for the value under the
+mouse.
 
 Curves are created once and fed from growing, preallocated numpy buffers; a QTimer redraws at most
 ``MAX_REDRAWS_PER_SECOND`` times a second, one plot per tick in turn, and only a plot with something new (or
@@ -11,122 +12,36 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QGridLayout, QWidget
+from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 
 from engine.events import BatchEnded, EpochEnded
-from gui.plots.series import Series
+from gui.plots.plot import Plot
 
 MAX_REDRAWS_PER_SECOND = 30
 SMOOTHING_WINDOW = 50  # the smoothed training loss averages about this many batches, or one epoch's if fewer
-MIN_BUCKETS = 200  # buckets per curve when the plot has no width yet (hidden)
 
 pg.setConfigOptions(antialias=False, background="w", foreground="k")
 
 
-class _Plot:
-    """One pyqtgraph plot with a legend, axis labels and a crosshair read-out of the value under the mouse."""
+class ReadoutLabel(QLabel):
+    """One line of text, elided: a fixed height, and a width the text never asks for, so that no read-out can
+    widen the window or move the plots."""
 
-    def __init__(self, widget: pg.PlotWidget, title: str, x_label: str, y_label: str,
-                 legend_offset: tuple[int, int] = (-10, 10)) -> None:
-        """`legend_offset`: corner of the legend (pyqtgraph's sign convention: (-10, 10) is top right, away from
-        falling curves; (-10, -10) bottom right, away from rising ones)."""
-        self.widget = widget
-        self.title = title
-        item = widget.getPlotItem()
-        item.setTitle(title)
-        item.setLabel("bottom", x_label)
-        item.setLabel("left", y_label)
-        item.getAxis("left").enableAutoSIPrefix(False)  # no "(x0.001)" scaling of accuracy or lr values
-        item.showGrid(x=True, y=True, alpha=0.2)
-        item.setDownsampling(auto=True, mode="peak")
-        item.setClipToView(True)
-        item.addLegend(offset=legend_offset)
-        item.enableAutoRange()  # the person can pan/zoom to override; the "A" button brings it back
-        self.curves: dict[str, tuple[pg.PlotDataItem, Series]] = {}
-        self._vline = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DashLine))
-        self._hline = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DashLine))
-        for line in (self._vline, self._hline):
-            line.setVisible(False)
-            item.addItem(line, ignoreBounds=True)
-        self.readout = ""
-        self.stale = False  # the view moved so that some curve needs other points
-        self._drawn: dict[str, tuple[int, int, int]] = {}  # curve -> (start, stop, buckets) it was last given
-        item.vb.sigXRangeChanged.connect(self._view_moved)
-        item.vb.sigResized.connect(self._view_moved)
-        self._proxy = pg.SignalProxy(widget.scene().sigMouseMoved, rateLimit=30, slot=self._mouse_moved)
+    def __init__(self) -> None:
+        super().__init__()
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setFixedHeight(self.fontMetrics().height() + 6)
+        palette = self.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, QColor(85, 85, 85))
+        self.setPalette(palette)
 
-    def add(self, name: str, color, width: float = 1.5, symbol: str | None = None) -> Series:
-        series = Series()
-        curve = self.widget.getPlotItem().plot(
-            [], [], name=name, pen=pg.mkPen(color, width=width),
-            symbol=symbol, symbolSize=6, symbolBrush=color, symbolPen=None,
-        )
-        self.curves[name] = (curve, series)
-        return series
-
-    def redraw(self) -> None:
-        """Give each curve whose visible points changed its decimated points (curves with nothing new are
-        left alone: pyqtgraph's `setData` is the costly part)."""
-        for name, (curve, series) in self.curves.items():
-            window = self._window(series)
-            if self._drawn.get(name) != window:
-                idx = series.decimated(*window)
-                curve.setData(series.x[idx], series.y[idx])
-                self._drawn[name] = window
-        self.stale = False
-
-    def _window(self, series: Series) -> tuple[int, int, int]:
-        """(start, stop, buckets): the index range in view, one point of margin each side (all of it while
-        the x axis auto-ranges), and the plot's width in pixels."""
-        vb = self.widget.getPlotItem().vb
-        buckets = max(int(vb.width()), MIN_BUCKETS)
-        if vb.autoRangeEnabled()[0] or not series.n:
-            return 0, series.n, buckets
-        x0, x1 = vb.viewRange()[0]
-        start = int(np.searchsorted(series.x, x0)) - 1
-        stop = int(np.searchsorted(series.x, x1, side="right")) + 1
-        return max(start, 0), min(stop, series.n), buckets
-
-    def pending(self) -> bool:
-        """True when some curve has points to show that it was not given yet (new data, or the view moved)."""
-        return self.stale or any(
-            self._drawn.get(name) != self._window(series) for name, (_, series) in self.curves.items())
-
-    def _view_moved(self, *_) -> None:
-        self.stale = self.pending()
-
-    def clear(self) -> None:
-        for curve, series in self.curves.values():
-            series.clear()
-            curve.setData([], [])
-        self._drawn.clear()
-        self.readout = ""
-        self.widget.getPlotItem().setTitle(self.title)
-        self.widget.getPlotItem().enableAutoRange()
-
-    def show_value_at(self, x: float, y: float) -> str:
-        """Move the crosshair to (x, y) in data coordinates and write each curve's nearest value in the title."""
-        self._vline.setPos(x)
-        self._hline.setPos(y)
-        self._vline.setVisible(True)
-        self._hline.setVisible(True)
-        parts = [f"x={x:.4g}"]
-        for name, (_, series) in self.curves.items():
-            if series.n:
-                i = int(np.clip(np.searchsorted(series.x, x), 0, series.n - 1))
-                if i > 0 and abs(series.x[i - 1] - x) < abs(series.x[i] - x):
-                    i -= 1
-                parts.append(f"{name}={series.y[i]:.4g}")
-        self.readout = "  ".join(parts)
-        self.widget.getPlotItem().setTitle(f"{self.title}   <span style='color:#555'>{self.readout}</span>")
-        return self.readout
-
-    def _mouse_moved(self, args) -> None:
-        pos = args[0]
-        item = self.widget.getPlotItem()
-        if item.sceneBoundingRect().contains(pos):
-            point = item.vb.mapSceneToView(pos)
-            self.show_value_at(point.x(), point.y())
+    def paintEvent(self, event) -> None:
+        rect = self.contentsRect().adjusted(6, 0, -6, 0)
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
 
 
 class TrainingPlots(QWidget):
@@ -136,15 +51,17 @@ class TrainingPlots(QWidget):
         super().__init__(parent)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        widgets = [pg.PlotWidget() for _ in range(4)]
-        for i, w in enumerate(widgets):
-            w.setMinimumSize(220, 150)
-            layout.addWidget(w, i // 2, i % 2)
-        self.loss = _Plot(widgets[0], "Loss", "step", "loss")
-        self.accuracy = _Plot(widgets[1], "Accuracy", "epoch", "accuracy", legend_offset=(-10, -10))
-        self.lr = _Plot(widgets[2], "Learning rate", "step", "lr")
-        self.speed = _Plot(widgets[3], "Throughput", "step", "images/s")
+        self.readout_label = ReadoutLabel()
+        self.loss = Plot("Loss", "step", "loss", self.readout_label.setText)
+        self.accuracy = Plot("Accuracy", "epoch", "accuracy", self.readout_label.setText, legend_corner=(1, 1),
+                             percent=True)
+        self.lr = Plot("Learning rate", "step", "head lr", self.readout_label.setText, legend=False)
+        self.speed = Plot("Throughput", "step", "images/s", self.readout_label.setText, legend=False)
         self.plots = (self.loss, self.accuracy, self.lr, self.speed)
+        for i, plot in enumerate(self.plots):
+            plot.widget.setMinimumSize(220, 150)
+            layout.addWidget(plot.widget, i // 2, i % 2)
+        layout.addWidget(self.readout_label, 2, 0, 1, 2)
 
         self.train_loss_raw = self.loss.add("train (batch)", (180, 200, 230), width=1)
         self.train_loss = self.loss.add("train (smoothed)", (31, 119, 180), width=2)
@@ -196,8 +113,8 @@ class TrainingPlots(QWidget):
     def add_epoch(self, event: EpochEnded) -> None:
         step = event.epoch * self._steps_per_epoch if self._steps_per_epoch else event.epoch
         self.val_loss.extend([step], [event.val_loss])
-        self.train_acc.extend([event.epoch], [event.train_accuracy])
-        self.val_acc.extend([event.epoch], [event.val_accuracy])
+        self.train_acc.extend([event.epoch], [100 * event.train_accuracy])
+        self.val_acc.extend([event.epoch], [100 * event.val_accuracy])
 
     def redraw(self) -> None:
         """Redraw every plot now (the timer instead redraws one plot per tick)."""

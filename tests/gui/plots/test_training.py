@@ -1,21 +1,10 @@
-"""The live plots: buffers grow, redraws come from the timer (not per batch), crosshair reads values."""
+"""The live plots: buffers grow, redraws come from the timer (not per batch), crosshair reads values, a new run
+starts afresh."""
 
 import numpy as np
 
-from engine.events import BatchEnded, EpochEnded
 from gui.plots.training import MAX_REDRAWS_PER_SECOND, TrainingPlots
-
-
-def batch(step: int, steps_per_epoch: int = 10, loss: float = 1.0) -> BatchEnded:
-    return BatchEnded(epoch=(step - 1) // steps_per_epoch + 1, step=(step - 1) % steps_per_epoch + 1,
-                      steps_per_epoch=steps_per_epoch, global_step=step, loss=loss, accuracy=0.5,
-                      lr=1e-3, images_per_second=100.0 + step, eta_seconds=5.0)
-
-
-def epoch(n: int, val_acc: float) -> EpochEnded:
-    return EpochEnded(epoch=n, epochs=3, train_loss=1.0 / n, train_accuracy=val_acc - 0.1, val_loss=1.2 / n,
-                      val_accuracy=val_acc, lr=1e-3, seconds=1.0, images_per_second=100.0, eta_seconds=1.0,
-                      best_val_accuracy=val_acc, is_best=True)
+from tests.gui.plots.util import batch, epoch
 
 
 def test_batches_are_drawn_by_the_timer_not_per_batch(qtbot):
@@ -46,11 +35,11 @@ def test_epochs_and_smoothing(qtbot):
     assert plots.train_loss_raw.n == 30 and plots.train_loss.n == 30
     raw, smooth = plots.train_loss_raw.y, plots.train_loss.y
     assert np.ptp(smooth[5:]) < np.ptp(raw[5:])  # the smoothed curve varies far less than the raw one
-    assert list(plots.val_acc.y) == [0.5, 0.7, 0.9]
+    assert np.allclose(plots.val_acc.y, [50, 70, 90])  # in %
     assert list(plots.val_loss.x) == [10, 20, 30]  # validation loss sits at the end of each epoch's steps
     assert plots.lr_series.n == 30 and plots.speed_series.n == 30
-    read = plots.accuracy.show_value_at(2.1, 0.7)
-    assert "validation=0.7" in read and "train=0.6" in read
+    read = plots.accuracy.show_value_at(2.1, 70)
+    assert "validation=70.0%" in read and "train=60.0%" in read
 
 
 def test_smoothed_loss_follows_a_short_run(qtbot):
@@ -111,3 +100,28 @@ def test_redraw_hands_pyqtgraph_a_few_points_per_pixel_and_the_readout_uses_ever
     qtbot.waitUntil(lambda: curve.xData is not None and len(curve.xData) < 200, timeout=2000)
     assert curve.xData[0] <= 1_000 and curve.xData[-1] >= 1_100
     assert np.all(np.diff(curve.xData) == 1)
+
+
+def test_clear_drops_the_old_runs_zoom_and_ranges(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(560, 640)
+    plots.show()
+    plots.add_batches([batch(s, loss=10.0) for s in range(1, 1001)])
+    plots.add_epoch(epoch(1, 0.5))
+    plots.redraw()
+    plots.loss.widget.getPlotItem().vb.setRange(xRange=(400, 500), yRange=(9, 11))  # the person zoomed
+    plots.accuracy.widget.getPlotItem().vb.setYRange(40, 60)
+    plots.loss.show_value_at(450, 10)
+    plots.clear()
+    loss, accuracy = (p.widget.getPlotItem().vb for p in (plots.loss, plots.accuracy))
+    assert loss.autoRangeEnabled() == [True, True] and accuracy.autoRangeEnabled()[0]
+    assert loss.viewRange() == [[0, 1], [0, 1]]  # no old axes before the new run's first point
+    assert accuracy.viewRange()[1] == [-5, 105]  # back to 0-100 %
+    assert plots.loss.readout == "" and plots.readout_label.text() == "" and not plots.loss._vline.isVisible()
+    plots.add_batches([batch(s, loss=1.0 + 0.01 * s) for s in range(1, 31)])
+    plots.redraw()
+    plots.grab()
+    (x0, x1), (y0, y1) = loss.viewRange()
+    assert 0 < x1 - x0 < 40 and x0 < 1 and x1 > 30  # the new run's 30 steps, auto-ranged
+    assert 0.9 < y0 < 1.01 and 1.3 <= y1 < 2  # its losses, not the old run's 10s (a legend's room above)

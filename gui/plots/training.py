@@ -45,7 +45,8 @@ class ReadoutLabel(QLabel):
 
 
 class TrainingPlots(QWidget):
-    """Four plots fed by the worker's signals; call `add_batches` / `add_epoch`, the timer does the drawing."""
+    """Four plots fed by the worker's signals; call `add_batches` / `add_epoch` (and `add_history` for a continued
+    run's earlier epochs), the timer does the drawing."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -73,6 +74,7 @@ class TrainingPlots(QWidget):
 
         self._ema, self._ema_weight = 0.0, 0.0
         self._steps_per_epoch = 0
+        self._history: list[EpochEnded] = []  # earlier epochs waiting for the steps per epoch (the first batch)
         self._turn = 0  # the plot the timer looks at first on its next tick
         self.redraws = 0  # plots the timer actually redrew (for the benchmarks)
         self.timer = QTimer(self)
@@ -85,6 +87,7 @@ class TrainingPlots(QWidget):
             plot.clear()
         self._ema, self._ema_weight = 0.0, 0.0
         self._steps_per_epoch = 0
+        self._history = []
 
     def add_batches(self, events: list[BatchEnded]) -> None:
         if not events:
@@ -93,6 +96,8 @@ class TrainingPlots(QWidget):
         losses = np.fromiter((e.loss for e in events), dtype=np.float64, count=len(events))
         smooth = self._smooth(losses, events[-1].steps_per_epoch)
         self._steps_per_epoch = events[-1].steps_per_epoch
+        if self._history:
+            self._place_history()
         self.train_loss_raw.extend(steps, losses)
         self.train_loss.extend(steps, smooth)
         self.lr_series.extend(steps, [e.lr for e in events])
@@ -115,6 +120,23 @@ class TrainingPlots(QWidget):
         self.val_loss.extend([step], [event.val_loss])
         self.train_acc.extend([event.epoch], [100 * event.train_accuracy])
         self.val_acc.extend([event.epoch], [100 * event.val_accuracy])
+
+    def add_history(self, epochs: list[EpochEnded]) -> None:
+        """Draw a continued run's earlier epochs (its checkpoint's history), right after `clear`, before its
+        first batch: the accuracies now; the losses, learning rate and throughput, which are drawn against
+        steps, with the first batch, which tells the steps per epoch. There are no batches for those epochs:
+        each epoch's mean training loss sits mid-epoch on the smoothed curve, the rest at the epoch's end."""
+        self.train_acc.extend([e.epoch for e in epochs], [100 * e.train_accuracy for e in epochs])
+        self.val_acc.extend([e.epoch for e in epochs], [100 * e.val_accuracy for e in epochs])
+        self._history = list(epochs)
+
+    def _place_history(self) -> None:
+        spe, epochs = self._steps_per_epoch, np.array([e.epoch for e in self._history], dtype=np.float64)
+        self.train_loss.extend((epochs - 0.5) * spe, [e.train_loss for e in self._history])
+        self.val_loss.extend(epochs * spe, [e.val_loss for e in self._history])
+        self.lr_series.extend(epochs * spe, [e.lr for e in self._history])
+        self.speed_series.extend(epochs * spe, [e.images_per_second for e in self._history])
+        self._history = []
 
     def redraw(self) -> None:
         """Redraw every plot now (the timer instead redraws one plot per tick)."""

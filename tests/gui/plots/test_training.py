@@ -1,5 +1,5 @@
 """The live plots: buffers grow, redraws come from the timer (not per batch), crosshair reads values, a new run
-starts afresh."""
+starts afresh and a continued one shows its earlier epochs."""
 
 import numpy as np
 
@@ -125,3 +125,34 @@ def test_clear_drops_the_old_runs_zoom_and_ranges(qtbot):
     (x0, x1), (y0, y1) = loss.viewRange()
     assert 0 < x1 - x0 < 40 and x0 < 1 and x1 > 30  # the new run's 30 steps, auto-ranged
     assert 0.9 < y0 < 1.01 and 1.3 <= y1 < 2  # its losses, not the old run's 10s (a legend's room above)
+
+
+def test_a_continued_run_shows_its_earlier_epochs(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    earlier = [epoch(n, acc, epochs=5) for n, acc in ((1, 0.5), (2, 0.6), (3, 0.7))]
+    plots.clear()
+    plots.add_history(earlier)
+    assert list(plots.val_acc.x) == [1, 2, 3] and np.allclose(plots.val_acc.y, [50, 60, 70])
+    assert np.allclose(plots.train_acc.y, [40, 50, 60])
+    assert plots.val_loss.n == 0  # drawn against steps: waits for the first batch to tell the steps per epoch
+    plots.add_batches([batch(s) for s in range(31, 41)])  # epoch 4 of a run with 10 steps per epoch
+    plots.add_epoch(epoch(4, 0.8, epochs=5))
+    assert list(plots.val_loss.x) == [10, 20, 30, 40]
+    assert np.allclose(plots.val_loss.y, [1.2, 0.6, 0.4, 0.3])
+    assert list(plots.train_loss.x[:4]) == [5, 15, 25, 31]  # each earlier epoch's mean loss at its middle
+    assert np.allclose(plots.train_loss.y[:3], [1.0, 0.5, 1 / 3])
+    assert list(plots.lr_series.x[:4]) == [10, 20, 30, 31] and list(plots.speed_series.x[:4]) == [10, 20, 30, 31]
+    assert plots.train_loss_raw.n == 10  # no batches for the earlier epochs
+    assert list(plots.val_acc.x) == [1, 2, 3, 4]
+    for _, series in (c for p in plots.plots for c in p.curves.values()):
+        assert np.all(np.diff(series.x) > 0)
+    plots.redraw()
+    plots.grab()
+    x0, x1 = plots.loss.widget.getPlotItem().vb.viewRange()[0]
+    assert x0 < 5 and x1 > 40  # the whole history in view
+    plots.clear()
+    plots.add_history(earlier)
+    plots.clear()  # a new run after all: the earlier epochs are not drawn with its first batch
+    plots.add_batches([batch(1)])
+    assert plots.val_loss.n == 0 and plots.train_loss.n == 1 and plots.val_acc.n == 0

@@ -118,9 +118,8 @@ class Plot(QObject):
 
     def place_legend(self, *_) -> None:
         """Keep the legend off the curves. While y auto-ranges, the legend sits top right and the range grows
-        upward just enough that the curves under the legend pass below it; with a fixed y
-        range (accuracy's 0-100 %, or a zoom) it moves to the corner the fewest curve segments cross, and stays
-        there while none does."""
+        upward just enough that the curves under the legend pass below it; with a fixed y range (accuracy's
+        0-100 %, or a zoom) it moves to the corner the fewest curve segments cross, and stays while none does."""
         if self.legend is None:
             return
         vb = self.widget.getPlotItem().vb

@@ -1,7 +1,8 @@
 """Thaw: a desktop workbench for transfer learning on images.
 
-    python main.py                      open the GUI on the built-in demo project
+    python main.py                      open the GUI on its start page (a demo, a folder, a project)
     python main.py PROJECT.thaw.toml    open the GUI on a saved project
+    python main.py --demo inductive     open the GUI on a demo (inductive or transductive)
     python main.py train PROJECT        train headless (see `python main.py train --help`)
     python main.py layers PROJECT       print the layer tree and freeze plan
     python main.py models               list the architectures
@@ -26,11 +27,12 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("project", nargs="?", help="a *.thaw.toml project to open (default: the demo)")
+    parser.add_argument("project", nargs="?", help="a *.thaw.toml project to open (default: the start page)")
+    parser.add_argument("--demo", choices=("inductive", "transductive"), help="open a demo project")
     args = parser.parse_args(argv)
     from gui.app import run_gui
 
-    return run_gui(args.project)
+    return run_gui(args.project, args.demo)
 
 
 if __name__ == "__main__":

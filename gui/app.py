@@ -1,41 +1,124 @@
-"""Start the Qt application and the main window on a project (the inductive demo when none is given)."""
+"""Start the application: the start page at once, the engine (PyTorch) loading behind it, the main window when a
+choice is made (or at once for a project or demo named on the command line).
+
+Importing torch and torchvision is most of the start-up (7-8 s on a slow first launch); the start page needs
+neither, so it is painted first and the imports run in a background thread meanwhile (`gui.tasks.Task`). A
+choice made while they run waits for them, and says so.
+"""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
-# Set to 1 to quit as soon as the window has first painted: bench/startup.py times launch to first paint.
+# bench/startup.py: "1" quits after the first paint of anything (the start page), "window" after the main
+# window's first paint with its project loaded.
 EXIT_AFTER_PAINT = "THAW_EXIT_AFTER_PAINT"
 
 
-def create_window(project_path: str | None = None):
-    """The main window on `project_path`, or on the inductive demo; a bad path is shown as a message.
+def preload() -> None:
+    """The heavy imports, off the GUI thread: torch, torchvision and the engine and window modules over them."""
+    import torchvision
 
-    The project is read before the window is built, so the window is set up once, on it: building it on a
-    default project first and then switching cost start-up 0.24 s.
-    """
+    import gui.main_window  # noqa: F401 (engine.model, engine.preflight, engine.runs, numpy, PIL ...)
+
+    torchvision.models.list_models()  # the architecture registry, asked once, cached by engine.model.zoo
+
+
+def create_window(project_path: str | None = None, demo: str | None = None):
+    """The main window on `project_path`, on the `demo` scenario, or on a new project; a bad path is shown as a
+    message. The project is read before the window is built, so the window is set up once, on it."""
     from engine import project as projects
     from engine.demo.scenarios import ensure_demo
     from engine.errors import ThawError
     from gui.main_window import MainWindow
 
+    if project_path is None and demo is None:
+        window = MainWindow()
+        window.new_project()
+        return window
     try:
-        path = project_path or ensure_demo("inductive")
+        path = project_path or ensure_demo(demo)
         project = projects.load(path)
     except ThawError:  # open it again in the window, which says what is wrong
         window = MainWindow()
         if project_path:
             window.open_path(project_path, ask=False)
         else:
-            window.open_demo("inductive")
+            window.open_demo(demo)
         return window
     window = MainWindow(project, path)
     window.remember_opened(path)
     return window
 
 
-def run_gui(project_path: str | None = None) -> int:
+class Launcher:
+    """The start page and the main window: which one shows, and what a choice on the start page does."""
+
+    def __init__(self, app, project_path: str | None, demo: str | None) -> None:
+        from gui.start_page import StartPage
+        from gui.tasks import Task
+
+        self.app, self.window, self.ready, self.pending = app, None, False, None
+        self.start = StartPage()
+        self.start.chosen.connect(self.choose)
+        self.loading = Task(lambda _state: preload(), name="thaw-preload")
+        self.loading.returned.connect(self._loaded)
+        self.loading.errored.connect(lambda exc: self.start.set_status(f"Thaw cannot start: {exc}"))
+        if project_path or demo:
+            self.pending = ("open", project_path) if project_path else ("demo", demo)
+            self.start.set_status("Loading the engine (PyTorch), then opening "
+                                  f"{os.path.basename(project_path) if project_path else f'the {demo} demo'}…")
+
+    def run(self) -> None:
+        """Show the start page; the engine starts loading once it has painted (the paint gets the GIL first)."""
+        on_first_paint(self.app, self.start, self.loading.start)
+        self.start.show()
+
+    def choose(self, kind: str, arg: str) -> None:
+        if not self.ready:
+            self.pending = (kind, arg)
+            self.start.set_status("Loading the engine (PyTorch); your choice opens as soon as it is ready…")
+            return
+        from gui.main_window import MainWindow
+
+        if self.window is None:
+            if kind == "open":
+                self.window = create_window(arg)
+            elif kind == "demo":
+                self.window = create_window(demo=arg)
+            else:
+                self.window = MainWindow()
+            self.window.start_page_requested.connect(self._show_start_page)
+            gc.freeze()  # what lives now lives for good: later collections need not walk it
+            if kind == "folder":
+                self.window.new_from_folder(arg)
+            if os.environ.get(EXIT_AFTER_PAINT) == "window":
+                quit_after_first_paint(self.app, self.window)
+        elif kind == "open":
+            self.window.open_path(arg)
+        elif kind == "demo":
+            self.window.open_demo(arg)
+        else:
+            self.window.new_from_folder(arg)
+        self.start.hide()
+        self.window.show()
+        self.window.raise_()
+
+    def _loaded(self, _result) -> None:
+        self.ready = True
+        self.start.set_status("Ready.")
+        if self.pending:
+            self.choose(*self.pending)
+
+    def _show_start_page(self) -> None:
+        self.start.show_recent()
+        self.start.show()
+        self.start.raise_()
+
+
+def run_gui(project_path: str | None = None, demo: str | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from gui import tasks
@@ -43,10 +126,10 @@ def run_gui(project_path: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Thaw")
     app.setOrganizationName("Thaw")
-    window = create_window(project_path)
+    launcher = Launcher(app, project_path, demo)
     if os.environ.get(EXIT_AFTER_PAINT) == "1":
-        _quit_after_first_paint(app, window)
-    window.show()
+        quit_after_first_paint(app, launcher.start)
+    launcher.run()
     code = app.exec()
     for thread in tasks.running():  # closeEvent joins the run; this is the last guard
         thread.quit()
@@ -54,16 +137,29 @@ def run_gui(project_path: str | None = None) -> int:
     return code
 
 
-def _quit_after_first_paint(app, window) -> None:
-    """Quit once any widget of `window` has painted: the whole window is flushed in that same pass."""
+def _exit_now() -> None:
+    """The start page has painted (a timing run): leave at once, not after the imports still running."""
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def quit_after_first_paint(app, window) -> None:
+    """Quit once `window` has painted (a timing run): the main window through the event loop, the start page
+    at once, without waiting for the imports still running."""
+    on_first_paint(app, window, app.quit if window.objectName() == "mainWindow" else _exit_now)
+
+
+def on_first_paint(app, window, then) -> None:
+    """Call `then` (from the event loop) once any widget of `window` has painted: the whole window is flushed in
+    that same pass."""
     from PySide6.QtCore import QEvent, QObject, QTimer
 
     class _Watch(QObject):
         def eventFilter(self, obj, event):  # noqa: N802 (Qt's name)
             if event.type() == QEvent.Type.Paint and hasattr(obj, "window") and obj.window() is window:
                 app.removeEventFilter(self)
-                QTimer.singleShot(0, app.quit)
+                QTimer.singleShot(0, then)
             return False
 
-    app._thaw_paint_watch = _Watch(app)
-    app.installEventFilter(app._thaw_paint_watch)
+    watch = _Watch(app)
+    app.installEventFilter(watch)

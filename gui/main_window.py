@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QDockWidget,
     QFrame,
     QLabel,
     QMainWindow,
@@ -32,6 +31,8 @@ from engine.model.heads import head_in_features
 from engine.preflight import blocking, preflight
 from engine.project import Project
 from gui import settings as gui_settings
+from gui.chrome import WindowChrome
+from gui.dialogs import dropped_choice
 from gui.freeze.panel import FreezePanel
 from gui.log_panel import LogPanel
 from gui.naming import named
@@ -46,8 +47,6 @@ from gui.run.controller import RunController
 if TYPE_CHECKING:
     from gui.plots.training import TrainingPlots
 
-DEMOS = (("inductive", "Inductive demo: digits 5-9 (same domain, new task)"),
-         ("transductive", "Transductive demo: poorly scanned digits 0-4 (new domain, same task)"))
 LOCKED_BANNER = "Training is running: the set-up and the layer checklist are read-only until it ends."
 SCANNING = "the training images are being scanned"
 NOT_SCANNED = "the data has not been scanned since its path changed: press Return in its field"
@@ -61,12 +60,14 @@ def _banner() -> QLabel:
     return label
 
 
-class MainWindow(ProjectFiles, QMainWindow):
+class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
     run_finished = Signal()  # the run's thread has ended (after it returned or failed)
+    start_page_requested = Signal()  # File > Start Page (gui.app shows it)
 
     def __init__(self, project: Project | None = None, path: str | Path | None = None) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
+        self.setAcceptDrops(True)  # a folder of images, a CSV list or a project file
         self.resize(1400, 900)
         self.project = Project()
         self.path: Path | None = None
@@ -89,67 +90,6 @@ class MainWindow(ProjectFiles, QMainWindow):
         self.set_project(project if project is not None else Project(), path)
 
     # ------------------------------------------------------------------ building the window
-
-    def _action(self, text: str, slot, name: str, shortcut=None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        action.setObjectName(name)
-        action.triggered.connect(slot)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(tip)
-        return action
-
-    def _build_actions(self) -> None:
-        S = QKeySequence.StandardKey
-        self.new_action = self._action("&New", self.new_project, "newProject", S.New, "Start a new, empty project")
-        self.open_action = self._action("&Open...", self.open_dialog, "openProject", S.Open, "Open a *.thaw.toml project")
-        self.save_action = self._action("&Save", self.save, "saveProject", S.Save, "Save the project")
-        self.save_as_action = self._action("Save &As...", self.save_as_dialog, "saveProjectAs", S.SaveAs,
-                                           "Save under a new name")
-        self.quit_action = self._action("&Quit", self.close, "quit", S.Quit)
-        self.start_action = self._action("Start", self.start, "startRun", "Ctrl+R", "Train the project")
-        self.pause_action = self._action("Pause", self.pause, "pauseRun", tip="Pause after the current batch")
-        self.resume_action = self._action("Resume", self.resume, "resumeRun", tip="Continue the paused run")
-        self.stop_action = self._action("Stop", self.stop, "stopRun", "Ctrl+.",
-                                        "Stop after the current batch; the model trained so far is kept")
-        self.continue_action = self._action("Continue a Stopped Run...", self.continue_dialog, "continueRun",
-                                            tip="Resume a stopped or crashed run from its folder's last checkpoint")
-        self.demo_actions = {name: self._action(label, lambda _=False, n=name: self.open_demo(n), f"demo_{name}")
-                             for name, label in DEMOS}
-
-    def _build_menus(self) -> None:
-        bar = named(self.menuBar(), "menuBar", "Menu bar")
-        file_menu = self._menu(bar, "&File", "fileMenu")
-        file_menu.addActions([self.new_action, self.open_action])
-        self.recent_menu = self._menu(file_menu, "Open &Recent", "recentMenu")
-        file_menu.addSeparator()
-        file_menu.addActions([self.save_action, self.save_as_action])
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        run_menu = self._menu(bar, "&Run", "runMenu")
-        run_menu.addActions([self.start_action, self.pause_action, self.resume_action, self.stop_action])
-        run_menu.addSeparator()
-        run_menu.addAction(self.continue_action)
-        demo_menu = self._menu(bar, "&Demo", "demoMenu")
-        demo_menu.addActions(list(self.demo_actions.values()))
-        self.view_menu = self._menu(bar, "&View", "viewMenu")
-        self._refresh_recent_menu()
-
-    def _menu(self, parent, title: str, name: str):
-        return named(parent.addMenu(title), name, title.replace("&", ""))
-
-    def _build_toolbar(self) -> None:
-        tb = self.addToolBar("Training")
-        tb.setObjectName("trainingToolbar")
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        tb.addActions([self.start_action, self.pause_action, self.resume_action, self.stop_action])
-        for action in (self.start_action, self.pause_action, self.resume_action, self.stop_action):
-            button = tb.widgetForAction(action)
-            named(button, f"{action.objectName()}Button", action.text())
-        tb.addSeparator()
-        tb.addWidget(self.runs.progress)
 
     def _build_panels(self) -> None:
         self.model_panel, self.data_panel = ModelPanel(), DataPanel()
@@ -203,23 +143,6 @@ class MainWindow(ProjectFiles, QMainWindow):
 
         self.log_panel = named(LogPanel(), "log", "Log")
         self.log_dock = self._dock("Log", "logDock", self.log_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
-
-    def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-        self.addDockWidget(area, dock)
-        dock.toggleViewAction().setObjectName(f"{name}Toggle")
-        self.view_menu.addAction(dock.toggleViewAction())
-        return dock
-
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        bar.addPermanentWidget(self.runs.speed_label)
-        bar.addPermanentWidget(self.runs.device_label)
 
     @property
     def plots(self) -> TrainingPlots:
@@ -434,6 +357,16 @@ class MainWindow(ProjectFiles, QMainWindow):
         self.error_box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
         self.error_box.setObjectName("errorBox")
         self.error_box.open()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's names)
+        if not self.is_running() and any(dropped_choice(u.toLocalFile()) for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        for url in event.mimeData().urls():
+            if self.take_dropped(url.toLocalFile()):
+                event.acceptProposedAction()
+                return
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.is_running():

@@ -1,4 +1,5 @@
-"""The window's File and Demo menus: New, Open, Open Recent, Save, Save As, the demos, Continue a Stopped Run.
+"""The window's File and Demo menus: New, Open, Open Recent, Save, Save As, the demos, Continue a Stopped Run;
+and what a file or folder dropped on the window does.
 
 A mixin of `MainWindow`: it reads and writes project files through `engine.project`; the window shows them.
 Save refuses while a field shows text the project could not take (e.g. "abc" as the number of epochs): the file
@@ -8,16 +9,21 @@ project, and says which fields to fix.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from engine import project as projects
 from engine.errors import ThawError
-from engine.project import SUFFIX, Project
+from engine.io.locations import data_dir
+from engine.model import zoo
+from engine.project import SUFFIX, Project, TrainSettings
 from gui import settings as gui_settings
+from gui.dialogs import choose_folder, dropped_choice, open_file, save_file
 
 FILE_FILTER = f"Thaw projects (*{SUFFIX});;All files (*)"
+DEFAULT_OUT_DIR = TrainSettings().out_dir
 
 
 class ProjectFiles:
@@ -42,16 +48,37 @@ class ProjectFiles:
             self.show_error(title, "A run is in progress. Stop it (or wait until it ends), then try again.")
         return self.is_running()
 
-    def new_project(self) -> None:
-        if not self._busy("Cannot start a new project") and self.maybe_save():
-            self.set_project(Project())
-            self.log("new project")
+    def new_project(self) -> bool:
+        """A project that can run on this machine as it is (`engine.model.zoo.starting_point`), untitled: its runs
+        go to Thaw's data folder until it is saved, never to the folder Thaw was started from."""
+        if self._busy("Cannot start a new project") or not self.maybe_save():
+            return False
+        settings, why = zoo.starting_point()
+        project = Project(base_dir=data_dir())
+        for key, value in settings.items():
+            project.set(key, value)
+        self.set_project(project)
+        self.log(f"new project: it {why}")
+        return True
+
+    def new_from_folder(self, folder: str) -> None:
+        """A new project on a folder of images (or a CSV list): the start page's "Start from a folder"."""
+        if self.new_project():
+            self.data_panel.use_source(folder)
+
+    def take_dropped(self, path: str) -> bool:
+        """A file or folder dropped on the window: a project file is opened, a folder of images or a CSV list
+        becomes the training data."""
+        choice = dropped_choice(path)
+        if choice is None or self._busy("Cannot take the dropped file"):
+            return False
+        kind, path = choice
+        return self.open_path(path) if kind == "open" else self.data_panel.use_source(path)
 
     def open_dialog(self) -> None:
         if not self.maybe_save():
             return
-        start = str(self.path.parent) if self.path else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", start, FILE_FILTER)
+        path = open_file(self, "Open project", self.path.parent if self.path else None, FILE_FILTER)
         if path:
             self.open_path(path, ask=False)
 
@@ -95,8 +122,8 @@ class ProjectFiles:
         return self.save_to(self.path)
 
     def save_as_dialog(self) -> bool:
-        start = str(self.path) if self.path else f"{self.project.name or 'untitled'}{SUFFIX}"
-        path, _ = QFileDialog.getSaveFileName(self, "Save project as", start, FILE_FILTER)
+        name = self.path.name if self.path else f"{self.project.name or 'untitled'}{SUFFIX}"
+        path = save_file(self, "Save project as", self.path.parent if self.path else None, name, FILE_FILTER)
         return self.save_to(path) if path else False
 
     def save_to(self, path: str | Path) -> bool:
@@ -109,8 +136,12 @@ class ProjectFiles:
             self.show_error("Cannot save project", "These fields show values the project cannot take, so the file "
                             "would not hold what you see. Correct them, then save again:\n" + "\n".join(typed))
             return False
+        to_save = self.project
+        if self.path is None and self.project.train.out_dir == DEFAULT_OUT_DIR:  # from now on, runs go beside it
+            to_save = self.project.copy()
+            to_save.train.out_dir = os.path.relpath(path.parent.resolve() / DEFAULT_OUT_DIR, to_save.base_dir)
         try:
-            saved = projects.save(self.project, path)
+            saved = projects.save(to_save, path)
         except (ThawError, OSError) as exc:
             self.show_error("Cannot save project", f"{path}: {exc}")
             return False
@@ -138,8 +169,7 @@ class ProjectFiles:
         self.recent_menu.setEnabled(bool(recent) and not self.is_running())
 
     def continue_dialog(self) -> None:
-        start = str(self.project.resolve(self.project.train.out_dir)) if self.project.train.out_dir else ""
-        folder = QFileDialog.getExistingDirectory(self, "Continue the run in folder", start)
+        folder = choose_folder(self, "Continue the run in folder", self.project.resolve(self.project.train.out_dir))
         if folder:
             self.continue_run(folder)
 

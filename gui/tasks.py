@@ -11,7 +11,8 @@ keeps its signals apart from the work in the same way).
 Every thread started here is registered: `running()` lists those still running (the tests fail on any left).
 Python's cyclic garbage collector is run from the GUI thread only (`GuiThreadGarbageCollector`): left to
 itself it runs in whichever thread happens to allocate, the training thread most of all, and a Qt object
-destroyed there deadlocks against the GUI thread (seen: a panel freed by ``gc.collect`` mid-run).
+destroyed there deadlocks against the GUI thread (seen: a panel freed by ``gc.collect`` mid-run). Once the
+window is up, `gui.app` freezes what lives (``gc.freeze``), so these collections need not walk torch's modules.
 """
 
 from __future__ import annotations
@@ -175,7 +176,6 @@ class GuiThreadGarbageCollector(QObject):
         super().__init__(parent)
         self.thresholds = gc.get_threshold()
         gc.disable()
-        gc.freeze()  # what lives now (modules, the window) stays: a full collection need not walk it (0.2 s -> 1 ms)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.check)
         self.timer.start(interval_ms)

@@ -365,3 +365,21 @@ def _missing_pretrained_message(arch: str, path: Path) -> str:
     return (f"pretrained weights for {arch} are not on this machine: expected {path}. Thaw never downloads "
             f"them by itself; copy {path.name} (from {url}) into {path.parent}, or set model.weights to "
             "\"none\" or to a weights file")
+
+
+# What a new project starts from, in this order, where the weights are on this machine.
+_STARTING_POINTS = ("resnet18", "resnet50", "efficientnet_b0", "mobilenet_v3_large", "convnext_tiny", "vit_b_16")
+
+
+def starting_point() -> tuple[dict[str, Any], str]:
+    """Settings for a new project that can run on this machine as it is, and a line saying why these: a
+    common architecture whose pretrained weights are here, else the demo's CNN (its weights ship with Thaw)."""
+    arch = next((a for a in _STARTING_POINTS if pretrained_path(a).is_file()), DEMO_ARCH)
+    settings = {"model.arch": arch, "model.weights": "pretrained",
+                "data.image_size": arch_info(arch).preprocess.crop}
+    if arch == DEMO_ARCH:
+        why = ("starts from the demo's small CNN with its shipped weights: no other pretrained weights are on this "
+               f"machine (copy them into {checkpoints_dir()}, or choose a weights file)")
+    else:
+        why = f"starts from {arch} with its pretrained weights, found on this machine"
+    return settings, why

@@ -73,11 +73,13 @@ def _finished(run_dir: Path) -> str:
     return f"{how} after {summary.get('epochs_completed', '?')} epoch(s)"
 
 
-def read(run_dir: str | os.PathLike) -> Checkpoint:
+def read(run_dir: str | os.PathLike, tensors: bool = True) -> Checkpoint:
     """The checkpoint of a run folder; `CheckpointError` with what to do when it is missing or unusable.
+    `tensors=False` reads only its header (the epochs so far, for the window to show): no tensor is loaded.
 
     Only safetensors is read: a file that is anything else (a pickle, say) is refused without running it.
     """
+    want_tensors = tensors
     run_dir = Path(run_dir)
     path = path_in(run_dir)
     if not run_dir.is_dir():
@@ -98,7 +100,7 @@ def read(run_dir: str | os.PathLike) -> Checkpoint:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             raw = (f.metadata() or {}).get(_META_KEY)
             names = f.keys()  # a safe_open handle is not iterable
-            tensors = {k: f.get_tensor(k) for k in names}
+            tensors = {k: f.get_tensor(k) for k in names} if want_tensors else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{damaged}: {exc}") from None
     try:
@@ -107,7 +109,7 @@ def read(run_dir: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{damaged}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{damaged}: no Thaw checkpoint data (format {FORMAT}) in it")
-    missing = _missing_refs(meta, tensors)
+    missing = _missing_refs(meta, tensors) if want_tensors else []
     if missing:
         raise CheckpointError(f"{damaged}: tensors missing, e.g. {missing[0]}")
     return Checkpoint(meta, tensors)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLineEdit,
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.data import Sources, split_problem, val_count
+from gui.dialogs import choose_folder, open_file
 from gui.naming import named
 from gui.panels.data_view import ClassBars, ScanResult, SkippedList, ThumbnailStrip, scan_task
 from gui.panels.fields import (
@@ -227,15 +227,21 @@ class DataPanel(ProjectPanel):
 
     def _browse(self, key: str, folder: bool) -> None:
         edit = self.train if key == "data.train" else self.val
-        start = str(self.project.resolve(edit.text() or ".")) if self.project else ""
+        start = self.project.resolve(edit.text()) if self.project and edit.text().strip() else None
         if folder:
-            path = QFileDialog.getExistingDirectory(self, "Image folder (one sub-folder per class)", start)
+            path = choose_folder(self, "Image folder (one sub-folder per class)", start)
         else:
-            path, _ = QFileDialog.getOpenFileName(self, "CSV list (path,label)", start, "CSV lists (*.csv)")
+            path = open_file(self, "CSV list (path,label)", start, "CSV lists (*.csv)")
         if path:
-            edit.setText(path)
-            if self.fields.commit(key):
-                self.rescan()
+            self.use_source(path, key)
+
+    def use_source(self, path: str, key: str = "data.train") -> bool:
+        """Take `path` (a folder of images or a CSV list: chosen, or dropped on the window) as a source and scan it."""
+        (self.train if key == "data.train" else self.val).setText(path)
+        if self.fields.commit(key):
+            self.rescan()
+            return True
+        return False
 
 
 def _button(text: str, name: str, accessible: str) -> QToolButton:

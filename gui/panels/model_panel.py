@@ -11,7 +11,6 @@ from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from engine.io.weights import SUFFIXES
 from engine.model import zoo
+from gui.dialogs import open_file
 from gui.naming import named
 from gui.panels.fields import ProjectPanel
 from gui.text import WrappingLabel, breakable
@@ -240,9 +240,10 @@ class ModelPanel(ProjectPanel):
         self.fields.commit("model.weights")
 
     def _browse_weights(self) -> None:
-        start = str(self.project.base_dir) if self.project else ""
+        value = self.weights_file.text().strip()
+        start = self.project.resolve(value) if self.project and value else None
         patterns = " ".join(f"*{s}" for s in SUFFIXES)
-        path, _ = QFileDialog.getOpenFileName(self, "Weights file", start, f"Weights ({patterns});;All files (*)")
+        path = open_file(self, "Weights file", start, f"Weights ({patterns});;All files (*)")
         if path:
             self.from_file.setChecked(True)
             self.weights_file.setText(path)

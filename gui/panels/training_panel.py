@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -16,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.device import available_devices
+from gui.dialogs import choose_folder
 from gui.naming import named
 from gui.panels.fields import (
     ProjectPanel,
@@ -117,8 +117,8 @@ class TrainingPanel(ProjectPanel):
             f"unfrozen backbone layers learn at {format_number(t.lr * t.backbone_lr_mult)}" if t else "")
 
     def _browse_out_dir(self) -> None:
-        start = str(self.project.resolve(self.out_dir.text() or ".")) if self.project else ""
-        path = QFileDialog.getExistingDirectory(self, "Output folder for runs", start)
+        start = self.project.resolve(self.out_dir.text()) if self.project and self.out_dir.text().strip() else None
+        path = choose_folder(self, "Output folder for runs", start)
         if path:
             self.out_dir.setText(path)
             self.fields.commit("train.out_dir")

@@ -7,6 +7,7 @@ may start (the engine's preflight) and locks its set-up while `running` says so.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import QLabel, QProgressBar
 from engine.errors import ThawError
 from engine.events import EpochEnded, FitEnded, FitStarted, LogMessage
 from engine.project import Project
+from engine.runs import checkpoint
 from engine.wording import clock, training_failed
 from gui.naming import named
 from gui.run.summary import RunSummary
@@ -58,6 +60,9 @@ class RunController(QObject):
     def launch(self, project: Project, resume_dir: str | Path | None = None) -> None:
         """Start a run of `project`: a new one, or the run in `resume_dir` continued."""
         self._plots().clear()
+        if resume_dir is not None:  # a continued run shows its whole history, not only what comes now
+            with contextlib.suppress(ThawError):  # the run itself says what is wrong with the folder
+                self._plots().add_history(checkpoint.read(resume_dir, tensors=False).history)
         self.summary.hide()
         self.last_result = self.last_error = self._fit_started = None
         self.run = self._latest = run = TrainingRun(project.copy(), resume_dir, resume=resume_dir is not None,

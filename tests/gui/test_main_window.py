@@ -170,10 +170,10 @@ def test_app_shows_a_bad_project_path_as_a_message(qtbot, tmp_path):
         window.deleteLater()
 
 
-def test_app_opens_the_inductive_demo_by_default(qtbot):
+def test_app_opens_a_demo_when_asked(qtbot):
     from gui.app import create_window
 
-    window = create_window(None)
+    window = create_window(demo="inductive")
     try:
         assert window.path is not None and window.project.model.arch == "thaw_digits_cnn"
         assert str(window.path.resolve()) in gui_settings.recent_projects()
@@ -190,7 +190,7 @@ def test_app_sets_the_window_up_once_on_the_demo(qtbot, monkeypatch):
     real = MainWindow.set_project
     monkeypatch.setattr(MainWindow, "set_project", lambda self, p, path=None: (seen.append(p.model.arch),
                                                                                 real(self, p, path))[1])
-    window = create_window(None)
+    window = create_window(demo="inductive")
     try:
         assert seen == ["thaw_digits_cnn"]
     finally:

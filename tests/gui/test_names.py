@@ -62,3 +62,21 @@ def test_docs_list_every_name(window):
     text = DOC.read_text(encoding="utf-8")
     for expected in tables(window):
         assert expected in text, "docs/gui-names.md is out of date; this table should read:\n\n" + expected
+
+
+def start_page_table(page) -> str:
+    rows = ["| objectName | accessible name | kind |", "|---|---|---|"]
+    rows += [f"| `{w.objectName()}` | {w.accessibleName()} | {type(w).__name__} |" for w in interactive_widgets(page)]
+    return "\n".join(rows) + "\n"
+
+
+def test_the_start_page_controls_are_named_and_listed(qtbot):
+    from gui.start_page import StartPage
+
+    page = StartPage()
+    qtbot.addWidget(page)
+    controls = interactive_widgets(page)
+    assert len(controls) >= 5 and all(w.objectName() and w.accessibleName() for w in controls)
+    expected = start_page_table(page)
+    assert expected in DOC.read_text(encoding="utf-8"), "docs/gui-names.md: the start page's table should read:\n\n" \
+        + expected

@@ -160,6 +160,7 @@ def test_continue_a_stopped_run_from_its_folder(window, qtbot, tmp_path):
 
     assert window.continue_run(run_dir)
     assert not window.continue_action.isEnabled()
+    assert window.plots.val_acc.n == 1  # the plots show the epoch trained before the stop, at once
     with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
         pass
     assert window.last_error is None and window.last_result.epochs_completed == 3

@@ -1,0 +1,97 @@
+"""The window's menus, toolbar, docks and status bar (a mixin of `MainWindow`): actions named and with their
+shortcuts listed in the menus; what they do is the window's."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QWidget
+
+from gui.naming import named
+
+DEMOS = (("inductive", "Inductive demo: digits 5-9 (same domain, new task)"),
+         ("transductive", "Transductive demo: poorly scanned digits 0-4 (new domain, same task)"))
+
+
+class WindowChrome:
+    """Builds the window's actions, menus, toolbar, docks and status bar."""
+
+    def _action(self, text: str, slot, name: str, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(name)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        return action
+
+    def _build_actions(self) -> None:
+        S = QKeySequence.StandardKey
+        self.new_action = self._action("&New", self.new_project, "newProject", S.New, "Start a new, empty project")
+        self.open_action = self._action("&Open...", self.open_dialog, "openProject", S.Open, "Open a *.thaw.toml project")
+        self.save_action = self._action("&Save", self.save, "saveProject", S.Save, "Save the project")
+        self.save_as_action = self._action("Save &As...", self.save_as_dialog, "saveProjectAs", S.SaveAs,
+                                           "Save under a new name")
+        self.start_page_action = self._action("Start &Page...", self.start_page_requested.emit, "startPage",
+                                              tip="Open a demo, a folder of images or a project, or a recent one")
+        self.quit_action = self._action("&Quit", self.close, "quit", S.Quit)
+        self.start_action = self._action("Start", self.start, "startRun", "Ctrl+R", "Train the project")
+        self.pause_action = self._action("Pause", self.pause, "pauseRun", "Ctrl+Shift+P", "Pause after the current batch")
+        self.resume_action = self._action("Resume", self.resume, "resumeRun", "Ctrl+Shift+R", "Continue the paused run")
+        self.stop_action = self._action("Stop", self.stop, "stopRun", "Ctrl+.",
+                                        "Stop after the current batch; the model trained so far is kept")
+        self.continue_action = self._action("Continue a Stopped Run...", self.continue_dialog, "continueRun",
+                                            tip="Resume a stopped or crashed run from its folder's last checkpoint")
+        self.demo_actions = {name: self._action(label, lambda _=False, n=name: self.open_demo(n), f"demo_{name}")
+                             for name, label in DEMOS}
+
+    def _build_menus(self) -> None:
+        bar = named(self.menuBar(), "menuBar", "Menu bar")
+        file_menu = self._menu(bar, "&File", "fileMenu")
+        file_menu.addActions([self.start_page_action, self.new_action, self.open_action])
+        self.recent_menu = self._menu(file_menu, "Open &Recent", "recentMenu")
+        file_menu.addSeparator()
+        file_menu.addActions([self.save_action, self.save_as_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        run_menu = self._menu(bar, "&Run", "runMenu")
+        run_menu.addActions([self.start_action, self.pause_action, self.resume_action, self.stop_action])
+        run_menu.addSeparator()
+        run_menu.addAction(self.continue_action)
+        demo_menu = self._menu(bar, "&Demo", "demoMenu")
+        demo_menu.addActions(list(self.demo_actions.values()))
+        self.view_menu = self._menu(bar, "&View", "viewMenu")
+        self._refresh_recent_menu()
+
+    def _menu(self, parent, title: str, name: str):
+        return named(parent.addMenu(title), name, title.replace("&", ""))
+
+    def _build_toolbar(self) -> None:
+        tb = self.addToolBar("Training")
+        tb.setObjectName("trainingToolbar")
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        tb.addActions([self.start_action, self.pause_action, self.resume_action, self.stop_action])
+        for action in (self.start_action, self.pause_action, self.resume_action, self.stop_action):
+            button = tb.widgetForAction(action)
+            named(button, f"{action.objectName()}Button", action.text())
+        tb.addSeparator()
+        tb.addWidget(self.runs.progress)
+
+    def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        dock.toggleViewAction().setObjectName(f"{name}Toggle")
+        self.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        bar.addPermanentWidget(self.runs.speed_label)
+        bar.addPermanentWidget(self.runs.device_label)

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from engine import events as ev
 from engine.errors import ThawError
-from engine.wording import clock, training_failed
+from engine.wording import clock, count, training_failed
 
 COMMANDS = ("train", "layers", "models")
 
@@ -134,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGINT, previous)
     s = result.summary
     best = "n/a" if s["best_val_accuracy"] is None else f"{s['best_val_accuracy']:.4f}"
-    print(f"best val accuracy {best} after {s['epochs_completed']} epoch(s); "
+    print(f"best val accuracy {best} after {count(s['epochs_completed'], 'epoch')}; "
           f"frozen layers unchanged: {'yes' if s['frozen_verified'] else 'NO'}")
     if result.skipped:
         print(f"skipped {len(result.skipped)} unusable file(s); listed in summary.json")

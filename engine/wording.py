@@ -22,3 +22,8 @@ def training_failed(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "training failed: out of memory; try a smaller batch size or image size"
     return f"training failed: {type(exc).__name__}: {exc}"
+
+
+def count(n: int, noun: str) -> str:
+    """"1 epoch", "2 epochs" (a noun that takes an s)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -38,10 +38,11 @@ class WindowChrome:
                                               tip="Open a demo, a folder of images or a project, or a recent one")
         self.quit_action = self._action("&Quit", self.close, "quit", S.Quit)
         self.start_action = self._action("Start", self.start, "startRun", "Ctrl+R", "Train the project")
-        self.pause_action = self._action("Pause", self.pause, "pauseRun", "Ctrl+Shift+P", "Pause after the current batch")
+        self.pause_action = self._action("Pause", self.pause, "pauseRun", "Ctrl+Shift+P",
+                                         "Pause after the current batch (Resume goes on from there)")
         self.resume_action = self._action("Resume", self.resume, "resumeRun", "Ctrl+Shift+R", "Continue the paused run")
         self.stop_action = self._action("Stop", self.stop, "stopRun", "Ctrl+.",
-                                        "Stop after the current batch; the model trained so far is kept")
+                                        "Stop now (before the next layer); the best model so far is kept")
         self.continue_action = self._action("Continue a Stopped Run...", self.continue_dialog, "continueRun",
                                             tip="Resume a stopped or crashed run from its folder's last checkpoint")
         self.demo_actions = {name: self._action(label, lambda _=False, n=name: self.open_demo(n), f"demo_{name}")

@@ -21,6 +21,7 @@ from engine.errors import CheckpointError
 from engine.io.atomic import atomic_path
 from engine.io.space import check_space, run_bytes
 from engine.train.state import FORMAT, Checkpoint
+from engine.wording import count
 
 FILENAME = "checkpoint.safetensors"
 _META_KEY = "thaw_checkpoint"
@@ -70,7 +71,8 @@ def _finished(run_dir: Path) -> str:
     if not isinstance(summary, dict) or summary.get("stopped_by_user") is not False:
         return ""
     how = "stopped early" if summary.get("stopped_early") else "finished"
-    return f"{how} after {summary.get('epochs_completed', '?')} epoch(s)"
+    done = summary.get("epochs_completed")
+    return f"{how} after {count(done, 'epoch') if isinstance(done, int) else '? epochs'}"
 
 
 def read(run_dir: str | os.PathLike, tensors: bool = True) -> Checkpoint:

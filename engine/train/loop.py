@@ -48,6 +48,7 @@ from engine.train.feature_cache import FeatureCache, backbone_frozen, build_cach
 from engine.train.interrupt import BufferCopy, StopChecks, StopRequested
 from engine.train.optim import class_weights, make_optimizer, make_scheduler
 from engine.train.steps import Pass, autocast, batches, to_device
+from engine.train.summary import fit_summary
 
 Callback = Callable[[Any], None]
 
@@ -103,10 +104,17 @@ class _Fit:
         self.val_loader: DataLoader | None = None
         self.val_seconds = 0.0  # the last validation pass, for the ETA
         self.stop_checks: StopChecks | None = None
+        self.held = 0.0  # seconds the callbacks held the loop (a pause, the window's updates)
 
     def emit(self, event: Any) -> None:
+        start = time.perf_counter()
         for cb in self.callbacks:
             cb(event)
+        self.held += time.perf_counter() - start
+
+    def clock(self) -> float:
+        """Seconds that leave out the time the callbacks held the loop: a paused run's figures count training."""
+        return time.perf_counter() - self.held
 
     def log(self, text: str, level: str = "info") -> None:
         self.emit(ev.LogMessage(text, level))
@@ -120,6 +128,8 @@ class _Fit:
         self.amp = autocast_dtype(self.device, t.amp)
         _seed_everything(t.seed)
         self.data: DataBundle = project_data(p)
+        for warning in self.data.warnings:
+            self.log(warning, "warning")
         self.a = assemble(p, len(self.data.classes), self.device, classes=list(self.data.classes))
         for note in self.a.notes:
             self.log(note, "warning")
@@ -203,7 +213,7 @@ class _Fit:
         self.train_loader.generator.manual_seed(t.seed * 100_003 + epoch)
         set_train_mode(s.model, self.a, self.backbone_frozen)
         acc = Pass()
-        start = time.perf_counter()
+        start = self.clock()
         for step, (x, y, failures) in enumerate(batches(self.train_loader), start=1):
             self._note_failures(failures)
             if len(y):
@@ -229,7 +239,7 @@ class _Fit:
             else:
                 lr, batch_loss, batch_correct = self.lr(), math.nan, 0
             s.global_step += 1
-            acc.seconds = time.perf_counter() - start
+            acc.seconds = self.clock() - start
             self.emit(ev.BatchEnded(
                 epoch=epoch, step=step, steps_per_epoch=self.steps, global_step=s.global_step,
                 loss=batch_loss, accuracy=batch_correct / len(y) if len(y) else math.nan, lr=lr,
@@ -276,7 +286,7 @@ class _Fit:
         model = self.state.model
         model.eval()
         acc = Pass()
-        start = time.perf_counter()
+        start = self.clock()
         with torch.no_grad():
             for x, y, failures in batches(self.val_loader):
                 self._note_failures(failures)
@@ -292,7 +302,7 @@ class _Fit:
                     return None
                 loss = self.criterion(out.float(), y)
                 acc.add(float(loss), int((out.argmax(1) == y).sum()), len(y))
-        acc.seconds = time.perf_counter() - start
+        acc.seconds = self.clock() - start
         return acc
 
     def run(self) -> FitResult:
@@ -304,7 +314,7 @@ class _Fit:
             val_size=len(self.data.val), classes=tuple(self.data.classes), device=str(self.device),
             trainable_params=trainable, total_params=total_params, feature_cache=self.cache is not None,
             run_dir=self.run_dir))
-        start = time.perf_counter()
+        start = self.clock()
         resumed_from = s.epoch if self.resume_from is not None else None
         self.last_checkpoint = self.resume_from or self.checkpoint()
         stopped_early = self.patience_spent()
@@ -361,38 +371,12 @@ class _Fit:
             self.log(f"frozen tensors changed during training: {', '.join(check.changed[:5])}", "error")
         best = s.best_val_accuracy if s.best_state is not None else math.nan
         final = s.history[-1].val_accuracy if s.history else math.nan
-        seconds = time.perf_counter() - start
+        seconds = self.clock() - start
         skipped = list(self.data.skipped) + sorted(self.load_failures.items())
-        summary = {
-            "arch": self.project.model.arch,
-            "classes": list(self.data.classes),
-            "best_val_accuracy": None if math.isnan(best) else best,
-            "best_epoch": s.best_epoch or None,
-            "final_val_accuracy": None if math.isnan(final) else final,
-            "epochs_completed": s.epoch,
-            "epochs_planned": t.epochs,
-            "stopped_early": stopped_early,
-            "stopped_by_user": stopped_by_user,
-            "device": str(self.device),
-            "autocast": str(self.amp).replace("torch.", "") if self.amp else None,
-            "image_size": self.a.image_size,
-            "train_size": len(self.data.train),
-            "val_size": len(self.data.val),
-            "trainable_params": trainable,
-            "total_params": total_params,
-            "images_per_second": train_images / train_seconds if train_seconds > 0 else 0.0,
-            "feature_cache": self.cache is not None,
-            "frozen_verified": check.ok,
-            "frozen_checked": check.checked,
-            "frozen_changed": list(check.changed),
-            "seconds": seconds,
-            "skipped_files": [{"path": path, "reason": reason} for path, reason in skipped],
-            "resumed_from_epoch": resumed_from,
-            "batch_size": t.batch_size,
-            "images_per_pass": self.micro,
-            "out_of_memory_retries": list(self.oom_retries),
-            "notes": list(self.a.notes),
-        }
+        summary = fit_summary(
+            self, best=best, final=final, check=check, seconds=seconds, skipped=skipped,
+            stopped_early=stopped_early, stopped_by_user=stopped_by_user, resumed_from=resumed_from,
+            images_per_second=train_images / train_seconds if train_seconds > 0 else 0.0)
         self.emit(ev.FitEnded(
             epochs_completed=s.epoch, best_val_accuracy=best, final_val_accuracy=final,
             stopped_early=stopped_early, stopped_by_user=stopped_by_user, seconds=seconds,

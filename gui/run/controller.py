@@ -19,7 +19,7 @@ from engine.errors import ThawError
 from engine.events import EpochEnded, FitEnded, FitStarted, LogMessage
 from engine.project import Project
 from engine.runs import checkpoint
-from engine.wording import clock, training_failed
+from engine.wording import clock, count, training_failed
 from gui.naming import named
 from gui.run.summary import RunSummary
 from gui.run.worker import TrainingRun
@@ -76,7 +76,7 @@ class RunController(QObject):
         self.progress.setFormat("Preparing data and model...")
         self.progress.setRange(0, 0)
         what = f"continuing the run in {resume_dir}" if resume_dir else f"starting {project.name}"
-        self._log(f"{what}: {project.model.arch}, {project.train.epochs} epoch(s)", "info")
+        self._log(f"{what}: {project.model.arch}, {count(project.train.epochs, 'epoch')}", "info")
         run.start()
         self.running_changed.emit(True)
 
@@ -92,7 +92,7 @@ class RunController(QObject):
         if self.is_running() and not self.run.is_stop_requested():
             self.run.request_stop()
             self.progress.setFormat(self.progress.format() + "  (stopping...)")
-            self._log("stop requested: finishing the current batch", "info")
+            self._log("stop requested: stopping before the next layer", "info")
 
     def stop_and_join(self, timeout_ms: int = 30000) -> bool:
         """Stop the run (if any) and wait for its thread; True when no thread is left running."""
@@ -149,7 +149,9 @@ class RunController(QObject):
         self._log(f"run ended: best val accuracy {result.best_val_accuracy:.1%}, final "
                   f"{result.final_val_accuracy:.1%}, {clock(result.seconds)}, frozen weights "
                   f"{'unchanged' if result.frozen_verified else 'CHANGED'}; results in {result.run_dir}", "info")
-        self.progress.setFormat(f"Done · {result.epochs_completed} epoch(s) · best val {result.best_val_accuracy:.1%}")
+        how = ("Stopped" if result.stopped_by_user else "Stopped early" if result.stopped_early else "Done")
+        self.progress.setFormat(f"{how} after {count(result.epochs_completed, 'epoch')} · best val "
+                                f"{result.best_val_accuracy:.1%}")
 
     def _on_errored(self, exc: BaseException) -> None:
         """A `ThawError` says what is wrong in its own words (nothing was trained); anything else is a crash,

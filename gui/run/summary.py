@@ -10,7 +10,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from engine.events import FitEnded
-from engine.wording import clock
+from engine.wording import clock, count
 from gui.naming import named
 
 
@@ -21,7 +21,7 @@ def describe(result: FitEnded) -> str:
              else "<span style='color:#c62828'>frozen weights CHANGED ✗</span>")
     skipped = (f" · <span style='color:#b26a00'>{result.skipped_files} unusable file(s) skipped: listed in the "
                f"log and in summary.json</span>" if result.skipped_files else "")
-    return (f"<b>Run {how}</b> after {result.epochs_completed} epoch(s) in {clock(result.seconds)} · "
+    return (f"<b>Run {how}</b> after {count(result.epochs_completed, 'epoch')} in {clock(result.seconds)} · "
             f"best val accuracy <b>{result.best_val_accuracy:.1%}</b> · "
             f"final <b>{result.final_val_accuracy:.1%}</b> · {check}{skipped}")
 

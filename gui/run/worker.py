@@ -160,7 +160,7 @@ class TrainingRun(QObject):
         return self.task.is_running()
 
     def request_stop(self) -> None:
-        """Stop after the current batch (also releases a pause)."""
+        """Stop before the current batch's next layer (also releases a pause)."""
         self.task.request_interruption()  # sets the relay's stop flag: the engine checks it every batch
         self.relay.release()
 

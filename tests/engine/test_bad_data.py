@@ -105,7 +105,6 @@ def test_a_class_without_usable_images_is_left_out_and_the_rest_trains(tmp_path,
     assert sorted(Path(s["path"]).name for s in summary["skipped_files"]) == ["empty.png", "readme.txt"]
 
 
-@pytest.mark.xfail(strict=True, reason="engine/train/loop.py does not log DataBundle.warnings yet")
 def test_the_run_says_which_class_it_left_out(tmp_path, capsys, project_factory):
     path = _an_empty_class(tmp_path, project_factory)
     assert main(["train", str(path), "--out", str(tmp_path / "out")]) == 0

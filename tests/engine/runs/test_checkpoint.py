@@ -121,7 +121,7 @@ def test_killed_inside_a_checkpoint_write_the_previous_one_resumes(tmp_path, pro
     assert result.summary["resumed_from_epoch"] == 1 and result.summary["epochs_completed"] == 3
     assert not list(run_dir.glob(".*.tmp"))
     assert not checkpoint.path_in(run_dir).exists()  # finished: nothing left to continue
-    with pytest.raises(CheckpointError, match=r"finished after 3 epoch\(s\): there is nothing to continue"):
+    with pytest.raises(CheckpointError, match=r"finished after 3 epochs: there is nothing to continue"):
         run.resume(p, run_dir)
 
 

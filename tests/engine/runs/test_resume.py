@@ -93,7 +93,7 @@ def test_cli_resume_continues_a_stopped_run(tmp_path, capsys, project_factory):
     assert summary["epochs_completed"] == 2 and summary["resumed_from_epoch"] == 1
     # finished: nothing left to continue, and resuming says so
     assert main(["train", str(path), "--resume", str(run_dir)]) == 2
-    assert "finished after 2 epoch(s): there is nothing to continue" in capsys.readouterr().err
+    assert "finished after 2 epochs: there is nothing to continue" in capsys.readouterr().err
     # the run's own project file resumes a run as well (absolute paths, from anywhere)
     stop.clear()
     other, _ = run.train(p, tmp_path / "r2", callbacks=[_stop_after_epoch(1, stop)], stop=stop)

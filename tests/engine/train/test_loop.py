@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import torch
@@ -103,6 +104,25 @@ def test_stop_after_an_epoch_keeps_the_best_model(project_factory):
     assert [e.epoch for e in rec.of(ev.EpochEnded)] == [1]
     assert result.summary["epochs_completed"] == 1 and result.stopped_by_user
     assert _val_accuracy(result.model, _val_items(p)) == pytest.approx(result.history[0].val_accuracy)
+
+
+def test_time_a_callback_holds_the_loop_is_not_counted_as_training(project_factory):
+    """A paused run (the window's pause is a callback that waits) reports the seconds it trained."""
+    hold = 0.5
+
+    def pause_at_the_first_batch(e):
+        if isinstance(e, ev.BatchEnded) and e.global_step == 1:
+            time.sleep(hold)
+
+    rec = Recorder()
+    wall = time.perf_counter()
+    result = fit(project_factory(train__epochs=1), callbacks=[rec, pause_at_the_first_batch])
+    wall = time.perf_counter() - wall
+    (epoch,) = rec.of(ev.EpochEnded)
+    assert wall - result.summary["seconds"] >= hold
+    assert rec.of(ev.FitEnded)[0].seconds == result.summary["seconds"]
+    assert 0 < epoch.seconds <= result.summary["seconds"] and epoch.seconds < wall - hold
+    assert rec.of(ev.BatchEnded)[-1].images_per_second > 18 / (wall - hold)
 
 
 def test_early_stopping_keeps_the_best_epoch(project_factory):

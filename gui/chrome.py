@@ -45,6 +45,10 @@ class WindowChrome:
                                         "Stop now (before the next layer); the best model so far is kept")
         self.continue_action = self._action("Continue a Stopped Run...", self.continue_dialog, "continueRun",
                                             tip="Resume a stopped or crashed run from its folder's last checkpoint")
+        self.undo_action = self._action("&Undo", self.undo, "undo", S.Undo, "Undo the last edit")
+        self.redo_action = self._action("&Redo", self.redo, "redo", tip="Redo the edit undone")
+        redo = QKeySequence("Ctrl+Shift+Z")  # everywhere, beside the platform's own (Ctrl+Y on Windows)
+        self.redo_action.setShortcuts([redo, *(k for k in QKeySequence.keyBindings(S.Redo) if k != redo)])
         self.demo_actions = {name: self._action(label, lambda _=False, n=name: self.open_demo(n), f"demo_{name}")
                              for name, label in DEMOS}
 
@@ -57,6 +61,8 @@ class WindowChrome:
         file_menu.addActions([self.save_action, self.save_as_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
+        edit_menu = self._menu(bar, "&Edit", "editMenu")
+        edit_menu.addActions([self.undo_action, self.redo_action])
         run_menu = self._menu(bar, "&Run", "runMenu")
         run_menu.addActions([self.start_action, self.pause_action, self.resume_action, self.stop_action])
         run_menu.addSeparator()
@@ -65,6 +71,22 @@ class WindowChrome:
         demo_menu.addActions(list(self.demo_actions.values()))
         self.view_menu = self._menu(bar, "&View", "viewMenu")
         self._refresh_recent_menu()
+
+    def undo(self) -> None:
+        if not self.is_running():  # a run holds the project
+            self.history.undo()
+
+    def redo(self) -> None:
+        if not self.is_running():
+            self.history.redo()
+
+    def show_undo_state(self, running: bool) -> None:
+        """Undo and Redo name the step they would take; neither while a run holds the project."""
+        stack = self.history.stack
+        for action, word, can, what in ((self.undo_action, "&Undo", stack.canUndo(), stack.undoText()),
+                                        (self.redo_action, "&Redo", stack.canRedo(), stack.redoText())):
+            action.setEnabled(can and not running)
+            action.setText(f"{word} {what}" if can else word)
 
     def _menu(self, parent, title: str, name: str):
         return named(parent.addMenu(title), name, title.replace("&", ""))

@@ -43,6 +43,7 @@ from gui.panels.training_panel import TrainingPanel
 from gui.project_files import ProjectFiles
 from gui.reason_bar import ReasonBar
 from gui.run.controller import RunController
+from gui.undo import ProjectHistory, Snapshot, put_back
 
 if TYPE_CHECKING:
     from gui.plots.training import TrainingPlots
@@ -80,6 +81,8 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
         self.runs.running_changed.connect(self._set_locked)
         self.runs.running_changed.connect(lambda running: running or self.run_finished.emit())
         self.runs.paused_changed.connect(lambda _paused: self.update_start_state())
+        self.history = ProjectHistory(lambda: self.project, self._put_back, self._typed_in, self)
+        self.history.changed.connect(self._history_moved)
 
         self._build_actions()
         self._build_menus()
@@ -186,6 +189,7 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
         for panel in self.setup_panels.values():
             panel.set_project(project)  # the data panel starts a scan: `_scanned` follows
         self._rebuild_tree(reset_misfit=False)
+        self.history.reset()
         self.dirty = False
         self._update_title()
         self.recheck()
@@ -195,7 +199,25 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
         self.dirty = True
         self._update_title()
         self._rebuild_tree(reset_misfit=True)
+        self.history.record()  # after the rebuild: a plan reset with the architecture is the same step
         self.recheck()
+
+    def _put_back(self, snapshot: Snapshot) -> None:
+        """Undo or redo: the project takes the step's values, and every panel shows them."""
+        put_back(self.project, snapshot)
+        for panel in self.setup_panels.values():
+            panel.show_values()
+        self.freeze_panel.set_freeze_settings(self.project.freeze)
+        self._rebuild_tree(reset_misfit=False)
+        self.recheck()
+
+    def _history_moved(self) -> None:
+        self.dirty = not self.history.is_clean()
+        self._update_title()
+        self.update_start_state()
+
+    def _typed_in(self, key: str) -> bool:
+        return any(panel.fields.is_typed_in(key) for panel in self.setup_panels.values())
 
     def _scanned(self, _sources: Sources | None) -> None:
         self._rebuild_tree(reset_misfit=False)
@@ -284,6 +306,7 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
         self.pause_action.setEnabled(running and not paused)
         self.resume_action.setEnabled(running and paused)
         self.stop_action.setEnabled(running)
+        self.show_undo_state(running)
         for action in (self.new_action, self.open_action, self.recent_menu.menuAction(), self.continue_action,
                        *self.demo_actions.values()):
             action.setEnabled(not running)

@@ -27,7 +27,7 @@ DEFAULT_OUT_DIR = TrainSettings().out_dir
 
 
 class ProjectFiles:
-    """New / Open / Save for a window with `project`, `path`, `dirty`, `setup_panels`, `set_project`,
+    """New / Open / Save for a window with `project`, `path`, `dirty`, `history`, `setup_panels`, `set_project`,
     `typed_problems`, `is_running`, `launch_resume`, `log` and `show_error`."""
 
     def maybe_save(self) -> bool:
@@ -152,6 +152,7 @@ class ProjectFiles:
         for panel in self.setup_panels.values():
             panel.fields.load(self.project)
         self.path = path
+        self.history.saved()
         self.dirty = False
         self._update_title()
         gui_settings.add_recent_project(path)

@@ -125,6 +125,13 @@ class DataPanel(ProjectPanel):
         super().set_project(project)
         self.rescan()
 
+    def show_values(self) -> None:
+        """The fields and the split again; a scan only if the sources moved (undoing a share needs none)."""
+        self.fields.load(self.project)
+        self._sync_val_fraction()
+        self._source_done()
+        self._show_split()
+
     def set_read_only(self, read_only: bool) -> None:
         super().set_read_only(read_only)
         if not read_only:

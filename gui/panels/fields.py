@@ -223,6 +223,11 @@ class FieldSet(QObject):
         """"key: why" for each widget showing a value the project does not hold."""
         return [str(e) for e in self.typed()]
 
+    def is_typed_in(self, key: str) -> bool:
+        """Whether `key` is edited by typing (each keystroke is an edit)."""
+        b = self.bindings.get(key)
+        return b is not None and isinstance(b.widget, QLineEdit)
+
     def widget_for(self, key: str) -> QWidget | None:
         """The widget of the field a problem with `key` belongs to."""
         return next((b.widget for b in self.bindings.values() if owns(b.key, key)), None)
@@ -287,6 +292,10 @@ class ProjectPanel(QWidget):
         """Show `project` and write every later edit into this same object."""
         self.project = project
         self.fields.load(project)
+
+    def show_values(self) -> None:
+        """Show the project's values again after they changed behind the fields (undo, redo)."""
+        self.set_project(self.project)
 
     def set_read_only(self, read_only: bool) -> None:
         self.fields.set_read_only(read_only)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QLabel,
@@ -69,7 +69,9 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
         super().__init__()
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)  # a folder of images, a CSV list or a project file
-        self.resize(1400, 900)
+        room = self.screen().availableGeometry().size()  # first use: no larger than the screen
+        self.resize(min(1400, room.width()), min(900, room.height()))
+        self._share_on_show = False
         self.project = Project()
         self.path: Path | None = None
         self.dirty = False
@@ -424,7 +426,13 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             QTimer.singleShot(0, lambda: self.restoreState(state))
-        else:  # first use: the docks share the screen the window is on, whatever its size
+        else:  # first use: the docks share the window, once it is shown at the size it will have
+            self._share_on_show = True
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self._share_on_show:
+            self._share_on_show = False
             QTimer.singleShot(0, self._share_screen)
 
     def _share_screen(self) -> None:

@@ -48,17 +48,8 @@ from gui.undo import ProjectHistory, Snapshot, put_back
 if TYPE_CHECKING:
     from gui.plots.training import TrainingPlots
 
-LOCKED_BANNER = "Training is running: the set-up and the layer checklist are read-only until it ends."
 SCANNING = "the training images are being scanned"
 NOT_SCANNED = "the data has not been scanned since its path changed: press Return in its field"
-
-
-def _banner() -> QLabel:
-    label = QLabel(LOCKED_BANNER)
-    label.setWordWrap(True)
-    label.setStyleSheet("background: #fff4d6; color: #6d4c00; border: 1px solid #e0c36b; padding: 4px;")
-    label.hide()
-    return label
 
 
 class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
@@ -117,7 +108,7 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
             page.setWidget(panel)
             self._pages[panel] = page
             self.setup_tabs.addTab(page, title)
-        self.setup_banner = _banner()
+        self.setup_banner = self.runs.banner  # says the run is going, or paused, while it is
         setup = QWidget()
         lay = QVBoxLayout(setup)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -359,7 +350,6 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
         for panel in self.setup_panels.values():
             panel.set_read_only(locked)
         self.freeze_panel.set_read_only(locked)
-        self.setup_banner.setVisible(locked)
         self.setup_dock.setWindowTitle("Set-up (read-only while training)" if locked else "Set-up")
         if locked:
             self.update_start_state()

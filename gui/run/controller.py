@@ -1,8 +1,8 @@
 """The window's one training run: starting it, pausing, stopping, and showing its progress as it goes.
 
 It hands a copy of the project to a `TrainingRun` and turns the run's signals into the progress bar, the
-speed and device labels, the plots, the log and, at the end, the summary card. The window decides when a run
-may start (the engine's preflight) and locks its set-up while `running` says so.
+banner above the set-up, the speed and device labels, the plots, the log and, at the end, the summary card. The
+window decides when a run may start (the engine's preflight) and locks its set-up while `running` says so.
 """
 
 from __future__ import annotations
@@ -24,6 +24,18 @@ from gui.naming import named
 from gui.run.summary import RunSummary
 from gui.run.worker import TrainingRun
 
+# The banner above the set-up while a run is going (`RunController._show` chooses).
+RUNNING = "Training is running: the set-up and the layer checklist are read-only until it ends."
+PAUSED = "Training is paused: Resume or Stop it; the set-up and the layer checklist stay read-only until it ends."
+
+
+def _banner() -> QLabel:
+    label = QLabel(RUNNING)
+    label.setWordWrap(True)
+    label.setStyleSheet("background: #fff4d6; color: #6d4c00; border: 1px solid #e0c36b; padding: 4px;")
+    label.hide()
+    return label
+
 
 class RunController(QObject):
     """Owns the run (at most one) and the widgets that show it."""
@@ -40,6 +52,9 @@ class RunController(QObject):
         self.last_error: BaseException | None = None
         self._fit_started: FitStarted | None = None
         self._latest: TrainingRun | None = None  # the run whose signals count (a joined run's may still arrive)
+        self._at = ""  # where the run is, as the progress bar says it (without "paused" or "stopping")
+        self._held = False  # the loop holds: paused (from the run's own word, not from the request)
+        self._over = False  # the run has said how it ended: the progress bar says that, as it is
         self.progress = named(QProgressBar(), "runProgress", "Training progress")
         self.progress.setMinimumWidth(360)
         self.progress.setTextVisible(True)
@@ -48,6 +63,7 @@ class RunController(QObject):
         self.speed_label = QLabel("")
         self.device_label = QLabel("device: -")
         self.summary = RunSummary()
+        self.banner = _banner()  # above the set-up, while a run is going
 
     def is_running(self) -> bool:
         return self.run is not None and self.run.is_running()
@@ -65,6 +81,7 @@ class RunController(QObject):
                 self._plots().add_history(checkpoint.read(resume_dir, tensors=False).history)
         self.summary.hide()
         self.last_result = self.last_error = self._fit_started = None
+        self._held = self._over = False
         self.run = self._latest = run = TrainingRun(project.copy(), resume_dir, resume=resume_dir is not None,
                                                     parent=self)
         for signal, slot in ((run.fit_started, self._on_started), (run.batches, self._on_batches),
@@ -73,8 +90,9 @@ class RunController(QObject):
                              (run.paused_changed, self._on_paused)):
             signal.connect(lambda value, r=run, s=slot: s(value) if r is self._latest else None)
         run.finished.connect(lambda r=run: self._on_finished(r))
-        self.progress.setFormat("Preparing data and model...")
+        self._show("Preparing data and model...")
         self.progress.setRange(0, 0)
+        self.banner.show()
         what = f"continuing the run in {resume_dir}" if resume_dir else f"starting {project.name}"
         self._log(f"{what}: {project.model.arch}, {count(project.train.epochs, 'epoch')}", "info")
         run.start()
@@ -91,7 +109,7 @@ class RunController(QObject):
     def stop(self) -> None:
         if self.is_running() and not self.run.is_stop_requested():
             self.run.request_stop()
-            self.progress.setFormat(self.progress.format() + "  (stopping...)")
+            self._show()
             self._log("stop requested: stopping before the next layer", "info")
 
     def stop_and_join(self, timeout_ms: int = 30000) -> bool:
@@ -109,7 +127,7 @@ class RunController(QObject):
         self._fit_started = event
         self.progress.setRange(0, max(1, event.epochs * event.steps_per_epoch))
         self.progress.setValue(0)
-        self.progress.setFormat(f"Epoch 1/{event.epochs} · step 0/{event.steps_per_epoch} · ETA {clock(None)}")
+        self._show(f"Epoch 1/{event.epochs} · step 0/{event.steps_per_epoch} · ETA {clock(None)}")
         self.device_label.setText(f"device: {event.device}")
         cache = " (feature cache)" if event.feature_cache else ""
         self._log(f"training on {event.device}{cache}: {event.train_size} train / {event.val_size} val images, "
@@ -121,9 +139,8 @@ class RunController(QObject):
         last = events[-1]
         epochs = self._fit_started.epochs if self._fit_started else last.epoch
         self.progress.setValue(min(self.progress.maximum(), last.global_step))
-        stopping = "  (stopping...)" if self.run and self.run.is_stop_requested() else ""
-        self.progress.setFormat(f"Epoch {last.epoch}/{epochs} · step {last.step}/{last.steps_per_epoch} · "
-                                f"ETA {clock(last.eta_seconds)}{stopping}")
+        self._show(f"Epoch {last.epoch}/{epochs} · step {last.step}/{last.steps_per_epoch} · "
+                   f"ETA {clock(last.eta_seconds)}")
         self.speed_label.setText(f"{last.images_per_second:,.0f} images/s")
 
     def _on_epoch(self, event: EpochEnded) -> None:
@@ -138,9 +155,19 @@ class RunController(QObject):
 
     def _on_paused(self, paused: bool) -> None:
         self._log("paused" if paused else "resumed", "info")
-        if paused:
-            self.progress.setFormat(self.progress.format() + "  (paused)")
+        self._held = paused
+        self._show()
         self.paused_changed.emit(paused)
+
+    def _show(self, at: str | None = None) -> None:
+        """Say where the run is (`at`, else where it was last said) on the progress bar, and what it is doing
+        there and on the banner: running, paused or stopping. The one place the run's state is put in words."""
+        self._at = self._at if at is None else at
+        if self._over:
+            return
+        stopping = self.run is not None and self.run.is_stop_requested()
+        self.progress.setFormat(self._at + ("  (stopping...)" if stopping else "  (paused)" if self._held else ""))
+        self.banner.setText(PAUSED if self._held and not stopping else RUNNING)
 
     def _on_returned(self, result: FitEnded) -> None:
         self.last_result = result
@@ -150,6 +177,7 @@ class RunController(QObject):
                   f"{result.final_val_accuracy:.1%}, {clock(result.seconds)}, frozen weights "
                   f"{'unchanged' if result.frozen_verified else 'CHANGED'}; results in {result.run_dir}", "info")
         how = ("Stopped" if result.stopped_by_user else "Stopped early" if result.stopped_early else "Done")
+        self._over = True
         self.progress.setFormat(f"{how} after {count(result.epochs_completed, 'epoch')} · best val "
                                 f"{result.best_val_accuracy:.1%}")
 
@@ -162,6 +190,7 @@ class RunController(QObject):
         else:
             self._log("".join(traceback.format_exception(exc)), "error")
             message = training_failed(exc)
+        self._over = True
         self.progress.setFormat("Failed")
         self._show_error("Training failed", message)
 
@@ -171,6 +200,7 @@ class RunController(QObject):
             return
         self.run = None
         run.task.join()
+        self.banner.hide()
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
         self.running_changed.emit(False)

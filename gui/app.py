@@ -1,9 +1,15 @@
 """Start the application: the start page at once, the engine (PyTorch) loading behind it, the main window when a
-choice is made (or at once for a project or demo named on the command line).
+choice is made (or at once for a project or demo named on the command line); and the process's end, which no
+thread delays for long.
 
 Importing torch and torchvision is most of the start-up (7-8 s on a slow first launch); the start page needs
 neither, so it is painted first and the imports run in a background thread meanwhile (`gui.tasks.Task`). A
 choice made while they run waits for them, and says so.
+
+When the event loop returns, the threads still running get until `gui.tasks.QUIT_SECONDS` after the window
+was closed (which stopped its run): a batch that cannot be interrupted then ends with the process, `os._exit`,
+rather than keep a process of many gigabytes running unseen. Checkpoints are written atomically, so the run
+folder keeps its last completed epoch.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import time
 
 # bench/startup.py: "1" quits after the first paint of anything (the start page), "window" after the main
 # window's first paint with its project loaded.
@@ -112,6 +119,15 @@ class Launcher:
         if self.pending:
             self.choose(*self.pending)
 
+    def quit_by(self) -> float:
+        """When the process must be gone (`time.monotonic()`): as the window's close set it, else from now."""
+        runs = self.window.runs if self.window is not None else None
+        if runs is not None and runs.quit_by is not None:
+            return runs.quit_by
+        from gui.tasks import QUIT_SECONDS
+
+        return time.monotonic() + QUIT_SECONDS
+
     def _show_start_page(self) -> None:
         self.start.show_recent()
         self.start.show()
@@ -131,16 +147,20 @@ def run_gui(project_path: str | None = None, demo: str | None = None) -> int:
         quit_after_first_paint(app, launcher.start)
     launcher.run()
     code = app.exec()
-    for thread in tasks.running():  # closeEvent joins the run; this is the last guard
-        thread.quit()
-        thread.wait()
+    if not tasks.join_running(launcher.quit_by()):
+        _exit_now(code, "thaw: a thread was still running at exit (a batch that could not be interrupted); "
+                        "ended with the process")
     return code
 
 
-def _exit_now() -> None:
-    """The start page has painted (a timing run): leave at once, not after the imports still running."""
+def _exit_now(code: int = 0, why: str = "") -> None:
+    """Leave at once, threads and all: a timing run once the start page has painted (not after the imports
+    still running), or a thread that would keep the process alive after the window has gone."""
+    if why:
+        print(why, file=sys.stderr)
     sys.stdout.flush()
-    os._exit(0)
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def quit_after_first_paint(app, window) -> None:

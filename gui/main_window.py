@@ -42,7 +42,7 @@ from gui.panels.model_panel import ModelPanel
 from gui.panels.training_panel import TrainingPanel
 from gui.project_files import ProjectFiles
 from gui.reason_bar import ReasonBar
-from gui.run.controller import RunController
+from gui.run.controller import RunController, ask_to_stop
 from gui.undo import ProjectHistory, Snapshot, put_back
 
 if TYPE_CHECKING:
@@ -384,19 +384,11 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
                 return
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.is_running():
-            answer = QMessageBox.question(
-                self, "Training is running", "A run is in progress. Stop it and quit?\n"
-                "The model trained so far is kept in the run folder.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
-            if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
-                return
-            self.log("stopping the run before quitting")
-            self.stop_and_join()
-        if not self.maybe_save():
+        """Both questions first (a run going, unsaved changes), then the run is stopped, within seconds."""
+        if (self.is_running() and not ask_to_stop(self)) or not self.maybe_save():
             event.ignore()
             return
+        self.runs.stop_to_quit()
         if self._plots is not None:
             self._plots.timer.stop()
         self.data_panel.shutdown()

@@ -8,7 +8,8 @@ GUI thread, so whatever is connected to them runs there, a plain function or lam
 never touches a widget, so it can be tested with a stand-in state and no thread (superqt's ``_qthreading``
 keeps its signals apart from the work in the same way).
 
-Every thread started here is registered: `running()` lists those still running (the tests fail on any left).
+Every thread started here is registered: `running()` lists those still running (the tests fail on any left),
+`join_running(deadline)` waits for them; quitting waits at most `QUIT_SECONDS` (then `gui.app` ends the process).
 Python's cyclic garbage collector is run from the GUI thread only (`GuiThreadGarbageCollector`): left to
 itself it runs in whichever thread happens to allocate, the training thread most of all, and a Qt object
 destroyed there deadlocks against the GUI thread (seen: a panel freed by ``gc.collect`` mid-run). Once the
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -28,11 +30,20 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signa
 
 _threads: weakref.WeakSet[QThread] = weakref.WeakSet()
 _collector: list[GuiThreadGarbageCollector] = []  # one per process, made with the first task
+QUIT_SECONDS = 5.0  # from "stop and quit" to the process gone: a batch that cannot be interrupted is left behind
 
 
 def running() -> list[QThread]:
     # a thread deleted on the C++ side (deleteLater) may outlive it here as a wrapper: it runs no more
     return [t for t in list(_threads) if shiboken6.isValid(t) and t.isRunning()]
+
+
+def join_running(deadline: float) -> bool:
+    """Wait for the registered threads until `deadline` (`time.monotonic()`); True once none is running."""
+    for thread in running():
+        thread.quit()
+        thread.wait(max(0, round((deadline - time.monotonic()) * 1000)))
+    return not running()
 
 
 class TaskState:

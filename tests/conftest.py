@@ -64,19 +64,18 @@ def project_factory(tmp_path):
 
 
 @pytest.fixture
-def answer(monkeypatch):
-    """Answer the window's yes/no/save questions without a person: `answer["button"]` (Discard unless a test
-    says otherwise), recording each question's title in `answer["asked"]`."""
+def answer(qapp):
+    """Answer the window's yes/no/save questions without a person: the real box shows and `answer["button"]`
+    (Discard unless a test says otherwise) is clicked on it (tests/gui/answers.py), each question's title
+    recorded in `answer["asked"]`."""
     from PySide6.QtWidgets import QMessageBox
 
+    from tests.gui.answers import Answers
+
     reply = {"button": QMessageBox.StandardButton.Discard, "asked": []}
-
-    def question(parent, title, text, *args, **kwargs):
-        reply["asked"].append(title)
-        return reply["button"]
-
-    monkeypatch.setattr(QMessageBox, "question", question)
-    return reply
+    answers = Answers(reply)
+    yield reply
+    answers.remove()
 
 
 @pytest.fixture

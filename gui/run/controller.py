@@ -1,4 +1,5 @@
-"""The window's one training run: starting it, pausing, stopping, and showing its progress as it goes.
+"""The window's one training run: starting it, pausing, stopping (within seconds when the window quits), and
+showing its progress as it goes.
 
 It hands a copy of the project to a `TrainingRun` and turns the run's signals into the progress bar, the
 banner above the set-up, the speed and device labels, the plots, the log and, at the end, the summary card. The
@@ -8,12 +9,13 @@ window decides when a run may start (the engine's preflight) and locks its set-u
 from __future__ import annotations
 
 import contextlib
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QLabel, QProgressBar
+from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar, QWidget
 
 from engine.errors import ThawError
 from engine.events import EpochEnded, FitEnded, FitStarted, LogMessage
@@ -23,6 +25,7 @@ from engine.wording import clock, count, training_failed
 from gui.naming import named
 from gui.run.summary import RunSummary
 from gui.run.worker import TrainingRun
+from gui.tasks import QUIT_SECONDS
 
 # The banner above the set-up while a run is going (`RunController._show` chooses).
 RUNNING = "Training is running: the set-up and the layer checklist are read-only until it ends."
@@ -35,6 +38,19 @@ def _banner() -> QLabel:
     label.setStyleSheet("background: #fff4d6; color: #6d4c00; border: 1px solid #e0c36b; padding: 4px;")
     label.hide()
     return label
+
+
+def ask_to_stop(parent: QWidget) -> bool:
+    """Closing the window mid-run: True when the person says to stop the run and quit."""
+    yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+    box = QMessageBox(QMessageBox.Icon.Question, "Training is running", "A run is in progress. Stop it and quit?\n"
+                      "Its run folder keeps the last completed epoch, to continue from (Run > Continue a Stopped "
+                      "Run).", yes | no, parent)
+    box.setObjectName("stopAndQuitBox")
+    box.setDefaultButton(no)
+    box.exec()
+    box.deleteLater()
+    return box.clickedButton() is box.button(yes)
 
 
 class RunController(QObject):
@@ -55,6 +71,7 @@ class RunController(QObject):
         self._at = ""  # where the run is, as the progress bar says it (without "paused" or "stopping")
         self._held = False  # the loop holds: paused (from the run's own word, not from the request)
         self._over = False  # the run has said how it ended: the progress bar says that, as it is
+        self.quit_by: float | None = None  # once quitting: when the process must be gone (`time.monotonic()`)
         self.progress = named(QProgressBar(), "runProgress", "Training progress")
         self.progress.setMinimumWidth(360)
         self.progress.setTextVisible(True)
@@ -113,13 +130,26 @@ class RunController(QObject):
             self._log("stop requested: stopping before the next layer", "info")
 
     def stop_and_join(self, timeout_ms: int = 30000) -> bool:
-        """Stop the run (if any) and wait for its thread; True when no thread is left running."""
+        """Stop the run (if any) and wait for its thread at most `timeout_ms`; True when no thread is left
+        running (False: a batch that cannot be interrupted is still going, and the run with it)."""
         if self.run is None:
             return True
         joined = self.run.join(timeout_ms)
         if joined:
             self._on_finished(self.run)
         return joined
+
+    def stop_to_quit(self, seconds: float = QUIT_SECONDS) -> None:
+        """Quitting: stop the run (if any) and wait for it at most `seconds`, which sets `quit_by` (gui.app's
+        exit path keeps to it too). A batch that cannot be interrupted is left running: the process ends
+        without it, and its run folder keeps the last completed epoch."""
+        self.quit_by = time.monotonic() + seconds
+        if self.run is None:
+            return
+        self._log("stopping the run before quitting", "info")
+        if not self.stop_and_join(round(seconds * 1000)):
+            self._log(f"the run did not stop within {seconds:g} s: Thaw quits without it; its run folder keeps "
+                      "the last completed epoch", "warning")
 
     # ------------------------------------------------------------ what the run says
 

@@ -3,7 +3,7 @@
 The work is a plain function, `train_task`, and the engine's events go through an `EventRelay`: both are tested
 without a thread. The relay collects batch events and reports them as one list at most `MAX_EMITS_PER_SECOND`
 times a second, so a fast loop cannot flood the window, and holds the loop while the run is paused. Stopping
-only sets a flag: the engine honours it within one batch and keeps the model trained so far.
+only sets a flag: the engine honours it before the next layer and keeps the model trained so far.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ class TrainingRun(QObject):
 
     def request_stop(self) -> None:
         """Stop before the current batch's next layer (also releases a pause)."""
-        self.task.request_interruption()  # sets the relay's stop flag: the engine checks it every batch
+        self.task.request_interruption()  # sets the relay's stop flag: the engine checks it between layers
         self.relay.release()
 
     def is_stop_requested(self) -> bool:

@@ -1,13 +1,24 @@
 """The card shown when a run ends: best and final validation accuracy, time, the frozen-weights check, and how
-many unusable files were skipped."""
+many unusable files were skipped; a button opens the run folder, and where no file manager does (a machine
+without one, a remote session), the card shows the folder's path to copy instead."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.events import FitEnded
 from engine.wording import clock, count
@@ -27,14 +38,19 @@ def describe(result: FitEnded) -> str:
 
 
 class RunSummary(QFrame):
-    """Hidden until a run ends; `show_result` fills it in and shows it."""
+    """Hidden until a run ends; `show_result` fills it in and shows it. `opener` opens a folder's URL and says
+    whether something did (Qt's desktop services, unless told otherwise)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None,
+                 opener: Callable[[QUrl], bool] = QDesktopServices.openUrl) -> None:
         super().__init__(parent)
         self.setObjectName("runSummary")
         self.setStyleSheet("#runSummary { background: #eef5ee; border: 1px solid #9ccc9c; border-radius: 4px; }")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
+        self._opener = opener
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(8, 4, 8, 4)
+        layout = QHBoxLayout()
+        rows.addLayout(layout)
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.open_button = named(QPushButton("Open run folder"), "openRunFolder", "Open the run folder")
@@ -47,6 +63,18 @@ class RunSummary(QFrame):
         layout.addWidget(self.label, 1)
         layout.addWidget(self.open_button)
         layout.addWidget(self.close_button)
+        self.folder_row = QWidget()  # where nothing opened the folder: its path, to copy
+        row = QHBoxLayout(self.folder_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.folder_path = named(QLineEdit(), "runFolderPath", "Run folder path")
+        self.folder_path.setReadOnly(True)
+        self.copy_button = named(QPushButton("Copy"), "copyRunFolderPath", "Copy the run folder path")
+        self.copy_button.clicked.connect(lambda: QApplication.clipboard().setText(self.folder_path.text()))
+        row.addWidget(QLabel("No file manager opened the run folder; it is"))
+        row.addWidget(self.folder_path, 1)
+        row.addWidget(self.copy_button)
+        rows.addWidget(self.folder_row)
+        self.folder_row.hide()
         self.result: FitEnded | None = None
         self.hide()
 
@@ -54,10 +82,18 @@ class RunSummary(QFrame):
         self.result = result
         self.label.setText(describe(result))
         self.open_button.setEnabled(bool(result.run_dir) and Path(result.run_dir).is_dir())
+        self.folder_row.hide()
         self.show()
 
     def run_folder_url(self) -> QUrl:
         return QUrl.fromLocalFile(str(Path(self.result.run_dir).resolve())) if self.result else QUrl()
 
     def open_run_folder(self) -> bool:
-        return QDesktopServices.openUrl(self.run_folder_url())
+        """Open the run folder in the file manager; where none opens it, show its path with a Copy button."""
+        url = self.run_folder_url()
+        opened = self._opener(url)
+        if not opened:
+            self.folder_path.setText(url.toLocalFile())
+            self.folder_path.setCursorPosition(0)
+            self.folder_row.show()
+        return opened

@@ -24,3 +24,32 @@ def test_skipped_files_are_counted_on_the_card(qtbot):
     card.show_result(_ended(skipped_files=3))
     assert "3 unusable file(s) skipped" in card.label.text() and "summary.json" in card.label.text()
     assert not card.open_button.isEnabled()  # no run folder
+
+
+def test_a_run_folder_nothing_opens_is_shown_with_its_path_to_copy(qtbot, tmp_path):
+    from PySide6.QtWidgets import QApplication
+
+    opened = []
+    card = RunSummary(opener=lambda url: opened.append(url) or False)  # no file manager on this machine
+    qtbot.addWidget(card)
+    card.show_result(_ended(run_dir=str(tmp_path)))
+    assert not card.folder_row.isVisibleTo(card)
+    QApplication.clipboard().clear()
+
+    card.open_button.click()
+    assert [url.toLocalFile() for url in opened] == [str(tmp_path.resolve())]
+    assert card.folder_row.isVisibleTo(card) and card.folder_path.text() == str(tmp_path.resolve())
+    assert card.folder_path.isReadOnly()
+    card.copy_button.click()
+    assert QApplication.clipboard().text() == str(tmp_path.resolve())
+
+    card.show_result(_ended(run_dir=str(tmp_path)))  # the next run's card starts without it
+    assert not card.folder_row.isVisibleTo(card)
+
+
+def test_a_run_folder_that_opens_shows_no_path(qtbot, tmp_path):
+    card = RunSummary(opener=lambda url: True)
+    qtbot.addWidget(card)
+    card.show_result(_ended(run_dir=str(tmp_path)))
+    card.open_button.click()
+    assert not card.folder_row.isVisibleTo(card)

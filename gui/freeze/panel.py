@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QRadioButton,
     QSpinBox,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -31,6 +30,7 @@ from engine.project import FreezeSettings
 from gui.flow_layout import FlowLayout
 from gui.freeze.layer_tree import NAME, PARAMS, TRAINABLE_COLUMN, TYPE, LayerTreeModel
 from gui.freeze.strip import FROZEN_COLOUR, HEAD_COLOUR, STATES, TRAINABLE_COLOUR, FreezeStrip, Segment
+from gui.freeze.tree_view import LayerTreeView
 from gui.naming import named
 from gui.text import WrappingLabel
 
@@ -63,6 +63,16 @@ def _percent(part: int, whole: int) -> str:
         return "0%"
     p = 100.0 * part / whole
     return "<0.1%" if 0 < p < 0.1 else f"{p:.1f}%"
+
+
+def _rows_to_blocks(checklist: cl.Checklist) -> set[str]:
+    """The rows a new tree opens: down to the blocks and the head, the rows a person freezes or thaws first."""
+    opened: set[str] = set()
+    for path in (*checklist.blocks, *checklist.head_paths):
+        while path:
+            path = path.rpartition(".")[0]
+            opened.add(path)
+    return opened
 
 
 class FreezePanel(QWidget):
@@ -120,7 +130,7 @@ class FreezePanel(QWidget):
 
         self.tree_model = LayerTreeModel(self)
         self.tree_model.edited.connect(self._tree_edited)
-        self.tree = named(QTreeView(), "layerTree", "Layer checklist")
+        self.tree = named(LayerTreeView(), "layerTree", "Layer checklist")
         self.tree.setModel(self.tree_model)
         self.tree.setUniformRowHeights(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -177,29 +187,20 @@ class FreezePanel(QWidget):
 
     def set_checklist(self, checklist: cl.Checklist | None, head_kept: bool = False,
                       reset_misfit: bool = False) -> str | None:
-        """Show this model's checklist (None clears the tree) with the bound settings on it. With
+        """Show this model's checklist (None clears the tree) with the bound settings on it; the rows open, the
+        current one and the scroll position stay where the same module paths are still there. With
         `reset_misfit` (the person changed the architecture), a custom plan that does not fit this model is
         reset to the default preset; what was done is returned in words (else None)."""
+        view = self.tree.view_state()
         self.tree_model.head_word = "kept" if head_kept else "new"
         self.tree_model.set_checklist(checklist)
         note = None
         if checklist is not None:
-            self._expand_to_blocks()
+            self.tree.restore_view(view, _rows_to_blocks(checklist))
             if reset_misfit:
                 note = checklist.fit(self._settings)  # loads the settings, reset or not
         self._load_settings(load=not reset_misfit)
         return note
-
-    def _expand_to_blocks(self) -> None:
-        """Open the tree down to the blocks and the head: the rows a person freezes or thaws first."""
-        opened: set[str] = set()
-        for path in (*self.checklist.blocks, *self.checklist.head_paths):
-            while path:
-                path = path.rpartition(".")[0]
-                opened.add(path)
-        for path in sorted(opened, key=len):
-            if self.tree_model.has_path(path):
-                self.tree.expand(self.tree_model.index_of_path(path))
 
     def set_freeze_settings(self, settings: FreezeSettings) -> None:
         """Bind a project's [freeze] section: show it, and write every later edit into this object."""

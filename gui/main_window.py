@@ -232,16 +232,18 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
         arch_changed = self._tree_key is not None and self._tree_key[0] != key[0]
         self._tree_key = key
         self.head_panel.set_num_classes(len(classes) or None)
-        try:
-            built = skeleton(self.project, max(len(classes), 2), classes if kept and classes else None, freeze=False)
+        try:  # until the scan finds the classes the head has one output, and its counts show as unknown
+            built = skeleton(self.project, len(classes) or 1, classes if kept and classes else None, freeze=False)
         except ThawError as exc:
             self.freeze_panel.set_checklist(None)
             self.head_panel.set_in_features(None)
+            self.head_panel.set_head_params(None)
             self.log(f"cannot show the layers: {exc}", "warning")
             return
+        checklist = Checklist(built.model, built.head_paths, classes_known=bool(classes))
         self.head_panel.set_in_features(head_in_features(built.model, built.head_paths))
-        note = self.freeze_panel.set_checklist(Checklist(built.model, built.head_paths), head_kept=kept,
-                                               reset_misfit=reset_misfit and arch_changed)
+        self.head_panel.set_head_params(checklist.head_params())
+        note = self.freeze_panel.set_checklist(checklist, head_kept=kept, reset_misfit=reset_misfit and arch_changed)
         if note:
             self.log(note, "warning")
             self.dirty = True

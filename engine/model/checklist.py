@@ -25,7 +25,7 @@ from torch import nn
 
 from engine.errors import ProjectError
 from engine.model.freezing import FreezePlan
-from engine.model.heads import heads_of
+from engine.model.heads import heads_of, output_layers
 from engine.model.layers import describe, model_names, walk
 from engine.model.modpath import join, under
 from engine.project import PRESETS
@@ -34,6 +34,7 @@ DEFAULT_PRESET = "feature_extraction"
 
 # Row states, derived from the unit flags.
 NO_PARAMS, TRAINABLE, FROZEN, PARTLY, HEAD = range(5)
+UNKNOWN_COUNT = "The head's parameters follow from the number of classes, found by the data scan."
 
 
 def unknown_names(names: Iterable[str], known: Collection[str], head_paths: Sequence[str]) -> list[str]:
@@ -48,9 +49,13 @@ def unknown_names_error(unknown: Sequence[str]) -> ProjectError:
 
 
 class Checklist:
-    """The rows of one model's layer tree with a freeze flag per unit; heads are always trainable."""
+    """The rows of one model's layer tree with a freeze flag per unit; heads are always trainable.
 
-    def __init__(self, model: nn.Module, head_paths: Sequence[str] = ()) -> None:
+    `classes_known=False`: the model's head was sized for a stand-in number of classes (the data is not scanned
+    yet), so the counts of the rows that hold its output layer are unknown (`counts`), not a number that changes
+    once the classes are found."""
+
+    def __init__(self, model: nn.Module, head_paths: Sequence[str] = (), classes_known: bool = True) -> None:
         self.head_paths = heads_of(model, head_paths)
         infos = list(walk(describe(model, head_paths=self.head_paths)))  # pre-order, as the rows are numbered
         self.infos = infos
@@ -83,6 +88,10 @@ class Checklist:
         self._n_editable = self._subtree_sum(self.editable)
         self.names = model_names(model)
         self._starts = [self._by_path[b] for b in self.blocks]
+        sized = np.zeros(n, dtype=bool)
+        if not classes_known:
+            sized[[self._by_path[p] for p in output_layers(model, self.head_paths)]] = True
+        self._uncounted = self._subtree_sum(sized) > 0  # rows whose counts include a head sized by a guess
         self.frozen = np.zeros(n, dtype=bool)
         self._derive()
 
@@ -123,12 +132,28 @@ class Checklist:
         self.states = state
         self.trainable = self._subtree_sum(np.where(frozen, 0, self.own_params))
 
-    def summary(self) -> tuple[int, int, int, int]:
-        """(trainable parameters, all parameters, frozen layers, layers); a layer is a module with own parameters."""
+    def counts(self, row: int) -> tuple[int, int] | None:
+        """(parameters, trainable parameters) of a row's subtree; None while they follow from the number of
+        classes, not known yet (`UNKNOWN_COUNT`)."""
+        if self._uncounted[row]:
+            return None
+        return self.infos[row].total_params, int(self.trainable[row])
+
+    def head_params(self) -> int | None:
+        """The parameters of the head(s); None while they follow from the number of classes, not known yet."""
+        rows = [self._by_path[h] for h in self.head_paths if h in self._by_path]
+        if any(self._uncounted[i] for i in rows):
+            return None
+        return sum(self.infos[i].total_params for i in rows)
+
+    def summary(self) -> tuple[int | None, int | None, int, int]:
+        """(trainable parameters, all parameters, frozen layers, layers); a layer is a module with own parameters.
+        The counts are None while the head's size is unknown (`counts`)."""
         if not len(self):
             return 0, 0, 0, 0
         layers = self.own_params > 0
-        return int(self.trainable[0]), int(self.own_params.sum()), int((self.frozen & layers).sum()), int(layers.sum())
+        total, trainable = self.counts(0) or (None, None)
+        return trainable, total, int((self.frozen & layers).sum()), int(layers.sum())
 
     def segments(self) -> list[tuple[str, int, int]]:
         """(path, own parameters, FROZEN / TRAINABLE / HEAD) of every module with own parameters, input to output."""

@@ -97,6 +97,17 @@ def heads_of(model: nn.Module, head_paths: Sequence[str] = ()) -> tuple[str, ...
     return tuple(head_paths) or tuple(classifier_paths(model))
 
 
+def output_layers(model: nn.Module, head_paths: Sequence[str]) -> list[str]:
+    """Each head's last Linear or Conv2d: the layer with one output per class, whose size (and so every count
+    that includes it) follows from the number of classes."""
+    out = []
+    for head in head_paths:
+        last = [path for path, m in model.get_submodule(head).named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+        if last:
+            out.append(f"{head}.{last[-1]}" if last[-1] else head)
+    return out
+
+
 def head_in_features(model: nn.Module, head_paths: list[str] | tuple[str, ...]) -> int | None:
     """Width of the features a model's (new or kept) head receives: its first layer's input width."""
     if not head_paths:

@@ -13,7 +13,7 @@ import numpy as np
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 
-from engine.model.checklist import FROZEN, HEAD, NO_PARAMS, PARTLY, TRAINABLE, Checklist
+from engine.model.checklist import FROZEN, HEAD, NO_PARAMS, PARTLY, TRAINABLE, UNKNOWN_COUNT, Checklist
 
 NAME, TYPE, PARAMS, TRAINABLE_COLUMN = range(4)
 HEADERS = ("Layer", "Type", "Parameters", "Trainable")
@@ -185,7 +185,8 @@ class LayerTreeModel(QAbstractItemModel):
             if col == TYPE:
                 return info.type_name
             if col == PARAMS:
-                return f"{info.total_params:,}" if info.total_params else ""
+                counts = c.counts(i)
+                return "?" if counts is None else f"{counts[0]:,}" if counts[0] else ""
             if col == TRAINABLE_COLUMN:
                 return {FROZEN: SNOWFLAKE + " frozen", PARTLY: SNOWFLAKE + " partly", HEAD: self.head_word}.get(state, "")
         elif role == R.CheckStateRole and col == TRAINABLE_COLUMN:
@@ -204,9 +205,13 @@ class LayerTreeModel(QAbstractItemModel):
     def _tooltip(self, i: int, state: int) -> str:
         c = self.checklist
         info = c.infos[i]
-        lines = [info.path or "the whole model", f"{info.type_name}: {info.total_params:,} parameters"]
-        if info.total_params:
-            lines.append(f"trainable: {int(c.trainable[i]):,}")
+        counts = c.counts(i)
+        total = "?" if counts is None else f"{counts[0]:,}"
+        lines = [info.path or "the whole model", f"{info.type_name}: {total} parameters"]
+        if counts is None:
+            lines.append(UNKNOWN_COUNT)
+        elif counts[0]:
+            lines.append(f"trainable: {counts[1]:,}")
         if c.loose[i]:
             own = "frozen" if c.frozen[i] else "trainable"
             lines.append(f"own tensors ({own} with this row): {', '.join(c.loose[i])}")

@@ -306,11 +306,13 @@ class FreezePanel(QWidget):
             self.summary.setText("No model yet: choose an architecture.")
             return
         trainable, total, frozen, layers = c.summary()
-        text = (f"Trainable {trainable:,} / {total:,} parameters ({_percent(trainable, total)})"
-                f" \u00b7 {frozen} of {layers} layers frozen")
+        counts = ("? / ? parameters" if total is None else
+                  f"{trainable:,} / {total:,} parameters ({_percent(trainable, total)})")
+        text = f"Trainable {counts} \u00b7 {frozen} of {layers} layers frozen"
         if self._error:
             text += f" \u00b7 {self._error}"
         self.summary.setText(text)
+        self.summary.setToolTip(cl.UNKNOWN_COUNT if total is None else "")
         self.summary.setStyleSheet("color: #b00020;" if self._error else "")
 
     def _refresh_strip(self) -> None:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.model.checklist import UNKNOWN_COUNT
 from engine.model.heads import HeadSpec, describe_head
 from gui.naming import named
 from gui.panels.fields import (
@@ -35,6 +36,7 @@ class HeadPanel(ProjectPanel):
         super().__init__(parent)
         self.in_features: int | None = None
         self.num_classes: int | None = None
+        self.head_params: int | None = None
 
         outer = QVBoxLayout(self)
         group = QGroupBox("New head")
@@ -50,6 +52,7 @@ class HeadPanel(ProjectPanel):
         self.hidden.setPlaceholderText("e.g. 256, 128")
         self.dropout = add_row(form, "Dropout", named(QLineEdit(), "headDropout", "Dropout"), "Fraction of features dropped in training, 0 to < 1.")
         self.classes = add_row(form, "Classes", QLabel())
+        self.params = add_row(form, "Parameters", QLabel())
         inner.addLayout(form)
 
         self.description = QLabel()
@@ -87,6 +90,11 @@ class HeadPanel(ProjectPanel):
         self.in_features = n
         self._update()
 
+    def set_head_params(self, n: int | None) -> None:
+        """The head's parameter count (`Checklist.head_params`, the tree's own; None while unknown)."""
+        self.head_params = n
+        self._update()
+
     def _update(self) -> None:
         mlp = self.kind.currentData() == "mlp"
         self.form.setRowVisible(self.hidden, mlp)   # a linear head has no hidden layers and no dropout
@@ -96,6 +104,8 @@ class HeadPanel(ProjectPanel):
                           "always trained.")
         self.classes.setText(f"{self.num_classes} (from the data)" if self.num_classes
                              else "known once the data is scanned")
+        self.params.setText("?" if self.head_params is None else f"{self.head_params:,}")
+        self.params.setToolTip(UNKNOWN_COUNT if self.head_params is None else "")
         self.description.setText(self.describe())
 
     def describe(self) -> str:

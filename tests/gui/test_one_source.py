@@ -3,12 +3,16 @@ tried as a new user would (each of these failed before the checklist and the pre
 
 from __future__ import annotations
 
+import pytest
 import torch
 from PySide6.QtCore import Qt
 from safetensors.torch import save_file
 from torchvision.models import resnet18
 
 from engine import project as projects
+from engine.model.assemble import assemble
+from engine.model.checklist import UNKNOWN_COUNT
+from gui.freeze.layer_tree import PARAMS
 from gui.panels.fields import is_marked
 from tests.gui.panels.util import type_into
 
@@ -82,6 +86,44 @@ def test_the_tree_and_the_head_panel_size_the_head_from_the_same_scan(window, qt
         assert fc_outputs(window) == 5
         assert window.head_panel.description.text().endswith("-> 5")
         assert window.head_panel.classes.text().startswith("5 ")
+
+
+def head_row(window):
+    """The tree's row of the head: its parameter count as shown, and its tooltip."""
+    tree = window.freeze_panel.tree_model
+    cell = tree.index_of_path(window.freeze_panel.checklist.head_paths[0]).siblingAtColumn(PARAMS)
+    return cell.data(), cell.data(Qt.ItemDataRole.ToolTipRole)
+
+
+def shows_unknown(window) -> bool:
+    """The tree's head row, the Head tab and the summary line show the head's count as unknown, and say why."""
+    text, tip = head_row(window)
+    params = window.head_panel.params
+    summary = window.freeze_panel.summary
+    return (text == params.text() == "?" and UNKNOWN_COUNT in tip and params.toolTip() == UNKNOWN_COUNT
+            and summary.text().startswith("Trainable ? / ? parameters") and summary.toolTip() == UNKNOWN_COUNT)
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_the_head_count_is_unknown_until_the_scan_then_the_real_models(window, qtbot, project_factory, kind):
+    project = project_factory(model__arch="resnet18", head__kind=kind, head__hidden=[64])
+    window.set_project(project)
+    assert shows_unknown(window)  # the scan's answer has not arrived: nothing is processed before it
+    qtbot.waitUntil(lambda: settled(window), timeout=30_000)
+    classes = window.data_panel.sources.classes
+    real = assemble(project, len(classes), classes=classes)
+    count = sum(p.numel() for h in real.head_paths for p in real.model.get_submodule(h).parameters())
+    assert head_row(window)[0] == window.head_panel.params.text() == f"{count:,}"
+    assert window.freeze_panel.checklist.summary()[1] == sum(p.numel() for p in real.model.parameters())
+
+
+def test_without_data_the_head_count_stays_unknown(window, qtbot):
+    assert not window.project.data.train and not window.data_panel.is_scanning()
+    assert shows_unknown(window)
+    kind = window.head_panel.kind
+    kind.setCurrentIndex(kind.findData("cosine"))
+    kind.activated.emit(kind.currentIndex())
+    assert window.project.head.kind == "cosine" and shows_unknown(window)
 
 
 def test_save_refuses_while_a_field_shows_what_the_project_cannot_take(window, qtbot, tmp_path, project_factory):

@@ -157,3 +157,28 @@ def test_names_inside_the_head_are_never_unknown():
     c = Checklist(model, heads)
     c.set_frozen(FreezePlan(frozenset({"fc.weight", "stem"})).is_frozen)
     assert c.frozen_paths() == {"stem"}  # the head is trained whatever the plan says
+
+
+@pytest.mark.parametrize(("arch", "spec", "sized"), [
+    ("resnet18", HeadSpec(), ["", "fc"]),
+    ("resnet18", HeadSpec(kind="mlp", hidden=(64,)), ["", "fc", "fc.2"]),  # the hidden layer is known
+    ("vgg11", HeadSpec(kind="cosine"), ["", "classifier", "classifier.6"]),
+    ("squeezenet1_1", HeadSpec(), ["", "classifier", "classifier.1"]),  # a 1x1 convolution
+])
+def test_counts_that_follow_from_an_unknown_number_of_classes_are_unknown(arch, spec, sized):
+    """Before the data is scanned the head is sized by a stand-in: the rows that hold its output layer have no
+    count, so no number is shown that changes once the classes are known; every other row is counted."""
+    model = zoo.build_skeleton(arch)
+    heads = replace_head(model, spec, 1)
+    guess = Checklist(model, heads, classes_known=False)
+    assert [x.path for i, x in enumerate(guess.infos) if guess.counts(i) is None] == sized
+    assert guess.head_params() is None and guess.summary()[:2] == (None, None)
+    layers = Checklist(model, heads).summary()[2:]
+    assert guess.summary()[2:] == layers  # the layers frozen and their number are known
+    for n in (3, 7):
+        model = zoo.build_skeleton(arch)
+        heads = replace_head(model, spec, n)
+        known = Checklist(model, heads)
+        assert known.head_params() == sum(p.numel() for h in heads for p in model.get_submodule(h).parameters())
+        assert known.summary()[:2] == (sum(p.numel() for p in model.parameters()),) * 2
+        assert all(known.counts(i) == guess.counts(i) for i in range(len(guess)) if guess.counts(i) is not None)

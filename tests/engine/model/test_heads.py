@@ -14,6 +14,7 @@ from engine.model.heads import (
     describe_head,
     find_classifier,
     head_in_features,
+    output_layers,
     replace_head,
 )
 from engine.model.layers import describe
@@ -117,3 +118,12 @@ def test_cosine_head_on_squeezenet_is_a_1x1_convolution():
     replace_head(model, HeadSpec(kind="cosine"), 3)
     assert isinstance(model.classifier[1], CosineConv2d) and find_classifier(model) == "classifier.1"
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 3)
+
+
+def test_output_layers_are_each_heads_last_linear_or_convolution():
+    model = resnet18()
+    assert output_layers(model, replace_head(model, HeadSpec(kind="mlp", hidden=(16, 8)), 4)) == ["fc.4"]
+    model = squeezenet1_1()
+    assert output_layers(model, replace_head(model, HeadSpec(), 4)) == ["classifier.1"]
+    model = googlenet(init_weights=False, aux_logits=True)
+    assert output_layers(model, ["fc", "aux1", "aux2"]) == ["fc", "aux1.fc2", "aux2.fc2"]  # a source's own heads

@@ -80,3 +80,12 @@ def test_read_only(panel):
     p, _ = panel
     p.set_read_only(True)
     assert not p.kind.isEnabled() and p.dropout.isReadOnly()
+
+
+def test_the_head_parameter_count_is_unknown_until_it_is_given(panel):
+    p, _ = panel
+    assert p.params.text() == "?" and "number of classes" in p.params.toolTip()
+    p.set_head_params(2565)  # the window's, from the checklist's head rows
+    assert p.params.text() == "2,565" and p.params.toolTip() == ""
+    p.set_head_params(None)
+    assert p.params.text() == "?"

@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -43,8 +44,14 @@ class StartPage(QWidget):
         self.setWindowTitle("Thaw")
         self.setAcceptDrops(True)
         self.resize(760, 480)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(32, 24, 32, 24)
+        content = QWidget()  # a readable width on a wide screen, centred
+        content.setMaximumWidth(960)
+        centred = QHBoxLayout(self)
+        centred.addStretch(1)
+        centred.addWidget(content, 100)
+        centred.addStretch(1)
+        outer = QVBoxLayout(content)
+        outer.setContentsMargins(24, 16, 24, 16)
         title = QLabel("<h2>Thaw</h2>Fine-tune a pretrained network on your images: choose where to start.")
         title.setWordWrap(True)
         outer.addWidget(title)
@@ -52,9 +59,9 @@ class StartPage(QWidget):
         self.buttons: dict[tuple[str, str], QPushButton] = {}
         for i, (kind, arg, label, tip) in enumerate(CHOICES):
             name = f"start_{kind}_{arg}" if arg else f"start_{kind}"
-            button = named(QPushButton(label), name, label.rstrip("…"))
-            button.setToolTip(tip)
-            button.setMinimumHeight(44)
+            button = named(QPushButton(f"{label}\n{tip}"), name, label.rstrip("…"))
+            button.setAccessibleDescription(tip)
+            button.setMinimumHeight(64)
             button.clicked.connect(lambda _=False, k=kind, a=arg: self._choose(k, a))
             self.buttons[(kind, arg)] = button
             grid.addWidget(button, i // 2, i % 2)

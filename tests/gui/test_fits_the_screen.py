@@ -43,7 +43,7 @@ def unreadable(top: QWidget) -> list[str]:
             if have + 1 < need:
                 found.append(f"{name} {w.text()[:40]!r}: {have} px of the {need} its text needs")
         elif isinstance(w, QAbstractButton) and w.text():
-            need = w.fontMetrics().horizontalAdvance(w.text().replace("&", "")) + 8
+            need = max(w.fontMetrics().horizontalAdvance(line) for line in w.text().replace("&", "").split("\n")) + 8
             if w.width() < need:
                 found.append(f"{name} {w.text()!r}: {w.width()} px of the {need} its text needs")
     return found

@@ -8,32 +8,12 @@ import pytest
 import torch
 
 from engine import events as ev
-from engine.model.assemble import assemble as real_assemble
 from engine.runs import folder as run
 from engine.train import loop as training
 
 
-@pytest.fixture
-def memory_for(monkeypatch):
-    """Models assembled for training run out of memory (torch's real CUDA error) on more than `limit[0]`
-    images at once, as a GPU with that little memory would."""
-    limit = [None]
-
-    def check(_module, args):
-        if limit[0] is not None and args[0].shape[0] > limit[0]:
-            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate a batch of {args[0].shape[0]}")
-
-    def assemble(*a, **kw):
-        built = real_assemble(*a, **kw)
-        built.model.register_forward_pre_hook(check)
-        return built
-
-    monkeypatch.setattr(training, "assemble", assemble)
-    return limit
-
-
 def test_out_of_memory_halves_the_pass_and_keeps_the_run(tmp_path, memory_for, project_factory):
-    memory_for[0] = 3
+    memory_for.limit[0] = 3
     logs = []
     run_dir, result = run.train(project_factory(train__epochs=2), tmp_path / "out", callbacks=[
         lambda e: logs.append(e) if isinstance(e, ev.LogMessage) else None])
@@ -53,7 +33,7 @@ def test_split_batches_train_like_whole_ones(memory_for, project_factory):
     p = project_factory(freeze__preset="feature_extraction", train__epochs=2,
                        train__class_weights=True, train__label_smoothing=0.1)
     whole = training.fit(p, feature_cache=False)
-    memory_for[0] = 3
+    memory_for.limit[0] = 3
     split = training.fit(p, feature_cache=False)
     assert [r["images_per_pass"] for r in split.summary["out_of_memory_retries"]] == [4, 2]
     a, b = whole.model.state_dict(), split.model.state_dict()
@@ -62,7 +42,7 @@ def test_split_batches_train_like_whole_ones(memory_for, project_factory):
 
 
 def test_out_of_memory_at_one_image_is_an_error(memory_for, project_factory):
-    memory_for[0] = 0
+    memory_for.limit[0] = 0
     logs = []
     with pytest.raises(torch.OutOfMemoryError):
         training.fit(project_factory(train__epochs=1), callbacks=[
@@ -71,7 +51,7 @@ def test_out_of_memory_at_one_image_is_an_error(memory_for, project_factory):
 
 
 def test_out_of_memory_while_caching_features_trains_without_the_cache(memory_for, project_factory):
-    memory_for[0] = 3
+    memory_for.limit[0] = 3
     logs = []
     result = training.fit(project_factory(freeze__preset="feature_extraction", train__epochs=1),
                           callbacks=[lambda e: logs.append(e.text) if isinstance(e, ev.LogMessage) else None])

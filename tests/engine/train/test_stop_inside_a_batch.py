@@ -180,26 +180,6 @@ def test_no_hook_is_left_on_the_model_after_fit(project_factory):
     assert all(not p._backward_hooks for p in result.model.parameters())
 
 
-@pytest.fixture
-def memory_for(monkeypatch):
-    """As in test_oom.py: models run out of memory (torch's real CUDA error) on more than `limit[0]` images
-    at once; `models` are the models assembled."""
-    limit, models = [None], []
-
-    def check(_module, args):
-        if limit[0] is not None and args[0].shape[0] > limit[0]:
-            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate a batch of {args[0].shape[0]}")
-
-    def assemble(*a, **kw):
-        built = real_assemble(*a, **kw)
-        built.model.register_forward_pre_hook(check)
-        models.append(built.model)
-        return built
-
-    monkeypatch.setattr(training, "assemble", assemble)
-    return SimpleNamespace(limit=limit, models=models)
-
-
 def test_out_of_memory_retries_still_work_and_a_stop_after_them_too(memory_for, project_factory):
     memory_for.limit[0] = 3
     stop = threading.Event()

@@ -7,11 +7,8 @@ import torch
 import torchvision
 from PySide6.QtCore import Qt
 
-from engine.model.checklist import Checklist
-from engine.project import FreezeSettings
 from gui.freeze.layer_tree import TRAINABLE_COLUMN
-from gui.freeze.panel import FreezePanel
-from tests.gui.freeze.test_panel import click_check_box
+from tests.gui.freeze.test_panel import click_check_box, shown_panel
 
 CHECK = Qt.ItemDataRole.CheckStateRole
 
@@ -19,15 +16,7 @@ CHECK = Qt.ItemDataRole.CheckStateRole
 def make_panel(qtbot):
     with torch.device("meta"):
         resnet = torchvision.models.resnet18(num_classes=4)
-    panel = FreezePanel()
-    qtbot.addWidget(panel)
-    panel.resize(900, 600)
-    panel.settings = FreezeSettings(preset="full")
-    panel.set_freeze_settings(panel.settings)
-    panel.set_checklist(Checklist(resnet, ("fc",)))
-    panel.show()
-    qtbot.waitExposed(panel)
-    return panel
+    return shown_panel(qtbot, resnet)
 
 
 @pytest.fixture

@@ -29,17 +29,22 @@ def resnet():
         return torchvision.models.resnet18(num_classes=4)
 
 
-@pytest.fixture
-def panel(qtbot, resnet):
+def shown_panel(qtbot, model):
+    """A freeze panel on `model` (head "fc"), all of it trainable, shown at 900x600; `settings` is its section."""
     p = FreezePanel()
     qtbot.addWidget(p)
     p.resize(900, 600)
     p.settings = FreezeSettings(preset="full")
     p.set_freeze_settings(p.settings)
-    p.set_checklist(Checklist(resnet, ("fc",)))
+    p.set_checklist(Checklist(model, ("fc",)))
     p.show()
     qtbot.waitExposed(p)
     return p
+
+
+@pytest.fixture
+def panel(qtbot, resnet):
+    return shown_panel(qtbot, resnet)
 
 
 def frozen_units(panel, model):

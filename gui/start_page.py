@@ -69,7 +69,9 @@ class StartPage(QWidget):
         outer.addWidget(QLabel("Recent projects (or drop a folder of images or a project file here):"))
         self.recent = named(QListWidget(), "recentProjects", "Recent projects")
         self.recent.itemActivated.connect(lambda item: self.chosen.emit("open", item.data(Qt.ItemDataRole.UserRole)))
+        self.recent.setMaximumHeight(self.recent.fontMetrics().height() * 14)  # a list, not a blank wall
         outer.addWidget(self.recent, 1)
+        outer.addStretch(0)
         self.status = ElidedLabel("Loading the engine (PyTorch)…")
         self.status.setObjectName("startStatus")
         outer.addWidget(self.status)

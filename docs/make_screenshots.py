@@ -1,0 +1,72 @@
+"""Render docs/screenshots/: the start page, the idle demo window and a run in progress, at 1280x720,
+1366x768 and 1920x1080, offscreen, with a throw-away settings and data folder. `--scale 2` renders the idle
+window at a device pixel ratio of 2 (HiDPI) instead, as idle-1280x720@2x.png.
+
+    python docs/make_screenshots.py && python docs/make_screenshots.py --scale 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "screenshots"
+SIZES = ((1280, 720), (1366, 768), (1920, 1080))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="device pixel ratio (QT_SCALE_FACTOR)")
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="thaw-shots-")
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.update(QT_SCALE_FACTOR=str(args.scale), TORCH_HOME=f"{tmp}/torch")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication([])
+    from gui.app import create_window
+    from gui.start_page import StartPage
+
+    def settle(until=lambda: True, seconds: float = 120.0) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not until():
+            app.processEvents()
+            time.sleep(0.01)
+        for _ in range(20):
+            app.processEvents()
+            time.sleep(0.02)
+
+    OUT.mkdir(exist_ok=True)
+    sizes = SIZES if args.scale == 1 else SIZES[:1]
+    for width, height in sizes:
+        suffix = f"{width}x{height}" + (f"@{args.scale:g}x" if args.scale != 1 else "")
+        os.environ["THAW_DATA_DIR"] = f"{tmp}/data-{suffix}"  # each size as on first use (no saved layout)
+        window = create_window(demo="inductive")
+        window.resize(width, height)
+        window.show()
+        settle(window.start_action.isEnabled)
+        window.grab().save(str(OUT / f"idle-{suffix}.png"))
+        if args.scale == 1:
+            page = StartPage()
+            page.resize(width, height)
+            page.show()
+            settle()
+            page.grab().save(str(OUT / f"start-{suffix}.png"))
+            page.close()
+            window.project.set("train.out_dir", f"{tmp}/runs")
+            assert window.start(), window.problems()
+            settle(lambda w=window: w.plots.val_acc.n >= 6, 600)
+            window.grab().save(str(OUT / f"training-{suffix}.png"))
+        window.stop_and_join()
+        window.dirty = False
+        window.close()
+    print(f"written to {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -11,8 +11,8 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
+    QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLineEdit,
     QToolButton,
     QVBoxLayout,
@@ -31,6 +31,7 @@ from gui.panels.fields import (
     help_label,
     parse_float,
     parse_int,
+    path_row,
 )
 from gui.tasks import Latest
 from gui.text import WrappingLabel
@@ -55,17 +56,18 @@ class DataPanel(ProjectPanel):
         outer = QVBoxLayout(self)
         source = QGroupBox("Images")
         form = form_layout(source)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # each path gets the dock's whole width
         self.train = named(QLineEdit(), "trainSource", "Training images")
-        self.train.setPlaceholderText("a folder with one sub-folder per class, or a CSV list")
+        self.train.setPlaceholderText("a folder of class sub-folders, or a CSV list")
         self.train.setToolTip("Training images: a folder with one sub-folder per class, or a CSV of path,label.")
         self.browse_train = _button("Folder…", "browseTrainFolder", "Choose the training image folder")
         self.browse_csv = _button("CSV…", "browseTrainCsv", "Choose a training CSV list")
-        form.addRow("Training", _row(self.train, self.browse_train, self.browse_csv))
+        form.addRow("Training", path_row(self.train, self.browse_train, self.browse_csv))
         self.val = named(QLineEdit(), "valSource", "Validation images")
-        self.val.setPlaceholderText("optional; empty = split off a fraction")
+        self.val.setPlaceholderText("optional; empty: a share is split off")
         self.val.setToolTip("A separate validation folder or CSV with the same class names (optional).")
         self.browse_val = _button("Folder…", "browseValFolder", "Choose the validation image folder")
-        form.addRow("Validation", _row(self.val, self.browse_val))
+        form.addRow("Validation", path_row(self.val, self.browse_val))
         self.val_fraction = add_row(form, "Validation share", named(QLineEdit(), "valFraction", "Validation share"),
                                     "Fraction of each class held out for validation when no folder is given.")
         self.image_size = add_row(form, "Image size", named(QLineEdit(), "imageSize", "Image size"),
@@ -256,9 +258,3 @@ def _button(text: str, name: str, accessible: str) -> QToolButton:
     b.setText(text)
     return b
 
-
-def _row(*widgets: QWidget) -> QHBoxLayout:
-    row = QHBoxLayout()
-    for i, w in enumerate(widgets):
-        row.addWidget(w, 1 if i == 0 else 0)
-    return row

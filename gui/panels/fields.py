@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.errors import ProjectError
 from engine.project import Project
@@ -266,6 +275,19 @@ def form_layout(parent: QWidget | None = None) -> QFormLayout:
     form = QFormLayout(parent)
     form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
     return form
+
+
+def path_row(edit: QLineEdit, *buttons: QWidget) -> QVBoxLayout:
+    """A path field over its buttons: the path gets the whole width of a narrow dock, not what the buttons leave."""
+    column = QVBoxLayout()
+    column.setSpacing(2)
+    column.addWidget(edit)
+    row = QHBoxLayout()
+    row.addStretch(1)
+    for button in buttons:
+        row.addWidget(button)
+    column.addLayout(row)
+    return column
 
 
 def add_row(form: QFormLayout, label: str, widget: QWidget, help_text: str = "") -> QWidget:

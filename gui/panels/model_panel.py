@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
     QGroupBox,
-    QHBoxLayout,
     QHeaderView,
     QLineEdit,
     QRadioButton,
@@ -26,7 +25,7 @@ from engine.io.weights import SUFFIXES
 from engine.model import zoo
 from gui.dialogs import open_file
 from gui.naming import named
-from gui.panels.fields import ProjectPanel
+from gui.panels.fields import ProjectPanel, path_row
 from gui.text import WrappingLabel, breakable
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -103,24 +102,21 @@ class ModelPanel(ProjectPanel):
         wl.setContentsMargins(4, 4, 4, 4)
         self.pretrained = named(QRadioButton("Pretrained"), "weightsPretrained", "Pretrained weights")
         self.none = named(QRadioButton("None (random initialisation)"), "weightsNone", "No weights (random initialisation)")
-        self.from_file = named(QRadioButton("From a file:"), "weightsFromFile", "Weights from a file")
+        self.from_file = named(QRadioButton("From a file"), "weightsFromFile", "Weights from a file")
         self.group = QButtonGroup(self)
         for b in (self.pretrained, self.none, self.from_file):
             self.group.addButton(b)
             b.clicked.connect(self._weights_clicked)
         self.weights_file = named(QLineEdit(), "weightsFile", "Weights file")
-        self.weights_file.setPlaceholderText("a weights file")
+        self.weights_file.setPlaceholderText("a .safetensors or .pth file of this model")
         self.weights_file.setToolTip("A state dict of this architecture: " + ", ".join(SUFFIXES))
         self.choose_file = named(QToolButton(), "chooseWeightsFile", "Choose a weights file")
         self.choose_file.setText("Choose file…")
         self.choose_file.clicked.connect(self._browse_weights)
-        file_row = QHBoxLayout()
-        file_row.addWidget(self.from_file)
-        file_row.addWidget(self.weights_file, 1)
-        file_row.addWidget(self.choose_file)
         wl.addWidget(self.pretrained)
         wl.addWidget(self.none)
-        wl.addLayout(file_row)
+        wl.addWidget(self.from_file, 0, Qt.AlignmentFlag.AlignLeft)  # sized to its label
+        wl.addLayout(path_row(self.weights_file, self.choose_file))
         outer.addWidget(source)
 
         f = self.fields

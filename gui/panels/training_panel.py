@@ -6,7 +6,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -25,6 +24,7 @@ from gui.panels.fields import (
     format_number,
     parse_float,
     parse_int,
+    path_row,
 )
 
 OPTIMIZERS = [("AdamW", "adamw"), ("SGD", "sgd")]
@@ -76,10 +76,7 @@ class TrainingPanel(ProjectPanel):
         self.out_dir.setToolTip("Each run writes a time-stamped folder inside this one.")
         self.browse_out = named(QPushButton("Browse…"), "browseOutDir", "Choose the output folder")
         self.browse_out.clicked.connect(self._browse_out_dir)
-        row = QHBoxLayout()
-        row.addWidget(self.out_dir, 1)
-        row.addWidget(self.browse_out)
-        form.addRow("Output folder", row)
+        form.addRow("Output folder", path_row(self.out_dir, self.browse_out))
         outer.addWidget(hw)
         outer.addStretch(1)
 

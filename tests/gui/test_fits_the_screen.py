@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QSize
-from PySide6.QtWidgets import QAbstractButton, QAbstractScrollArea, QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QAbstractButton, QAbstractScrollArea, QLabel, QLineEdit, QToolButton, QWidget
 
 from gui.freeze.layer_tree import TRAINABLE_COLUMN
 from gui.start_page import StartPage
@@ -29,7 +29,7 @@ def _in_scroll_area(widget: QWidget) -> bool:
 def unreadable(top: QWidget) -> list[str]:
     """What is cut off in `top` as it is laid out now: a widget outside its parent (not scrolled there), a
     label whose text does not fit (wrapped: too short; one line: too narrow; an elided label says it all in its
-    tooltip), a button narrower than its text."""
+    tooltip), an empty field too narrow for its placeholder, a button narrower than its text."""
     found = []
     for w in top.findChildren(QWidget):
         if not w.isVisibleTo(top) or w.isWindow() or w.parentWidget() is None:
@@ -42,6 +42,10 @@ def unreadable(top: QWidget) -> list[str]:
             have = w.height() if w.wordWrap() else w.width()
             if have + 1 < need:
                 found.append(f"{name} {w.text()[:40]!r}: {have} px of the {need} its text needs")
+        elif isinstance(w, QLineEdit) and w.placeholderText() and not w.text():
+            need = w.fontMetrics().horizontalAdvance(w.placeholderText()) + 8
+            if w.width() < need:
+                found.append(f"{name} placeholder {w.placeholderText()!r}: {w.width()} px of {need}")
         elif isinstance(w, QAbstractButton) and w.text():
             need = max(w.fontMetrics().horizontalAdvance(line) for line in w.text().replace("&", "").split("\n")) + 8
             if w.width() < need:
@@ -95,6 +99,15 @@ def test_idle_window_is_that_size_and_readable(window, qtbot, size):
         if type(plot).__name__ == "PlotWidget" and plot.isVisible():
             assert plot.width() >= 200 and plot.height() >= 120
     assert _every_tab_readable(window, qtbot) == []
+
+
+def test_a_new_project_shows_its_placeholders_in_full(window, qtbot):
+    window.new_project()  # no data yet: the source fields show their placeholders
+    window.resize(1280, 720)
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.wait(50)
+    assert window.data_panel.train.text() == "" and _every_tab_readable(window, qtbot) == []
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

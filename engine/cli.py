@@ -1,4 +1,5 @@
-"""Headless commands: ``python main.py train|layers|models ...``. Exit 0 ok, 1 failed, 2 bad input, 130 Ctrl-C."""
+"""Headless commands: ``python main.py train|layers|models|evaluate|predict ...``. Exit 0 ok, 1 failed, 2 bad
+input, 130 Ctrl-C. `evaluate` and `predict` are in `engine.results_cli`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from engine import events as ev
 from engine.errors import ThawError
 from engine.wording import clock, count, training_failed
 
-COMMANDS = ("train", "layers", "models")
+COMMANDS = ("train", "layers", "models", "evaluate", "predict")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,12 +34,30 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     sub.add_parser("models", help="list the architectures, their size, accuracy and offline weights")
+
+    evaluate = sub.add_parser("evaluate", help="evaluate a run's model: per-class table, confusion, calibration")
+    evaluate.add_argument("run_dir", help="a run folder (it holds model.safetensors)")
+    evaluate.add_argument("--data", metavar="PATH", help="a labelled folder or CSV list (default: the run's test "
+                          "split, else its validation split)")
+    evaluate.add_argument("--json", action="store_true", help="print evaluation.json instead of the table")
+    evaluate.add_argument("--device", help="where the model runs (default: the run's train.device)")
+
+    predict = sub.add_parser("predict", help="the likeliest classes of images, by a run's model")
+    predict.add_argument("run_dir", help="a run folder (it holds model.safetensors)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files, or folders of them")
+    predict.add_argument("--top", type=int, default=5, help="how many classes per image (default 5)")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    predict.add_argument("--cam", metavar="OUT_DIR", help="also write a Grad-CAM overlay PNG per image there")
+    predict.add_argument("--device", help="where the model runs (default: the run's train.device)")
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "layers": cmd_layers, "models": cmd_models}[args.command]
+    from engine.results_cli import cmd_evaluate, cmd_predict
+
+    handler = {"train": cmd_train, "layers": cmd_layers, "models": cmd_models, "evaluate": cmd_evaluate,
+               "predict": cmd_predict}[args.command]
     try:
         code = handler(args)
         sys.stdout.flush()  # inside the try, so a closed pipe is caught here and not at exit
@@ -112,7 +131,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if len(interrupts) > 1:
             raise KeyboardInterrupt
         stop.set()
-        print("\nstopping after this batch and saving (Ctrl-C again to abort without saving)", file=sys.stderr)
+        print("\nstopping before the next layer and saving (Ctrl-C again to abort without saving)", file=sys.stderr)
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None

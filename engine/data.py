@@ -1,6 +1,6 @@
-"""Training data: image folders and CSV lists, bad files found, stratified seeded splits, and the rules a
-project's sources must meet (`path_problems`, `source_problems`, and `source_warnings` for what a run
-leaves out), written once for the preflight and the run.
+"""Training data: image folders and CSV lists, bad files found, stratified seeded splits (validation and
+test), and the rules a project's sources must meet (`path_problems`, `share_problems`, `source_problems`,
+and `source_warnings` for what a run leaves out), written once for the preflight and the run.
 
 Every image is opened once while scanning (cheap: header + `verify`), so unreadable files are listed with a
 reason before training instead of crashing it. Turning images into tensors is `engine.loading`'s.
@@ -9,6 +9,7 @@ reason before training instead of crashing it. Turning images into tensors is `e
 from __future__ import annotations
 
 import csv
+import math
 import os
 import random
 import warnings
@@ -144,12 +145,13 @@ def _names(names: list[str]) -> str:
     return ", ".join(repr(n) for n in names)
 
 
-def scan(source: str | os.PathLike) -> Scan:
+def scan(source: str | os.PathLike, min_classes: int = 2) -> Scan:
     """List the usable images of an image folder (one sub-folder per class) or a CSV list (`path,label`).
 
     A class without usable images is left out of the result's `classes` and named in its `empty_classes`
-    (see `source_warnings`). Raises `DataError` when the source cannot be trained on: no images at all, or
-    fewer than two classes with images. Unusable files are returned in `skipped` with a reason.
+    (see `source_warnings`). Raises `DataError` when the source cannot be used: no images at all, or fewer
+    than `min_classes` classes with images (two to train on; data only evaluated may have one). Unusable files
+    are returned in `skipped` with a reason.
     """
     source = Path(source)
     if source.suffix.lower() == ".csv":
@@ -167,7 +169,7 @@ def scan(source: str | os.PathLike) -> Scan:
     empty = [name for name, n in result.counts().items() if n == 0]
     if empty:
         result = _without(result, empty)
-    if len(result.classes) < 2:
+    if len(result.classes) < min_classes:  # 1 for data that is only evaluated
         each = "one label each" if source.suffix.lower() == ".csv" else "one sub-folder each"
         if empty:
             raise DataError(f"only one class with usable images ({result.classes[0]!r}) in {source}: "
@@ -179,47 +181,90 @@ def scan(source: str | os.PathLike) -> Scan:
 
 
 # ---------------------------------------------------------------- splitting
+#
+# The split order, per class in label order: the class's images sorted by path, shuffled by one
+# `random.Random(seed)` shared by all classes; the first `share_count(n, val_fraction)` go to validation, the
+# next `share_count(n, test_fraction)` to test, the rest train. The shuffle does not depend on the shares, so
+# validation is the same with or without a test share (and with none, the split is the one Thaw always made:
+# old runs repeat and resume bit-identically); the test images come out of what would otherwise train.
 
 
-def val_count(n: int, val_fraction: float) -> int:
-    """How many of a class's `n` images go to validation: round(n * val_fraction), at least 1."""
-    return max(1, round(n * val_fraction))
+@dataclass
+class Split:
+    train: list[Sample]
+    val: list[Sample]
+    test: list[Sample]
 
 
-def split_problem(counts: dict[str, int], val_fraction: float) -> str | None:
-    """Why a split of classes with these image counts leaves one of them no training image (None if none)."""
-    for name, n in counts.items():
-        n_val = val_count(n, val_fraction)
-        if n - n_val < 1:
-            return (f"class {name!r} has only {n} usable image(s); a train/validation split with "
-                    f"val_fraction={val_fraction} needs at least {n_val + 1}. Add images, or give a separate "
-                    "validation folder (data.val)")
+def share_count(n: int, fraction: float) -> int:
+    """How many of a class's `n` images a share holds out: round(n * fraction), at least 1; none for 0."""
+    return max(1, round(n * fraction)) if fraction > 0 else 0
+
+
+def split_shares(project: Any) -> tuple[float, float]:
+    """The validation and test shares the project splits off its training source (0 where a separate
+    source, data.val or data.test, is given instead)."""
+    d = project.data
+    return (0.0 if d.val.strip() else d.val_fraction, 0.0 if d.test.strip() else d.test_fraction)
+
+
+def shares_problem(val_fraction: float, test_fraction: float) -> str | None:
+    """Why two shares split off together leave nothing to train on (None if they do not), known without a scan."""
+    total = val_fraction + test_fraction
+    if val_fraction and test_fraction and (total > 1 or math.isclose(total, 1)):
+        return (f"data.val_fraction ({val_fraction}) and data.test_fraction ({test_fraction}) add up to "
+                f"{total:g}: nothing would be left for training. Lower data.test_fraction (or data.val_fraction) "
+                "so that together they stay below 1, or give a separate test folder (data.test)")
     return None
 
 
-def split(samples: list[Sample], val_fraction: float, seed: int,
-          classes: list[str] | None = None) -> tuple[list[Sample], list[Sample]]:
-    """Stratified, seeded split: each class gives `val_count` images to validation.
+def split_problem(counts: dict[str, int], val_fraction: float,
+                  test_fraction: float = 0.0) -> tuple[str, str] | None:
+    """(key, why) when splitting these shares off classes with these image counts leaves one of them no
+    training image (None if it leaves every class some). A class too small for validation alone is
+    data.val_fraction's problem, as it always was; one the test share empties is data.test_fraction's."""
+    problem = shares_problem(val_fraction, test_fraction)
+    if problem:
+        return "data.test_fraction", problem
+    for name, n in counts.items():
+        n_val, n_test = share_count(n, val_fraction), share_count(n, test_fraction)
+        if n - n_val < 1:
+            return "data.val_fraction", (
+                f"class {name!r} has only {n} usable image(s); a train/validation split with "
+                f"val_fraction={val_fraction} needs at least {n_val + 1}. Add images, or give a separate "
+                "validation folder (data.val)")
+        if n - n_val - n_test < 1:
+            held = f"{n_val} for validation and {n_test} for test" if n_val else f"{n_test} for test"
+            return "data.test_fraction", (
+                f"class {name!r} has only {n} usable image(s); holding out {held} (test_fraction={test_fraction}) "
+                f"needs at least {n_val + n_test + 1}. Add images, set data.test_fraction to 0 (no test split), "
+                "or give a separate test folder (data.test)")
+    return None
 
-    Raises `DataError` for a class too small to give at least one image to each side.
-    """
+
+def split(samples: list[Sample], val_fraction: float, seed: int, classes: list[str] | None = None,
+          test_fraction: float = 0.0) -> Split:
+    """Stratified, seeded split in the order above; a share of 0 holds nothing out, and with no share at all
+    the samples train in their order. Raises `DataError` for a class the shares leave no training image."""
+    if not val_fraction and not test_fraction:
+        return Split(list(samples), [], [])
     by_label: dict[int, list[Sample]] = {}
     for s in samples:
         by_label.setdefault(s.label, []).append(s)
     problem = split_problem({classes[label] if classes else str(label): len(by_label[label])
-                             for label in sorted(by_label)}, val_fraction)
+                             for label in sorted(by_label)}, val_fraction, test_fraction)
     if problem:
-        raise DataError(problem)
+        raise DataError(problem[1])
     rng = random.Random(seed)
-    train: list[Sample] = []
-    val: list[Sample] = []
+    out = Split([], [], [])
     for label in sorted(by_label):
         group = sorted(by_label[label], key=lambda s: s.path)
-        n_val = val_count(len(group), val_fraction)
+        n_val, n_test = share_count(len(group), val_fraction), share_count(len(group), test_fraction)
         rng.shuffle(group)
-        val.extend(group[:n_val])
-        train.extend(group[n_val:])
-    return train, val
+        out.val.extend(group[:n_val])
+        out.test.extend(group[n_val:n_val + n_test])
+        out.train.extend(group[n_val + n_test:])
+    return out
 
 
 # ---------------------------------------------------------------- a project's sources
@@ -227,29 +272,44 @@ def split(samples: list[Sample], val_fraction: float, seed: int,
 
 @dataclass
 class Sources:
-    """What scanning a project's training and validation sources found. Never raised: a source that cannot
-    be used has its reason in `train_error` / `val_error`, so the window can show it beside the field."""
+    """What scanning a project's training, validation and test sources found. Never raised: a source that
+    cannot be used has its reason in `train_error` / `val_error` / `test_error`, so the window can show it
+    beside the field."""
 
     train: Scan | None = None
     val: Scan | None = None
     train_error: str | None = None
     val_error: str | None = None
+    test: Scan | None = None
+    test_error: str | None = None
 
     @property
     def classes(self) -> list[str]:
         """The training data's class names ([] when it cannot be used); its empty classes left out."""
         return list(self.train.classes) if self.train is not None else []
 
+    def held_out(self) -> list[tuple[str, Scan | None, str | None]]:
+        """(key, scan, error) of the validation source and of the test source."""
+        return [("data.val", self.val, self.val_error), ("data.test", self.test, self.test_error)]
+
     def val_samples(self) -> list[Sample]:
-        """The validation source's samples labelled as the training classes are (0..C-1 over `classes`).
+        """The validation source's samples labelled as the training classes are (see `labelled`)."""
+        return self.labelled(self.val)
+
+    def test_samples(self) -> list[Sample]:
+        """The test source's samples labelled as the training classes are (see `labelled`)."""
+        return self.labelled(self.test)
+
+    def labelled(self, held_out: Scan | None) -> list[Sample]:
+        """A held-out source's samples labelled as the training classes are (0..C-1 over `classes`).
         Images of a class that is empty in the training data are left out: it is not learned, so it
-        cannot be validated. Call it only where `source_problems` found nothing (every validation class is
-        then a training class, or one empty there)."""
-        if self.train is None or self.val is None:
+        cannot be validated or tested. Call it only where `source_problems` found nothing (every class of
+        the source is then a training class, or one empty there)."""
+        if self.train is None or held_out is None:
             return []
         index = {name: i for i, name in enumerate(self.train.classes)}
-        return [Sample(s.path, index[self.val.classes[s.label]]) for s in self.val.samples
-                if self.val.classes[s.label] in index]
+        return [Sample(s.path, index[held_out.classes[s.label]]) for s in held_out.samples
+                if held_out.classes[s.label] in index]
 
 
 def _try_scan(source: Path) -> tuple[Scan | None, str | None]:
@@ -262,11 +322,14 @@ def _try_scan(source: Path) -> tuple[Scan | None, str | None]:
 
 
 def scan_sources(project: Any) -> Sources:
-    """Scan the project's training source and, if one is given, its validation source."""
-    d = project.data
-    train, train_error = _try_scan(project.resolve(d.train)) if d.train.strip() else (None, None)
-    val, val_error = _try_scan(project.resolve(d.val)) if d.val.strip() else (None, None)
-    return Sources(train, val, train_error, val_error)
+    """Scan the project's training source and, where they are given, its validation and test sources."""
+    found = {key: _try_scan(project.resolve(project.get(key))) if project.get(key).strip() else (None, None)
+             for key in ("data.train", "data.val", "data.test")}
+    (train, train_error), (val, val_error), (test, test_error) = found.values()
+    return Sources(train, val, train_error, val_error, test, test_error)
+
+
+HELD_OUT = {"data.val": ("validation", "validated"), "data.test": ("test", "tested")}  # what it is, what is done
 
 
 def path_problems(project: Any) -> list[tuple[str, str]]:
@@ -274,7 +337,7 @@ def path_problems(project: Any) -> list[tuple[str, str]]:
     if not project.data.train.strip():
         return [("data.train", "no training data chosen; choose an image folder or a CSV list")]
     found = []
-    for key, what in (("data.train", "training"), ("data.val", "validation")):
+    for key, what in (("data.train", "training"), *((key, what) for key, (what, _) in HELD_OUT.items())):
         value = project.get(key)
         if not value.strip():
             continue
@@ -288,36 +351,63 @@ def path_problems(project: Any) -> list[tuple[str, str]]:
     return found
 
 
+def share_problems(project: Any) -> list[tuple[str, str]]:
+    """(key, why) for shares that leave nothing to train on, known before a scan (`shares_problem`)."""
+    problem = shares_problem(*split_shares(project))
+    return [("data.test_fraction", problem)] if problem else []
+
+
 def source_problems(project: Any, sources: Sources) -> list[tuple[str, str]]:
     """(key, why) for each reason the scanned sources cannot be trained on as the project says: a source
-    that failed to scan, validation classes the training data lacks, a split that leaves a class empty."""
-    d = project.data
+    that failed to scan, validation or test classes the training data lacks, a split that leaves a class
+    empty."""
     found = []
     if sources.train_error:
         found.append(("data.train", sources.train_error))
-    if sources.val_error:
-        found.append(("data.val", sources.val_error))
-    if sources.train is not None and sources.val is not None:
-        named = set(sources.val.classes) | set(sources.val.empty_classes)
+    for key, held, error in sources.held_out():
+        what, done = HELD_OUT[key]
+        if error:
+            found.append((key, error))
+        if sources.train is None or held is None:
+            continue
+        named = set(held.classes) | set(held.empty_classes)
         unknown = sorted(named - set(sources.train.classes) - set(sources.train.empty_classes))
         if unknown:
-            found.append(("data.val", f"validation classes not in the training data: {', '.join(unknown)}; "
-                                      "the validation folder must use the training folder's class names"))
-        elif not sources.val_samples():
-            found.append(("data.val", f"every validation image is of a class without usable training images "
-                                      f"({_names(sources.val.classes)}); nothing could be validated"))
-    if sources.train is not None and not d.val.strip():
-        problem = split_problem(sources.train.counts(), d.val_fraction)
+            found.append((key, f"{what} classes not in the training data: {', '.join(unknown)}; the {what} "
+                               f"folder ({key}) must use the training folder's class names"))
+        elif not sources.labelled(held):
+            found.append((key, f"every {what} image is of a class without usable training images "
+                               f"({_names(held.classes)}); nothing could be {done}"))
+    if sources.train is not None:
+        problem = split_problem(sources.train.counts(), *split_shares(project))
         if problem:
-            found.append(("data.val_fraction", problem))
+            found.append(problem)
     return found
+
+
+def split_sizes(project: Any, sources: Sources) -> tuple[int, int, int] | None:
+    """How many training, validation and test images a run of the project has, from the image counts (None
+    while a source it names has not scanned, or the split is not possible): what the window shows."""
+    train = sources.train
+    if train is None:
+        return None
+    counts, shares = train.counts(), split_shares(project)
+    if split_problem(counts, *shares):
+        return None
+    given = [(project.get(key).strip(), held) for key, held, _ in sources.held_out()]
+    if any(path and held is None for path, held in given):
+        return None
+    split_off = [sum(share_count(n, share) for n in counts.values()) for share in shares]
+    val, test = (len(sources.labelled(held)) if path else n for (path, held), n in zip(given, split_off, strict=True))
+    return len(train.samples) - sum(split_off), val, test
 
 
 def source_warnings(project: Any, sources: Sources) -> list[tuple[str, str]]:
     """(key, why) for what the scanned sources make a run leave out without stopping it: the training data's
-    classes without usable images (a class with no images cannot be learned; its validation images are left
-    out too). An empty or absent class in a validation source needs no word: it is just not validated."""
-    train, val = sources.train, sources.val
+    classes without usable images (a class with no images cannot be learned; its validation and test images
+    are left out too). An empty or absent class in a validation or test source needs no word: it is just not
+    validated or tested."""
+    train = sources.train
     if train is None or not train.empty_classes:
         return []
     empty = train.empty_classes
@@ -325,7 +415,8 @@ def source_warnings(project: Any, sources: Sources) -> list[tuple[str, str]]:
     why = (f"{'class' if one else 'classes'} {_names(empty)} {'has' if one else 'have'} no usable images in "
            f"{project.resolve(project.data.train)} and {'is' if one else 'are'} left out: a class with no usable "
            f"images cannot be learned; training on the other {len(train.classes)} classes")
-    in_val = [name for name, n in val.counts().items() if n and name in empty] if val is not None else []
-    if in_val:
-        why += f" (the validation images of {_names(in_val)} are left out too)"
+    for key, held, _ in sources.held_out():
+        left_out = [name for name, n in held.counts().items() if n and name in empty] if held is not None else []
+        if left_out:
+            why += f" (the {HELD_OUT[key][0]} images of {_names(left_out)} are left out too)"
     return [("data.train", f"{why}. Add images to {'it' if one else 'them'} to train {'it' if one else 'them'}")]

@@ -26,3 +26,7 @@ class WeightsError(ThawError):
 
 class CheckpointError(ThawError):
     """A run's checkpoint is missing, damaged, or does not fit the run it is resumed into."""
+
+
+class RunError(ThawError):
+    """A run folder is missing, holds no trained model yet, or its files do not fit together."""

@@ -19,7 +19,15 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import InterpolationMode, v2
 
-from engine.data import Sample, path_problems, scan_sources, source_problems, source_warnings, split
+from engine.data import (
+    Sample,
+    path_problems,
+    scan_sources,
+    source_problems,
+    source_warnings,
+    split,
+    split_shares,
+)
 from engine.errors import DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -27,6 +35,20 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 # ---------------------------------------------------------------- transforms
+
+
+def _sizes(preprocess: Any, image_size: int) -> tuple[int, InterpolationMode]:
+    """The resize before the centre crop, keeping the weights' resize-to-crop ratio at `image_size`."""
+    crop0 = getattr(preprocess, "crop", image_size) or image_size
+    resize0 = getattr(preprocess, "resize", crop0) or crop0
+    interp = InterpolationMode(str(getattr(preprocess, "interpolation", "bilinear")).lower())
+    return max(image_size, round(image_size * resize0 / crop0)), interp
+
+
+def eval_geometry(preprocess: Any, image_size: int) -> v2.Compose:
+    """Resize and centre-crop as evaluation does: the picture a prediction (and its saliency map) is of."""
+    resize, interp = _sizes(preprocess, image_size)
+    return v2.Compose([v2.Resize(resize, interpolation=interp, antialias=True), v2.CenterCrop(image_size)])
 
 
 def build_transforms(preprocess: Any, image_size: int, augment: str, train: bool) -> v2.Compose:
@@ -37,14 +59,10 @@ def build_transforms(preprocess: Any, image_size: int, augment: str, train: bool
     """
     mean = tuple(getattr(preprocess, "mean", IMAGENET_MEAN))
     std = tuple(getattr(preprocess, "std", IMAGENET_STD))
-    crop0 = getattr(preprocess, "crop", image_size) or image_size
-    resize0 = getattr(preprocess, "resize", crop0) or crop0
-    resize = max(image_size, round(image_size * resize0 / crop0))
-    interp = InterpolationMode(str(getattr(preprocess, "interpolation", "bilinear")).lower())
+    _, interp = _sizes(preprocess, image_size)
     tail = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
     if not train or augment == "none":
-        return v2.Compose([v2.Resize(resize, interpolation=interp, antialias=True),
-                           v2.CenterCrop(image_size), *tail])
+        return v2.Compose([*eval_geometry(preprocess, image_size).transforms, *tail])
     if augment == "light":
         return v2.Compose([v2.RandomResizedCrop(image_size, scale=(0.6, 1.0), interpolation=interp,
                                                 antialias=True),
@@ -149,11 +167,15 @@ def collate(items: list[Any]) -> Batch:
 
 @dataclass
 class DataBundle:
+    """A run's images. `test` (None without a test split) is held out for the evaluation after training: the
+    training loop never reads it, neither to train nor to choose the best epoch."""
+
     classes: list[str]
     train: ImageDataset
     val: ImageDataset
     skipped: list[tuple[str, str]]
     warnings: list[str] = field(default_factory=list)  # what the run leaves out (`engine.data.source_warnings`)
+    test: ImageDataset | None = None
 
     def class_counts(self) -> list[int]:
         """Training images per class, in class order."""
@@ -172,22 +194,22 @@ def prepare_data(project: Any, preprocess: Any) -> DataBundle:
     problems = source_problems(project, sources)
     if problems:
         raise DataError(problems[0][1])
-    train_scan, val_scan = sources.train, sources.val
-    skipped = list(train_scan.skipped)
-    if val_scan is not None:
-        skipped += val_scan.skipped
-        train_samples, val_samples = train_scan.samples, sources.val_samples()
-    else:
-        train_samples, val_samples = split(train_scan.samples, d.val_fraction, project.train.seed,
-                                           train_scan.classes)
+    train_scan = sources.train
+    val_share, test_share = split_shares(project)
+    parts = split(train_scan.samples, val_share, project.train.seed, train_scan.classes, test_share)
+    val_samples = sources.val_samples() if d.val.strip() else parts.val
+    test_samples = sources.test_samples() if d.test.strip() else parts.test
+    skipped = train_scan.skipped + [s for _, held, _ in sources.held_out() if held for s in held.skipped]
     size = d.image_size
+    held_out = build_transforms(preprocess, size, d.augment, train=False)
     return DataBundle(
         classes=train_scan.classes,
-        train=ImageDataset(train_samples, build_transforms(preprocess, size, d.augment, train=True), size,
+        train=ImageDataset(parts.train, build_transforms(preprocess, size, d.augment, train=True), size,
                            cache=d.augment == "none"),
-        val=ImageDataset(val_samples, build_transforms(preprocess, size, d.augment, train=False), size, cache=True),
+        val=ImageDataset(val_samples, held_out, size, cache=True),
         skipped=skipped,
         warnings=[why for _, why in source_warnings(project, sources)],
+        test=ImageDataset(test_samples, held_out, size, cache=True) if test_samples else None,
     )
 
 

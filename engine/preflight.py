@@ -4,14 +4,14 @@
 the first), the window's Start button and each set-up panel (which marks the fields whose keys it owns) say the
 same thing in the same words. What it checks: the values' own rules, the architecture, the weights (the
 pretrained file on this machine, or a file's suffix and that its tensors fit the architecture, from its header
-where the format allows), a custom freeze plan's layer names, the head, the device, the data paths and, given a
-scan of the sources, the classes and the split. Warnings (`ProjectError.warning`) do not stop a run: the run
+where the format allows), a custom freeze plan's layer names, the head, the device, the data paths, the validation
+and test shares together and, given a scan of the sources, the classes and the split. Warnings (`ProjectError.warning`) do not stop a run: the run
 does something the setting does not say (an input size the architecture forces) and says so.
 """
 
 from __future__ import annotations
 
-from engine.data import Sources, path_problems, source_problems, source_warnings
+from engine.data import Sources, path_problems, share_problems, source_problems, source_warnings
 from engine.device import device_problem
 from engine.errors import ProjectError
 from engine.io.space import run_bytes, space_problem
@@ -37,7 +37,7 @@ def preflight(project: Project, scan: Sources | None = None) -> list[ProjectErro
     known = zoo.is_known_arch(arch)
     if not known:
         add("model.arch", f"unknown architecture {arch!r}; known names: see `python main.py models`")
-    for key, problem in path_problems(project):
+    for key, problem in path_problems(project) + share_problems(project):
         add(key, problem)
     if known:
         add("model.weights", zoo.weights_problem(arch, project.model.weights, project.base_dir))

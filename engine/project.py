@@ -48,6 +48,8 @@ class DataSettings:
     train: str = ""  # required to run; checked with the paths, so a new project can start empty
     val: str = ""
     val_fraction: float = field(default=0.2, metadata=_rule(gt=0.0, lt=1.0))
+    test: str = ""  # a test folder or CSV list; empty: a share is split off when test_fraction > 0
+    test_fraction: float = field(default=0.0, metadata=_rule(ge=0.0, lt=1.0))  # 0: no test split
     image_size: int = field(default=224, metadata=_rule(ge=16, le=1024))
     augment: str = field(default="light", metadata=_rule(choices=AUGMENTS))
 
@@ -307,7 +309,7 @@ def apply_overrides(project: Project, assignments: list[str]) -> Project:
 
 # ---------------------------------------------------------------- checking a whole project
 
-PATH_KEYS = ("model.weights", "data.train", "data.val", "train.out_dir")
+PATH_KEYS = ("model.weights", "data.train", "data.val", "data.test", "train.out_dir")
 KEYS = ("name", *(f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in fields(cls)))
 
 

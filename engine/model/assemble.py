@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from engine.errors import ProjectError
+from engine.errors import ProjectError, WeightsError
 from engine.model import zoo
 from engine.model.checklist import plan_from_project
 from engine.model.freezing import FreezePlan, apply_plan
@@ -60,6 +60,22 @@ def assemble(project, num_classes: int, device: str | torch.device = "cpu",
     model = zoo.build_model(project.model.arch, project.model.weights, base_dir=project.base_dir, notes=notes)
     out = _finish(model, project, num_classes, info, notes, classes)
     out.model.to(device)
+    return out
+
+
+def rebuilt(project, classes: list[str], state: dict[str, torch.Tensor], device: str | torch.device = "cpu") -> Assembled:
+    """A run's trained model: the project's structure, head and all, with the run's saved state dict, nothing
+    frozen. Built without the pretrained weights (the saved state replaces them), so it works on a machine
+    that lacks them; a state dict of another structure is a `WeightsError`."""
+    info = zoo.arch_info(project.model.arch)
+    model = zoo.build_model(project.model.arch, "none")
+    out = _finish(model, project, len(classes), info, [], classes, freeze=False)
+    try:
+        out.model.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError) as exc:
+        raise WeightsError(f"the saved model does not fit {project.model.arch} with this head: "
+                           f"{str(exc).splitlines()[0]}") from None
+    out.model.to(device).eval()
     return out
 
 

@@ -20,6 +20,7 @@ from torch import nn
 from engine.errors import CheckpointError
 from engine.io.atomic import atomic_path
 from engine.io.space import check_space, run_bytes
+from engine.project import Project, to_dict
 from engine.train.state import FORMAT, Checkpoint
 from engine.wording import count
 
@@ -143,8 +144,9 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """Settings (dotted keys) where `now` differs from the project a checkpoint was trained with, as
-    "key = now (the run had: saved)", leaving out those a resumption may change."""
-    a, b = _flat(saved), _flat(now)
+    "key = now (the run had: saved)", leaving out those a resumption may change. A key the saved project
+    lacks (added to Thaw after the run, e.g. data.test) had its default, which did what the run did."""
+    a, b = {**_flat(to_dict(Project())), **_flat(saved)}, _flat(now)
     return [f"{k} = {b.get(k)!r} (the run had {a.get(k)!r})" for k in sorted(set(a) | set(b))
             if k not in RESUMABLE_CHANGES and a.get(k) != b.get(k)]
 

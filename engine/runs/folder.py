@@ -6,6 +6,8 @@
         metrics.csv         epoch,split,loss,accuracy,lr,seconds (rewritten after every epoch)
         model.safetensors   state dict of the kept model (best by validation accuracy)
         summary.json        the run's figures and the skipped files
+        evaluation.json     the kept model on the test split (else the validation split): every figure
+        predictions.csv     ... and its prediction for each of those images (`engine.results.evaluation`)
         checkpoint.safetensors  the loop's state after the last completed epoch (`resume` continues from it);
                             removed when the run finishes (or stops early): only a stopped or crashed run
                             has anything to continue, and the file is 3-4x the model's size
@@ -33,17 +35,19 @@ from safetensors.torch import save_file
 
 from engine import events as ev
 from engine import project as proj
-from engine.errors import CheckpointError, ProjectError
+from engine.errors import CheckpointError, ProjectError, ThawError
 from engine.io.atomic import atomic_path, write_text_atomic
 from engine.io.space import nearest_existing, write_problem
 from engine.project import Project
+from engine.results.evaluation import PREDICTIONS_FILE, REPORT_FILE, evaluate
+from engine.results.predict import load_run
 from engine.runs import checkpoint
 from engine.runs.lock import RunLock
 from engine.train.loop import Callback, FitResult, fit
 
 METRICS_HEADER = ("epoch", "split", "loss", "accuracy", "lr", "seconds")
 OUTPUTS = ("project.thaw.toml", "labels.json", "metrics.csv", "model.safetensors", "summary.json",
-           checkpoint.FILENAME)
+           checkpoint.FILENAME, REPORT_FILE, PREDICTIONS_FILE)
 
 
 def default_run_dir(project: Project, now: float | None = None) -> Path:
@@ -131,6 +135,38 @@ def save_outputs(run_dir: Path, result: FitResult) -> None:
         checkpoint.path_in(run_dir).unlink(missing_ok=True)
 
 
+def evaluate_kept(run_dir: Path, project: Project, result: FitResult, callbacks: Iterable[Callback],
+                  stop: threading.Event | None) -> None:
+    """The kept model on the run's test split (else its validation split): evaluation.json and predictions.csv
+    in the run folder. A failure here is a warning: the run and its model are kept."""
+    def say(text: str, level: str = "info") -> None:
+        for cb in callbacks:
+            cb(ev.LogMessage(text, level))
+
+    data = result.data
+    if data is None or not result.history:
+        return
+    if stop is not None and stop.is_set():
+        say(f"stopped: not evaluated; python main.py evaluate {run_dir} does it later")
+        return
+    d = project.data
+    test = getattr(data, "test", None)
+    split, held, source = ("test", test, d.test or d.train) if test is not None and len(test) else (
+        "validation", data.val, d.val or d.train)
+    say(f"evaluating the kept model on {len(held)} {split} images")
+    try:
+        trained = load_run(run_dir, device=result.summary.get("device"))
+        done = evaluate(trained, held.samples, split=split, source=str(project.resolve(source)), folder=run_dir,
+                        stop=stop)
+    except (ThawError, OSError) as exc:
+        say(f"the {split} evaluation failed: {exc}", "warning")
+        return
+    if done is not None:
+        r = done.report
+        say(f"{split} accuracy {r['accuracy']:.1%}, macro F1 {r['averages']['macro']['f1']:.3f}, calibration "
+            f"error {r['calibration']['ece']:.3f}: {REPORT_FILE} and {PREDICTIONS_FILE} in {run_dir}")
+
+
 def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbacks: Iterable[Callback] = (),
           stop: threading.Event | None = None) -> tuple[Path, FitResult]:
     """Run `project` into a run folder (default: a new one under ``train.out_dir``) and save its outputs.
@@ -149,6 +185,7 @@ def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbac
         result = fit(resolved(project), callbacks=[RunRecorder(project, folder, lock), *callbacks], stop=stop,
                      run_dir=str(folder), checkpoints=checkpoint.CheckpointFile(folder))
         save_outputs(folder, result)
+        evaluate_kept(folder, resolved(project), result, callbacks, stop)
     finally:
         lock.release()
     return folder, result
@@ -183,6 +220,7 @@ def resume(project: Project, run_dir: str | os.PathLike, *, callbacks: Iterable[
         result = fit(resolved(project), callbacks=[recorder, *callbacks], stop=stop, run_dir=str(folder),
                      checkpoints=checkpoint.CheckpointFile(folder), resume_from=saved)
         save_outputs(folder, result)
+        evaluate_kept(folder, resolved(project), result, callbacks, stop)
     finally:
         lock.release()
     return folder, result

@@ -66,6 +66,7 @@ class FitResult:
     summary: dict[str, Any]
     skipped: list[tuple[str, str]]  # (path, reason): unusable files, at scan time and at load time
     stopped_by_user: bool
+    data: DataBundle | None = None  # the splits it trained and validated on (and the test split it left alone)
 
 
 def project_data(project: Project) -> DataBundle:
@@ -382,7 +383,8 @@ class _Fit:
             stopped_early=stopped_early, stopped_by_user=stopped_by_user, seconds=seconds,
             frozen_verified=check.ok, run_dir=self.run_dir, skipped_files=len(skipped)))
         return FitResult(model=s.model, classes=list(self.data.classes), history=list(s.history),
-                         summary=summary, skipped=skipped, stopped_by_user=stopped_by_user)
+                         summary=summary, skipped=skipped, stopped_by_user=stopped_by_user,
+                         data=self.data)
 
     def patience_spent(self) -> bool:
         """Early stopping is due (also right after resuming a run that had got there)."""

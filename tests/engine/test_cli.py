@@ -170,7 +170,7 @@ def test_ctrl_c_saves_what_was_trained_and_exits_130(tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 130, err
-    assert "stopping after this batch" in err and "run saved in" in rest
+    assert "stopping before the next layer" in err and "run saved in" in rest
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stopped_by_user"] is True and summary["epochs_completed"] >= 1
     assert (out / "model.safetensors").stat().st_size > 0

@@ -126,14 +126,13 @@ def test_a_csv_label_whose_files_are_all_unusable_is_left_out(tmp_path):
 
 def test_split_is_stratified_seeded_and_complete(tmp_path):
     s = data.scan(make_image_folder(tmp_path / "t", per_class=10))
-    train, val = data.split(s.samples, 0.2, seed=3)
-    again_train, again_val = data.split(list(reversed(s.samples)), 0.2, seed=3)
-    assert [x.path for x in val] == [x.path for x in again_val]
-    assert [x.path for x in train] == [x.path for x in again_train]
-    assert sorted(x.path for x in train + val) == sorted(x.path for x in s.samples)
-    assert [sum(x.label == k for x in val) for k in range(3)] == [2, 2, 2]
-    _, other_val = data.split(s.samples, 0.2, seed=4)
-    assert {x.path for x in other_val} != {x.path for x in val}
+    parts = data.split(s.samples, 0.2, seed=3)
+    again = data.split(list(reversed(s.samples)), 0.2, seed=3)
+    assert [x.path for x in parts.val] == [x.path for x in again.val]
+    assert [x.path for x in parts.train] == [x.path for x in again.train]
+    assert sorted(x.path for x in parts.train + parts.val) == sorted(x.path for x in s.samples)
+    assert [sum(x.label == k for x in parts.val) for k in range(3)] == [2, 2, 2] and parts.test == []
+    assert {x.path for x in data.split(s.samples, 0.2, seed=4).val} != {x.path for x in parts.val}
 
 
 def test_split_rejects_a_class_too_small(tmp_path):

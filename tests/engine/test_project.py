@@ -27,13 +27,22 @@ def test_round_trip(tmp_path):
 
 
 def test_save_elsewhere_keeps_relative_paths_valid(tmp_path):
-    p = write(tmp_path, '[data]\ntrain = "data"\n')
+    p = write(tmp_path, '[data]\ntrain = "data"\ntest = "held/out"\n')
     other = tmp_path / "sub" / "deeper"
     other.mkdir(parents=True)
     saved = proj.save(proj.load(p), other / "moved.thaw.toml")
     again = proj.load(other / "moved.thaw.toml")
     assert again.resolve(again.data.train).resolve() == (tmp_path / "data").resolve()
-    assert saved.data.train == again.data.train
+    assert again.resolve(again.data.test).resolve() == (tmp_path / "held" / "out").resolve()
+    assert saved.data.train == again.data.train and saved.data.test == again.data.test
+
+
+def test_a_file_without_the_test_keys_loads_as_before(tmp_path):
+    """Files written before the test split: no test folder, no test share."""
+    p = proj.load(write(tmp_path, '[data]\ntrain = "data"\nval_fraction = 0.3\n'))
+    assert (p.data.test, p.data.test_fraction, p.data.val_fraction) == ("", 0.0, 0.3)
+    p.set("data.test_fraction", 0.2)
+    assert proj.loads(proj.dumps(p)).data.test_fraction == 0.2
 
 
 @pytest.mark.parametrize(
@@ -47,6 +56,9 @@ def test_save_elsewhere_keeps_relative_paths_valid(tmp_path):
         ('[train]\noptimizer = "adam"\n', "train.optimizer"),
         ("[train]\nbogus = 1\n", "train.bogus"),
         ("[data]\nval_fraction = 1.0\n", "data.val_fraction"),
+        ("[data]\ntest_fraction = 1.0\n", "data.test_fraction"),
+        ("[data]\ntest_fraction = -0.1\n", "data.test_fraction"),
+        ('[data]\ntest = 3\n', "data.test"),
         ('[head]\nhidden = [0]\n', "head.hidden[0]"),
         ('[head]\nhidden = "256"\n', "head.hidden"),
         ("[weird]\nx = 1\n", "weird"),

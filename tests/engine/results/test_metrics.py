@@ -1,0 +1,101 @@
+"""The figures of a set of predictions against scikit-learn and torchmetrics, on the notes' seeded set (N=1000,
+C=7, a class missing from it), and the views the window draws: cells, worst mistakes, most confused pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, top_k_accuracy_score
+from torchmetrics.functional import classification as tm
+
+from engine.results import metrics as m
+from engine.results.metrics import Predictions
+
+C, K = 7, 5
+
+
+def _seeded(missing: int | None = None, n: int = 1000) -> tuple[Predictions, np.ndarray]:
+    """The notes' set: logits normal x 2, then labels, +1.5 on the true class; `missing`: a class relabelled away."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(n, C)) * 2
+    y = rng.integers(0, C, n)
+    if missing is not None:
+        y[y == missing] = (missing + 1) % C
+    logits[np.arange(n), y] += 1.5
+    probs = torch.softmax(torch.as_tensor(logits), 1).numpy()
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :K]
+    loss = -np.log(probs[np.arange(n), y])
+    return Predictions([f"c{i}" for i in range(C)], [f"img{i}.png" for i in range(n)], y, top,
+                       np.take_along_axis(probs, top, 1), loss), probs
+
+
+def test_matrix_per_class_and_top_k_equal_scikit_learn_with_a_class_missing():
+    p, probs = _seeded(missing=3)
+    y, yhat = p.labels, probs.argmax(1)
+    assert (p.predicted == yhat).all() and 3 not in set(y.tolist())
+    assert (m.confusion(p) == confusion_matrix(y, yhat, labels=range(C))).all()
+    prec, rec, f1, sup = precision_recall_fscore_support(y, yhat, labels=range(C), zero_division=0)
+    got = m.per_class(p)
+    assert np.allclose(got["precision"], prec, atol=1e-12) and np.allclose(got["recall"], rec, atol=1e-12)
+    assert np.allclose(got["f1"], f1, atol=1e-12) and got["support"] == sup.tolist() and got["support"][3] == 0
+    for k in range(1, K + 1):
+        assert m.top_k_accuracy(p, k) == top_k_accuracy_score(y, probs, k=k, labels=range(C))
+    report = m.report(p)
+    assert report["absent_classes"] == ["c3"] and report["images"] == 1000
+    assert report["per_class"]["f1"][3] == 0
+
+
+def test_top_k_on_the_notes_set_is_the_notes_figure():
+    p, _ = _seeded()
+    assert m.top_k_accuracy(p, 1) == pytest.approx(0.3430, abs=1e-12)
+    assert m.top_k_accuracy(p, 3) == pytest.approx(0.6950, abs=1e-12)
+    with pytest.raises(ValueError, match="top-6"):
+        m.top_k_accuracy(p, 6)
+
+
+def test_expected_calibration_error_equals_torchmetrics():
+    p, probs = _seeded()
+    theirs = tm.multiclass_calibration_error(torch.as_tensor(probs, dtype=torch.float32),
+                                             torch.as_tensor(p.labels), num_classes=C, n_bins=15, norm="l1")
+    cal = m.calibration(p)
+    assert cal["ece"] == pytest.approx(float(theirs), abs=1e-6)
+    assert cal["ece"] == pytest.approx(0.2675918732, abs=1e-6)  # the notes' figure
+    assert sum(b["count"] for b in cal["bins"]) == 1000 and len(cal["bins"]) == 15
+
+
+def test_macro_averages_leave_out_a_class_the_data_lacks():
+    p, probs = _seeded(missing=3)
+    present = [c for c in range(C) if c != 3]
+    _, _, f1, _ = precision_recall_fscore_support(p.labels, probs.argmax(1), labels=present, average="macro",
+                                                  zero_division=0)
+    assert m.averages(p)["macro"]["f1"] == pytest.approx(f1, abs=1e-12)
+
+
+def test_every_image_is_in_one_cell_and_cells_go_most_confident_first():
+    p, _ = _seeded()
+    total = 0
+    for i in range(C):
+        for j in range(C):
+            members = m.cell_members(p, i, j)
+            assert (p.labels[members] == i).all() and (p.predicted[members] == j).all()
+            assert (np.diff(p.confidence[members]) <= 0).all()
+            total += len(members)
+    assert total == len(p)
+
+
+def test_worst_mistakes_come_highest_loss_first_and_pairs_most_first():
+    p, _ = _seeded()
+    worst = m.worst(p)
+    assert len(worst) == int((p.labels != p.predicted).sum()) and (np.diff(p.losses[worst]) <= 0).all()
+    pairs = m.most_confused(p)
+    cm = m.confusion(p)
+    assert all(cm[i, j] == n and i != j for i, j, n in pairs)
+    assert [n for *_, n in pairs] == sorted((n for *_, n in pairs), reverse=True)
+    assert sum(n for *_, n in pairs) == len(worst)
+
+
+def test_the_predictions_keep_numbers_and_paths_only():
+    p, _ = _seeded(n=10_000)
+    arrays = p.labels.nbytes + p.top_classes.nbytes + p.top_probs.nbytes + p.losses.nbytes
+    assert arrays == 10_000 * (8 + 8 * K + 8 * K + 8)  # O(N * k): no image, no (N, C) array

@@ -1,9 +1,10 @@
-"""The data panel: training images (folder or CSV list), the validation split, image size and augmentation.
+"""The data panel: training images (folder or CSV list), the validation and test splits, image size and
+augmentation.
 
 A chosen source is scanned off the GUI thread (`gui.tasks.Latest`: only the newest scan's answer counts); the
 panel then shows the classes with their image counts, the split, sample thumbnails and the files that were
 skipped, and hands the scan on (`scanned`): the window checks the project against it (`engine.preflight`) and
-shows what is wrong beside these fields; the split shown is the engine's (`engine.data.val_count`).
+shows what is wrong beside these fields; the split shown is the engine's (`engine.data.split_sizes`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.data import Sources, split_problem, val_count
+from engine.data import Sources, split_sizes
 from gui.dialogs import choose_folder, open_file
 from gui.naming import named
 from gui.panels.data_view import ClassBars, ScanResult, SkippedList, ThumbnailStrip, scan_task
@@ -70,6 +71,15 @@ class DataPanel(ProjectPanel):
         form.addRow("Validation", path_row(self.val, self.browse_val))
         self.val_fraction = add_row(form, "Validation share", named(QLineEdit(), "valFraction", "Validation share"),
                                     "Fraction of each class held out for validation when no folder is given.")
+        self.test = named(QLineEdit(), "testSource", "Test images")
+        self.test.setPlaceholderText("optional; empty: the test share below")
+        self.test.setToolTip("A separate test folder or CSV with the same class names (optional). Never trained "
+                             "on nor used to pick the best epoch: the kept model is evaluated on it at the end.")
+        self.browse_test = _button("Folder…", "browseTestFolder", "Choose the test image folder")
+        form.addRow("Test", path_row(self.test, self.browse_test))
+        self.test_fraction = add_row(form, "Test share", named(QLineEdit(), "testFraction", "Test share"),
+                                     "Fraction of each class held out for the final test when no test folder is "
+                                     "given (0: no test split; the run is then evaluated on its validation split).")
         self.image_size = add_row(form, "Image size", named(QLineEdit(), "imageSize", "Image size"),
                                   "Side of the square images fed to the model, px.")
         self.size_note = help_label("")
@@ -96,15 +106,18 @@ class DataPanel(ProjectPanel):
         f.line("data.train", self.train)
         f.line("data.val", self.val)
         f.line("data.val_fraction", self.val_fraction, parse_float)
+        f.line("data.test", self.test)
+        f.line("data.test_fraction", self.test_fraction, parse_float)
         f.line("data.image_size", self.image_size, parse_int, note=self.size_note)
         f.combo("data.augment", self.augment)
-        f.extra_widgets += [self.browse_train, self.browse_csv, self.browse_val]
+        f.extra_widgets += [self.browse_train, self.browse_csv, self.browse_val, self.browse_test]
         self.browse_train.clicked.connect(lambda: self._browse("data.train", folder=True))
         self.browse_csv.clicked.connect(lambda: self._browse("data.train", folder=False))
         self.browse_val.clicked.connect(lambda: self._browse("data.val", folder=True))
+        self.browse_test.clicked.connect(lambda: self._browse("data.test", folder=True))
         # Scan when the person has finished typing a path (Return or leaving the field), not per keystroke:
         # a half-typed path such as "/" is a folder too, and a scan cannot be interrupted.
-        for edit in (self.train, self.val):
+        for edit in (self.train, self.val, self.test):
             edit.textEdited.connect(lambda _t: self._sync_val_fraction())
             edit.editingFinished.connect(self._source_done)
         self.changed.connect(self._show_split)
@@ -169,12 +182,12 @@ class DataPanel(ProjectPanel):
         self.scans.start(lambda state: scan_task(state, copy))
         self.problems_changed.emit()  # Start waits for this scan
 
-    def _where(self) -> tuple[str, str] | None:
+    def _where(self) -> tuple[str, ...] | None:
         """Where the project's sources are, as absolute paths: the same after a Save As elsewhere rebased them."""
         p = self.project
         if p is None:
             return None
-        return tuple(str(p.resolve(v).resolve()) if v.strip() else "" for v in (p.data.train, p.data.val))
+        return tuple(str(p.resolve(v).resolve()) if v.strip() else "" for v in (p.data.train, p.data.val, p.data.test))
 
     def _source_done(self) -> None:
         p = self.project
@@ -199,7 +212,7 @@ class DataPanel(ProjectPanel):
             self.bars.setVisible(True)
             self.thumbs.set_images(result.thumbnails)
             self.thumbs.setVisible(True)
-            self.skipped.set_skipped(s.train.skipped + (s.val.skipped if s.val else []))
+            self.skipped.set_skipped(s.train.skipped + [f for _, held, _ in s.held_out() if held for f in held.skipped])
             self._show_split()
         self.scanned.emit(self.sources)
 
@@ -215,27 +228,31 @@ class DataPanel(ProjectPanel):
         self.split_label.setText("")
 
     def _show_split(self) -> None:
-        """Train/validation counts: from the validation source, or the engine's stratified split."""
+        """Train/validation/test counts, as the engine will split them (`engine.data.split_sizes`)."""
         s, p = self.sources, self.project
         if s is None or s.train is None or p is None:
             return
-        if p.data.val.strip():
-            text = (f"Split: {len(s.train.samples)} train, {len(s.val.samples)} validation (from the validation "
-                    "source)") if s.val is not None else ""
-        elif split_problem(counts := s.train.counts(), p.data.val_fraction):
-            text = "Split: not possible with this validation share (see the marked field)"
-        else:
-            val = sum(val_count(n, p.data.val_fraction) for n in counts.values())
-            text = (f"Split: {len(s.train.samples) - val} train, {val} validation "
-                    f"({p.data.val_fraction:.0%} of each class, stratified)")
-        self.split_label.setText(text)
+        sizes = split_sizes(p, s)
+        if sizes is None:
+            self.split_label.setText("Split: not possible with these sources and shares (see the marked field)")
+            return
+        train, val, test = sizes
+        d = p.data
+        val_from = "the validation source" if d.val.strip() else f"{d.val_fraction:.0%} of each class"
+        text = f"Split: {train} train, {val} validation ({val_from})"
+        if test:
+            test_from = "the test source" if d.test.strip() else f"{d.test_fraction:.0%} of each class"
+            text += f", {test} test ({test_from}, evaluated once at the end)"
+        self.split_label.setText(text + ("; stratified" if not (d.val.strip() and d.test.strip()) else ""))
 
     def _sync_val_fraction(self) -> None:
-        """The share only matters when no validation source is given."""
-        self.val_fraction.setEnabled(not self.val.text().strip() and self.train.isEnabled())
+        """A share only matters when no separate source is given for it."""
+        enabled = self.train.isEnabled()
+        self.val_fraction.setEnabled(not self.val.text().strip() and enabled)
+        self.test_fraction.setEnabled(not self.test.text().strip() and enabled)
 
     def _browse(self, key: str, folder: bool) -> None:
-        edit = self.train if key == "data.train" else self.val
+        edit = {"data.train": self.train, "data.val": self.val, "data.test": self.test}[key]
         start = self.project.resolve(edit.text()) if self.project and edit.text().strip() else None
         if folder:
             path = choose_folder(self, "Image folder (one sub-folder per class)", start)
@@ -246,7 +263,7 @@ class DataPanel(ProjectPanel):
 
     def use_source(self, path: str, key: str = "data.train") -> bool:
         """Take `path` (a folder of images or a CSV list: chosen, or dropped on the window) as a source and scan it."""
-        (self.train if key == "data.train" else self.val).setText(path)
+        {"data.train": self.train, "data.val": self.val, "data.test": self.test}[key].setText(path)
         if self.fields.commit(key):
             self.rescan()
             return True

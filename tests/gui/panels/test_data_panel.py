@@ -107,6 +107,28 @@ def test_split_problem_and_validation_folder(qtbot, panel, tmp_path):
     assert panel.problems() == []  # the share is not used with a validation folder
 
 
+def test_a_test_share_and_a_test_folder_show_in_the_split(qtbot, panel, tmp_path):
+    """The test split as the engine will make it: a share of each class, or a folder (and then no share)."""
+    write_folder(tmp_path / "imgs", {"cat": 10, "dog": 10}, corrupt=False)
+    write_folder(tmp_path / "held", {"cat": 2, "dog": 3}, corrupt=False)
+    project = Project(base_dir=tmp_path)
+    project.data.train = "imgs"
+    with qtbot.waitSignal(panel.scanned, timeout=30000):
+        panel.set_project(project)
+    assert "test" not in panel.split_label.text()
+    with qtbot.waitSignal(panel.changed):
+        type_into(qtbot, panel.test_fraction, "0.3")
+    assert project.data.test_fraction == 0.3
+    assert "10 train, 4 validation" in panel.split_label.text() and "6 test (30% of each class" in panel.split_label.text()
+    type_into(qtbot, panel.test, "held")
+    with qtbot.waitSignal(panel.scanned, timeout=30000):
+        qtbot.keyClick(panel.test, Qt.Key.Key_Return)
+    assert project.data.test == "held" and not panel.test_fraction.isEnabled()
+    assert "16 train, 4 validation" in panel.split_label.text() and "5 test (the test source" in panel.split_label.text()
+    check(panel, panel.sources)
+    assert panel.problems() == []
+
+
 def test_close_joins_scan_thread(qtbot, tmp_path):
     write_folder(tmp_path / "imgs", {"cat": 20, "dog": 20}, corrupt=False)
     p = DataPanel()

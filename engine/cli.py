@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TextIO
 
 from engine import events as ev
@@ -28,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run saved in RUN_DIR")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a setting, e.g. --set train.epochs=3 (repeatable)")
+    several = train.add_argument_group("several processes (torchrun, DistributedDataParallel; docs/distributed.md)")
+    several.add_argument("--nproc-per-node", type=int, metavar="N",
+                         help="train in N processes on this machine, one per GPU (NCCL), or on the CPU (gloo)")
+    several.add_argument("--nnodes", type=int, default=1, metavar="M", help="machines taking part (default 1)")
+    several.add_argument("--node-rank", type=int, default=0, metavar="I", help="this machine's number, 0 to M-1")
+    several.add_argument("--rdzv-endpoint", default="", metavar="HOST:PORT",
+                         help="machine 0's address and a free port, the same on every machine")
 
     layers = sub.add_parser("layers", help="print the model's layer tree with the project's freeze plan")
     layers.add_argument("project", help="a *.thaw.toml project file")
@@ -114,43 +123,88 @@ class _Progress(ev.Handler):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """A run in this process; or under torchrun (--nproc-per-node starts it, a worker finds it in its
+    environment: `engine.distributed`)."""
     from engine import project as proj
+    from engine.distributed import launch, worker
+    from engine.distributed.world import World
     from engine.preflight import raise_first
-    from engine.runs import folder as run
-    from engine.train.loop import StopFlag
 
     if args.resume and args.out:
         raise ThawError("--resume continues a run in its own folder; leave out --out")
     project = proj.apply_overrides(proj.load(args.project), args.overrides)
     raise_first(project)
+    if args.nproc_per_node is not None:
+        return _launch(args, project)
+    world = World.from_env()
+    if world.distributed:
+        return worker.run(world, launch.backend(project), lambda: _train(args, project, world))
+    return _train(args, project, world)
+
+
+def _launch(args: argparse.Namespace, project) -> int:
+    """--nproc-per-node: the same command in that many processes under torchrun; its one error, and how to
+    continue the run when its folder keeps a checkpoint."""
+    from engine.distributed import launch
+    from engine.runs import checkpoint
+
+    how = launch.Launch(args.nproc_per_node, args.nnodes, args.node_rank, args.rdzv_endpoint)
+    launch.check_project(project, how)
+    status, error = launch.run(how, launch.worker_argv(args.project, args.out, args.resume, args.overrides))
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+    folder = args.resume or args.out
+    if status == 1 and folder and checkpoint.path_in(folder).is_file():
+        again = launch.train_command(Path(folder, "project.thaw.toml").absolute(), how)  # the run's own settings
+        again[4:4] = ["--resume", str(folder)]
+        print(f"the run folder {folder} keeps its last completed epoch; continue it with: {shlex.join(again)}",
+              file=sys.stderr)
+    return status
+
+
+def _train(args: argparse.Namespace, project, world) -> int:
+    from engine.runs import folder as run
+    from engine.train.loop import StopFlag
+
     stop = StopFlag()
     interrupts = []
+    out = sys.stdout if world.is_main else None  # rank 0 alone speaks for a run of several processes
+    where = "after this batch, on every process," if world.distributed else "before the next layer"
 
     def on_sigint(_sig: int, _frame: object) -> None:
         interrupts.append(1)
         if len(interrupts) > 1:
             raise KeyboardInterrupt
         stop.set()
-        print("\nstopping before the next layer and saving (Ctrl-C again to abort without saving)", file=sys.stderr)
+        if out:
+            print(f"\nstopping {where} and saving (Ctrl-C again to abort without saving)", file=sys.stderr)
 
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    stops = (signal.SIGINT, signal.SIGTERM) if world.distributed else (signal.SIGINT,)  # torchrun passes both on
+    previous = {s: signal.signal(s, on_sigint) for s in stops} if in_main else {}
+    progress = [_Progress(out)] if out else []
     try:
         if args.resume:
-            run_dir, result = run.resume(project, args.resume, callbacks=[_Progress(sys.stdout)], stop=stop)
+            run_dir, result = run.resume(project, args.resume, callbacks=progress, stop=stop, world=world)
         else:
-            run_dir, result = run.train(project, args.out, callbacks=[_Progress(sys.stdout)], stop=stop)
+            run_dir, result = run.train(project, args.out, callbacks=progress, stop=stop, world=world)
     except ThawError:
         raise
     except KeyboardInterrupt:
+        if world.distributed:
+            raise
         print("aborted without saving", file=sys.stderr)
         return 130
     except Exception as exc:  # a failure during training: say what, exit 1
+        if world.distributed:  # said once, with its rank (engine.distributed.worker)
+            raise
         print(f"error: {training_failed(exc)}", file=sys.stderr)
         return 1
     finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if not out:
+        return 130 if result.stopped_by_user else 0
     s = result.summary
     best = "n/a" if s["best_val_accuracy"] is None else f"{s['best_val_accuracy']:.4f}"
     print(f"best val accuracy {best} after {count(s['epochs_completed'], 'epoch')}; "

@@ -24,6 +24,7 @@ class FitStarted:
     total_params: int
     feature_cache: bool
     run_dir: str
+    world_size: int = 1  # processes training together (torchrun); 1 in a single process
 
 
 @dataclass(frozen=True)

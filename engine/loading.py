@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 from torchvision.transforms import InterpolationMode, v2
 
 from engine.data import (
@@ -228,19 +228,22 @@ def _ignore_sigint(_worker_id: int) -> None:
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, *,
-                num_workers: int | None = None, pin_memory: bool = False) -> DataLoader:
+                num_workers: int | None = None, pin_memory: bool = False,
+                sampler: Sampler | None = None) -> DataLoader:
     """A DataLoader that is safe inside a Qt process: in-process, or spawn/forkserver workers (never fork).
 
-    Shuffling uses its own seeded generator, so the order does not depend on anything else in the process.
+    Shuffling uses its own seeded generator, so the order does not depend on anything else in the process. A
+    `sampler` (a distributed run's share of the images) replaces the loader's own order.
     """
+    images = dataset.dataset if isinstance(dataset, Subset) else dataset
     if num_workers is None:
-        num_workers = choose_workers(len(dataset), getattr(dataset, "image_size", 0))
+        num_workers = choose_workers(len(dataset), getattr(images, "image_size", 0))
     generator = torch.Generator()
     generator.manual_seed(seed)
     kwargs: dict[str, Any] = {}
     if num_workers > 0:
         kwargs = {"multiprocessing_context": "forkserver" if sys.platform.startswith("linux") else "spawn",
                   "persistent_workers": True, "worker_init_fn": _ignore_sigint, "prefetch_factor": 4}
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      collate_fn=collate if isinstance(dataset, ImageDataset) else None,
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      num_workers=num_workers, collate_fn=collate if isinstance(images, ImageDataset) else None,
                       generator=generator, pin_memory=pin_memory, drop_last=False, **kwargs)

@@ -11,11 +11,16 @@
         checkpoint.safetensors  the loop's state after the last completed epoch (`resume` continues from it);
                             removed when the run finishes (or stops early): only a stopped or crashed run
                             has anything to continue, and the file is 3-4x the model's size
+        events.jsonl        every event of the run as it went, one JSON object a line (`engine.runs.events_file`)
         .lock               locked while a process trains here (`engine.runs.lock`): one run at a time
 
-Every file is written under a temporary name and renamed, so a crash never leaves a half-written one.
-The folder is only created once the data and the model are ready, so a run rejected up front leaves
-nothing behind.
+Every file is written under a temporary name and renamed, so a crash never leaves a half-written one
+(events.jsonl is appended to, a whole line at a time). The folder is only created once the data and the model
+are ready, so a run rejected up front leaves nothing behind.
+
+Under torchrun (`world`) rank 0 alone chooses, locks and writes the folder, as a single process does; the
+other ranks train beside it (`fit` with the same `world`) and learn from it what they need (the folder's
+name, the checkpoint to resume), so the folder holds the same files as a single process's run.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from safetensors.torch import save_file
 
 from engine import events as ev
 from engine import project as proj
+from engine.distributed.world import World
 from engine.errors import CheckpointError, ProjectError, ThawError
 from engine.io.atomic import atomic_path, write_text_atomic
 from engine.io.space import nearest_existing, write_problem
@@ -42,6 +48,7 @@ from engine.project import Project
 from engine.results.evaluation import PREDICTIONS_FILE, REPORT_FILE, evaluate
 from engine.results.predict import load_run
 from engine.runs import checkpoint
+from engine.runs.events_file import EventsFile
 from engine.runs.lock import RunLock
 from engine.train.loop import Callback, FitResult, fit
 
@@ -167,60 +174,85 @@ def evaluate_kept(run_dir: Path, project: Project, result: FitResult, callbacks:
             f"error {r['calibration']['ece']:.3f}: {REPORT_FILE} and {PREDICTIONS_FILE} in {run_dir}")
 
 
-def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbacks: Iterable[Callback] = (),
-          stop: threading.Event | None = None) -> tuple[Path, FitResult]:
-    """Run `project` into a run folder (default: a new one under ``train.out_dir``) and save its outputs.
-
-    Also after a stop request: what was trained so far is saved. Invalid projects, unusable data and an
-    unwritable folder raise a `ThawError` before anything is trained or written.
-    """
+def _new_run_dir(project: Project, run_dir: str | os.PathLike | None) -> Path:
     if run_dir is None:
         folder = default_run_dir(project)
         check_writable(folder, "train.out_dir")
     else:
         folder = Path(run_dir).expanduser().absolute()
         check_writable(folder, "--out")
-    lock = RunLock(folder)
+    return folder
+
+
+def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbacks: Iterable[Callback] = (),
+          stop: threading.Event | None = None, world: World | None = None) -> tuple[Path, FitResult]:
+    """Run `project` into a run folder (default: a new one under ``train.out_dir``) and save its outputs.
+
+    Also after a stop request: what was trained so far is saved. Invalid projects, unusable data and an
+    unwritable folder raise a `ThawError` before anything is trained or written. Under torchrun every rank
+    calls it with its `world`; rank 0 writes the folder.
+    """
+    world = world or World()
+    folder = world.main_does(lambda: _new_run_dir(project, run_dir))
+    if not world.is_main:
+        return folder, fit(resolved(project), callbacks=callbacks, stop=stop, run_dir=str(folder), world=world)
+    lock, events = RunLock(folder), EventsFile(folder)
     try:
-        result = fit(resolved(project), callbacks=[RunRecorder(project, folder, lock), *callbacks], stop=stop,
-                     run_dir=str(folder), checkpoints=checkpoint.CheckpointFile(folder))
+        result = fit(resolved(project), callbacks=[RunRecorder(project, folder, lock), events, *callbacks],
+                     stop=stop, run_dir=str(folder), checkpoints=checkpoint.CheckpointFile(folder), world=world)
         save_outputs(folder, result)
-        evaluate_kept(folder, resolved(project), result, callbacks, stop)
+        evaluate_kept(folder, resolved(project), result, [events, *callbacks], stop)
     finally:
+        events.flush()
         lock.release()
     return folder, result
 
 
-def resume(project: Project, run_dir: str | os.PathLike, *, callbacks: Iterable[Callback] = (),
-           stop: threading.Event | None = None) -> tuple[Path, FitResult]:
-    """Continue the run in `run_dir` from its checkpoint, in the same folder, as if it had not stopped.
-
-    `project` must have the run's settings (its own ``project.thaw.toml`` has them; only the device, the
-    mixed-precision switch, the name and the output folder may differ). A missing or damaged checkpoint is
-    a `CheckpointError`, other settings a `ProjectError` listing them, both before anything is trained.
-    """
-    folder = Path(run_dir).expanduser().absolute()
-    lock = RunLock(folder)
+def _reopen(project: Project, folder: Path, lock: RunLock) -> checkpoint.Checkpoint:
+    """Lock the run folder and read its checkpoint, checking that `project` is the run's."""
     if folder.is_dir():  # else reading the checkpoint says what is missing
         problem = write_problem(folder)
         if problem:
             raise CheckpointError(f"cannot write to the run folder {folder}: {problem}")
         lock.acquire()  # before reading or changing anything: another process may be training here
+    saved = checkpoint.read(folder)
+    changed = checkpoint.differences(saved.meta["project"], proj.to_dict(resolved(project)))
+    if changed:
+        raise ProjectError("--resume", f"the project's settings differ from the run in {folder}: "
+                           f"{'; '.join(changed[:5])}. Resume with the run's own project file "
+                           f"{folder / 'project.thaw.toml'}")
+    for name in OUTPUTS:  # temporary files of writes a crash interrupted
+        for stale in folder.glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+    return saved
+
+
+def resume(project: Project, run_dir: str | os.PathLike, *, callbacks: Iterable[Callback] = (),
+           stop: threading.Event | None = None, world: World | None = None) -> tuple[Path, FitResult]:
+    """Continue the run in `run_dir` from its checkpoint, in the same folder, as if it had not stopped.
+
+    `project` must have the run's settings (its own ``project.thaw.toml`` has them; only the device, the
+    mixed-precision switch, the name and the output folder may differ). A missing or damaged checkpoint is
+    a `CheckpointError`, other settings a `ProjectError` listing them, both before anything is trained. Under
+    torchrun rank 0 reads the checkpoint and hands it to the other ranks (their machines need not see the
+    folder); the number of processes may differ from the run's.
+    """
+    world = world or World()
+    folder = Path(run_dir).expanduser().absolute()
+    lock = RunLock(folder)
     try:
-        saved = checkpoint.read(folder)
-        changed = checkpoint.differences(saved.meta["project"], proj.to_dict(resolved(project)))
-        if changed:
-            raise ProjectError("--resume", f"the project's settings differ from the run in {folder}: "
-                               f"{'; '.join(changed[:5])}. Resume with the run's own project file "
-                               f"{folder / 'project.thaw.toml'}")
-        for name in OUTPUTS:  # temporary files of writes a crash interrupted
-            for stale in folder.glob(f".{name}.*.tmp"):
-                stale.unlink(missing_ok=True)
-        recorder = RunRecorder(project, folder, lock, history=saved.history)
-        result = fit(resolved(project), callbacks=[recorder, *callbacks], stop=stop, run_dir=str(folder),
-                     checkpoints=checkpoint.CheckpointFile(folder), resume_from=saved)
-        save_outputs(folder, result)
-        evaluate_kept(folder, resolved(project), result, callbacks, stop)
+        saved = world.main_does(lambda: _reopen(project, folder, lock))
+        if not world.is_main:
+            return folder, fit(resolved(project), callbacks=callbacks, stop=stop, run_dir=str(folder),
+                               resume_from=saved, world=world)
+        recorder, events = RunRecorder(project, folder, lock, history=saved.history), EventsFile(folder)
+        try:
+            result = fit(resolved(project), callbacks=[recorder, events, *callbacks], stop=stop, run_dir=str(folder),
+                         checkpoints=checkpoint.CheckpointFile(folder), resume_from=saved, world=world)
+            save_outputs(folder, result)
+            evaluate_kept(folder, resolved(project), result, [events, *callbacks], stop)
+        finally:
+            events.flush()
     finally:
         lock.release()
     return folder, result

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from engine.distributed.world import World
 from engine.model.assemble import Assembled
 from engine.model.freezing import set_frozen_bn_eval
 from engine.model.modpath import under
@@ -103,3 +104,16 @@ def build_cache(model: nn.Module, a: Assembled, train_eval: DataLoader, val: Dat
     return FeatureCache(head, got_train[0], got_val[0], got_train[1] + got_val[1])
 
 
+
+
+def shared(cache: FeatureCache | None, world: World) -> FeatureCache | None:
+    """Under torchrun each rank caches its part of the images (`engine.distributed.ddp.shard`); the parts are
+    gathered so that every rank holds all the features, as one process would, and samples them as it would
+    the images. None on every rank when one rank has no cache (it ran out of memory): all train without."""
+    if not world.all(cache is not None):
+        return None
+    if world.distributed:
+        cache.train, cache.val = (TensorDataset(*(world.cat(x) for x in part.tensors))
+                                  for part in (cache.train, cache.val))
+        cache.failures = [f for part in world.gather(cache.failures) for f in part]
+    return cache

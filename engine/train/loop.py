@@ -17,6 +17,12 @@ one optimizer step per batch as before), down to one image at a time.
 The stop flag is checked after every batch and, through hooks on the model (`engine.train.interrupt`),
 between its layers: a stop inside a slow batch ends it before its next layer, the batch is thrown away, and
 the run ends as after a stop between batches.
+
+Under torchrun (`world`, `engine.distributed`) every rank runs this loop on its share of each batch, the model
+(or the head on cached features) in DistributedDataParallel: the ranks agree after every batch whether to stop
+(a stop inside a batch would leave the others waiting for its gradients), validate their dealt batches and
+add up the figures, and only rank 0 has the run folder's sinks. Out of memory ends a distributed run (one
+rank cannot run its epoch again alone): the last checkpoint continues it.
 """
 
 from __future__ import annotations
@@ -36,15 +42,17 @@ from torch.utils.data import DataLoader
 
 from engine import events as ev
 from engine.device import autocast_dtype, pick_device
+from engine.distributed import ddp
+from engine.distributed.world import World
 from engine.errors import DataError
-from engine.loading import DataBundle, make_loader, prepare_data
+from engine.loading import DataBundle, LoadFailure, make_loader, prepare_data
 from engine.model.assemble import assemble
 from engine.model.freezing import param_groups, snapshot_frozen, verify_frozen
 from engine.model.zoo import arch_info, effective_image_size
 from engine.preflight import raise_first
 from engine.project import Project, to_dict
 from engine.train import state as st
-from engine.train.feature_cache import FeatureCache, backbone_frozen, build_cache, set_train_mode
+from engine.train.feature_cache import FeatureCache, backbone_frozen, build_cache, set_train_mode, shared
 from engine.train.interrupt import BufferCopy, StopChecks, StopRequested
 from engine.train.optim import class_weights, make_optimizer, make_scheduler
 from engine.train.steps import Pass, autocast, batches, to_device
@@ -90,8 +98,9 @@ class _Fit:
 
     def __init__(self, project: Project, callbacks: Iterable[Callback], stop: threading.Event | None,
                  run_dir: str, allow_cache: bool, checkpoints: st.CheckpointSink | None = None,
-                 resume_from: st.Checkpoint | None = None) -> None:
+                 resume_from: st.Checkpoint | None = None, world: World | None = None) -> None:
         self.project = project
+        self.world = world or World()
         self.checkpoints = checkpoints
         self.resume_from = resume_from
         self.micro = project.train.batch_size  # images per forward pass; halved on out-of-memory
@@ -99,12 +108,17 @@ class _Fit:
         self.allow_cache = allow_cache
         self.callbacks = list(callbacks)
         self.stop = stop if stop is not None else StopFlag()
+        # What stops a batch or a pass part-way: the stop flag in one process; never under torchrun, where the
+        # ranks stop together between batches (`stopping`).
+        self.layer_stop = self.stop if not self.world.distributed else threading.Event()
         self.run_dir = run_dir
         self.load_failures: dict[str, str] = {}
         self.train_loader: DataLoader | None = None
         self.val_loader: DataLoader | None = None
         self.val_seconds = 0.0  # the last validation pass, for the ETA
         self.stop_checks: StopChecks | None = None
+        self.trainee: nn.Module | None = None  # what trains: the model, or its head on cached features
+        self.trained: nn.Module | None = None  # the same in DistributedDataParallel under torchrun
         self.held = 0.0  # seconds the callbacks held the loop (a pause, the window's updates)
 
     def emit(self, event: Any) -> None:
@@ -125,7 +139,7 @@ class _Fit:
     def setup(self) -> None:
         p, t = self.project, self.project.train
         raise_first(p)
-        self.device = pick_device(t.device)
+        self.device = self.world.place(pick_device(t.device))
         self.amp = autocast_dtype(self.device, t.amp)
         _seed_everything(t.seed)
         self.data: DataBundle = project_data(p)
@@ -137,10 +151,10 @@ class _Fit:
         model = self.a.model
         if self.device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
             model.to(memory_format=torch.channels_last)
-        self.stop_checks = StopChecks(model, self.stop)
+        self.stop_checks = StopChecks(model, self.layer_stop)
         pin = self.device.type == "cuda"
-        self.train_loader = make_loader(self.data.train, t.batch_size, True, t.seed, pin_memory=pin)
-        self.val_loader = make_loader(self.data.val, t.batch_size, False, t.seed, pin_memory=pin)
+        self.train_loader = ddp.train_loader(self.data.train, self.world, t.batch_size, t.seed, pin_memory=pin)
+        self.val_loader = ddp.val_loader(self.data.val, self.world, t.batch_size, t.seed, pin_memory=pin)
         self.snapshot = snapshot_frozen(model, self.a.plan, self.a.head_paths)
         self.backbone_frozen = backbone_frozen(model, self.a)
         groups = param_groups(model, self.a.plan, t.lr, t.backbone_lr_mult, t.weight_decay, self.a.head_paths)
@@ -161,32 +175,50 @@ class _Fit:
             self.log(f"resuming after epoch {self.state.epoch} of {t.epochs}")
         self.cache: FeatureCache | None = None
         if self.allow_cache and self.backbone_frozen and p.data.augment == "none":
-            out_of_memory = False
+            cache, out_of_memory = None, False
             try:
-                self.cache = self._try_cache()
+                cache = self._try_cache()
             except torch.OutOfMemoryError:
                 out_of_memory = True
             except StopRequested:  # the run ends at once: `run` sees the flag
-                self.cache = None
+                cache = None
             if out_of_memory:  # the loop's own retries take it from here, a batch at a time
                 self._free_memory()
                 self.log("out of memory while caching the backbone's features; training without the cache",
                          "warning")
+            self.cache = shared(cache, self.world)  # every rank's part, on every rank; or none on any
+            if self.cache is not None:
+                self._note_failures(self.cache.failures)
+                self.train_loader = ddp.train_loader(self.cache.train, self.world, t.batch_size, t.seed, num_workers=0)
+                self.val_loader = ddp.val_loader(self.cache.val, self.world, t.batch_size, t.seed, num_workers=0)
+            elif cache is not None:
+                self.log("another process could not cache its features; training without the cache", "warning")
+        self.wrap_trainee()
+        if self.world.distributed:
+            self.log(f"{self.world.size} processes, {self.train_loader.batch_size} of the {t.batch_size} images of "
+                     f"each step on each (DistributedDataParallel over {World.backend_for(self.device)})")
 
     def _try_cache(self) -> FeatureCache | None:
+        """The backbone's features of this rank's part of the images (all of them in one process)."""
         t = self.project.train
         self.log(f"everything below the head is frozen and augmentation is off: caching the backbone's "
                  f"features for {len(self.data.train) + len(self.data.val)} images")
-        in_order = make_loader(self.data.train, t.batch_size, False, t.seed, pin_memory=self.device.type == "cuda")
-        cache = build_cache(self.state.model, self.a, in_order, self.val_loader, self.device, self.amp, self.stop)
+        pin = self.device.type == "cuda"
+        in_order = make_loader(ddp.shard(self.data.train, self.world), t.batch_size, False, t.seed, pin_memory=pin)
+        val = make_loader(ddp.shard(self.data.val, self.world), t.batch_size, False, t.seed, pin_memory=pin)
+        cache = build_cache(self.state.model, self.a, in_order, val, self.device, self.amp, self.layer_stop)
         if cache is None and not self.stop.is_set():
             self.log("this model's output is not a function of its head's input alone; training without "
                      "the feature cache", "warning")
-        if cache is not None:
-            self._note_failures(cache.failures)
-            self.train_loader = make_loader(cache.train, t.batch_size, True, t.seed, num_workers=0)
-            self.val_loader = make_loader(cache.val, t.batch_size, False, t.seed, num_workers=0)
         return cache
+
+    def wrap_trainee(self) -> None:
+        """What trains (the model, or the head on cached features), in DistributedDataParallel over the
+        parameters that train now. Called at the start, and again by whatever changes which parameters train
+        (an unfreezing transition), on every rank at the same step: DDP averages the gradients only of the
+        parameters that required grad when it was built (`engine.distributed.ddp.wrap`)."""
+        self.trainee = self.cache.head if self.cache is not None else self.state.model
+        self.trained = ddp.wrap(self.trainee, self.world)
 
     def _note_failures(self, failures: list[Any]) -> None:
         for f in failures:
@@ -194,10 +226,22 @@ class _Fit:
                 self.load_failures[f.path] = f.reason
                 self.log(f"skipped {f.path}: {f.reason}", "warning")
 
+    def _gather_failures(self) -> None:
+        """Under torchrun: the files the other ranks could not read, for the summary."""
+        for part in self.world.gather(self.load_failures) if self.world.distributed else ():
+            self._note_failures([LoadFailure(path, reason) for path, reason in part.items()])
+
     # -- running
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.cache.head(x) if self.cache is not None else self.state.model(x)
+        return self.trained(x)
+
+    def stopping(self) -> bool:
+        """Whether to stop now. Under torchrun the ranks agree: a stop asked of any one stops them all here."""
+        if self.world.any(self.stop.is_set()):
+            self.stop.set()
+            return True
+        return False
 
     def lr(self) -> float:
         return float(self.state.optimizer.param_groups[self.head_group]["lr"])
@@ -210,8 +254,9 @@ class _Fit:
     def train_epoch(self, epoch: int) -> Pass | None:
         """One epoch of training; None when stopped part-way."""
         s, t = self.state, self.project.train
-        torch.manual_seed(t.seed * 100_003 + epoch)
+        torch.manual_seed(t.seed * 100_003 + epoch + 1_000_003 * self.world.rank)
         self.train_loader.generator.manual_seed(t.seed * 100_003 + epoch)
+        ddp.set_epoch(self.train_loader, epoch)
         set_train_mode(s.model, self.a, self.backbone_frozen)
         acc = Pass()
         start = self.clock()
@@ -222,7 +267,7 @@ class _Fit:
                 # With no kept weights to fall back on, a stop inside the step puts back the buffers it changed.
                 before = None
                 if s.best_state is None:
-                    before = BufferCopy(self.cache.head if self.cache is not None else s.model)
+                    before = BufferCopy(self.trainee)
                 stopped = False
                 try:
                     loss, out = self.step(x, y)
@@ -236,17 +281,23 @@ class _Fit:
                     s.scheduler.step()
                 batch_loss = float(loss)
                 batch_correct = int((out.argmax(1) == y).sum())
-                acc.add(batch_loss, batch_correct, len(y))
+            elif self.world.distributed:  # every rank must take every step, or the others wait for it
+                raise DataError(f"rank {self.world.rank}: no image of a training batch in epoch {epoch} could be "
+                                f"read (e.g. {failures[0].path}: {failures[0].reason}); remove the unreadable "
+                                f"files and continue the run with --resume")
             else:
                 lr, batch_loss, batch_correct = self.lr(), math.nan, 0
+            batch_loss, batch_correct, seen = self.world.batch(batch_loss, batch_correct, len(y))
+            if seen:
+                acc.add(batch_loss, batch_correct, seen)
             s.global_step += 1
             acc.seconds = self.clock() - start
             self.emit(ev.BatchEnded(
                 epoch=epoch, step=step, steps_per_epoch=self.steps, global_step=s.global_step,
-                loss=batch_loss, accuracy=batch_correct / len(y) if len(y) else math.nan, lr=lr,
+                loss=batch_loss, accuracy=batch_correct / seen if seen else math.nan, lr=lr,
                 images_per_second=acc.seen / acc.seconds if acc.seconds > 0 else 0.0,
                 eta_seconds=self.eta(epoch, acc.seconds / step, self.steps - step)))
-            if self.stop.is_set():
+            if self.stopping():
                 return None
         return acc
 
@@ -268,11 +319,13 @@ class _Fit:
             w = self.criterion.weight
             denom = w[y].sum() if w is not None else torch.tensor(float(len(y)), device=y.device)
             loss, outs = torch.zeros((), device=y.device), []
-            for xc, yc in zip(x.split(self.micro), y.split(self.micro), strict=True):
-                with autocast(self.device, self.amp):
-                    part = self.forward(xc)
-                part_loss = self.per_image_loss(part.float(), yc).sum() / denom
-                self._backward(part_loss)
+            parts = list(zip(x.split(self.micro), y.split(self.micro), strict=True))
+            for i, (xc, yc) in enumerate(parts):
+                with ddp.no_sync(self.trained, sync=i == len(parts) - 1):
+                    with autocast(self.device, self.amp):
+                        part = self.forward(xc)
+                    part_loss = self.per_image_loss(part.float(), yc).sum() / denom
+                    self._backward(part_loss)
                 loss += part_loss.detach()
                 outs.append(part.detach())
             out = torch.cat(outs)
@@ -284,25 +337,34 @@ class _Fit:
         return loss, out
 
     def evaluate(self) -> Pass | None:
+        """The validation figures. Under torchrun each rank evaluates its dealt batches with rank 0's buffers,
+        and the per-batch figures are added up in batch order, exactly as one process adds them."""
+        self.world.sync_buffers(self.trainee)
         model = self.state.model
         model.eval()
-        acc = Pass()
+        dealt = self.val_loader.sampler
+        rows = torch.zeros((dealt.total, 3), dtype=torch.float64)  # each batch's loss, correct, images
         start = self.clock()
         with torch.no_grad():
-            for x, y, failures in batches(self.val_loader):
+            for k, (x, y, failures) in enumerate(batches(self.val_loader)):
                 self._note_failures(failures)
-                if self.stop.is_set():
+                if self.layer_stop.is_set():
                     return None
                 if not len(y):
                     continue
                 x, y = to_device(x, self.device), y.to(self.device, non_blocking=True)
                 try:
                     with autocast(self.device, self.amp):
-                        out = torch.cat([self.forward(xc) for xc in x.split(self.micro)])
+                        out = torch.cat([self.trainee(xc) for xc in x.split(self.micro)])
                 except StopRequested:
                     return None
                 loss = self.criterion(out.float(), y)
-                acc.add(float(loss), int((out.argmax(1) == y).sum()), len(y))
+                rows[dealt.batches()[k]] = torch.tensor([float(loss), int((out.argmax(1) == y).sum()), len(y)],
+                                                        dtype=torch.float64)
+        acc = Pass()
+        for loss, correct, n in self.world.table(rows).tolist():
+            if n:
+                acc.add(loss, int(correct), int(n))
         acc.seconds = self.clock() - start
         return acc
 
@@ -314,20 +376,20 @@ class _Fit:
             epochs=t.epochs, steps_per_epoch=self.steps, train_size=len(self.data.train),
             val_size=len(self.data.val), classes=tuple(self.data.classes), device=str(self.device),
             trainable_params=trainable, total_params=total_params, feature_cache=self.cache is not None,
-            run_dir=self.run_dir))
+            run_dir=self.run_dir, world_size=self.world.size))
         start = self.clock()
         resumed_from = s.epoch if self.resume_from is not None else None
         self.last_checkpoint = self.resume_from or self.checkpoint()
         stopped_early = self.patience_spent()
         train_images, train_seconds = 0, 0.0
-        while not stopped_early and s.epoch < t.epochs and not self.stop.is_set():
+        while not stopped_early and s.epoch < t.epochs and not self.stopping():
             epoch = s.epoch + 1
             out_of_memory = None
             try:
                 tr = self.train_epoch(epoch)
                 va = self.evaluate() if tr is not None else None
             except torch.OutOfMemoryError as exc:
-                if self.micro <= 1:
+                if self.micro <= 1 or self.world.distributed:
                     raise
                 out_of_memory = str(exc).splitlines()[0] if str(exc) else "out of memory"
             if out_of_memory is not None:  # outside the except block: its traceback no longer holds tensors
@@ -335,6 +397,7 @@ class _Fit:
                 continue
             if tr is None or va is None:
                 break
+            self._gather_failures()
             if tr.seen == 0:
                 example = next(iter(self.load_failures.items()), ("?", "?"))
                 raise DataError(f"no training image could be read in epoch {epoch} (e.g. {example[0]}: "
@@ -364,7 +427,7 @@ class _Fit:
                 s.best_state = {k: self.last_checkpoint.tensors[f"model/{k}"] for k in s.model.state_dict()}
             self.emit(e)
             stopped_early = self.patience_spent()
-        stopped_by_user = self.stop.is_set() and not stopped_early
+        stopped_by_user = self.stopping() and not stopped_early
         if s.best_state is not None:
             s.model.load_state_dict(s.best_state)
         check = verify_frozen(s.model, self.snapshot)
@@ -436,11 +499,12 @@ class _Fit:
             self.stop_checks.remove()
             self.stop_checks = None
         self.train_loader = self.val_loader = None
+        self.trained = None
 
 
 def fit(project: Project, *, callbacks: Iterable[Callback] = (), stop: threading.Event | None = None,
         run_dir: str | None = None, feature_cache: bool = True, checkpoints: st.CheckpointSink | None = None,
-        resume_from: st.Checkpoint | None = None) -> FitResult:
+        resume_from: st.Checkpoint | None = None, world: World | None = None) -> FitResult:
     """Train `project` and return the best model by validation accuracy with its history and summary.
 
     Raises a `ThawError` (nothing trained) for an invalid project or unusable data. `stop` (a `StopFlag`
@@ -450,8 +514,10 @@ def fit(project: Project, *, callbacks: Iterable[Callback] = (), stop: threading
     `feature_cache=False` never caches features (to compare, or to save memory).
     With `checkpoints` (a `CheckpointSink`), a checkpoint goes there before the first epoch and after each
     one; `resume_from` (from `engine.runs.checkpoint.read`, for this same project) continues after its epoch.
+    `world` (`engine.distributed.world.World`): this process's rank under torchrun, whose process group has
+    been joined; every rank calls `fit` alike (only rank 0 with sinks and callbacks that write).
     """
-    f = _Fit(project, callbacks, stop, str(run_dir or ""), feature_cache, checkpoints, resume_from)
+    f = _Fit(project, callbacks, stop, str(run_dir or ""), feature_cache, checkpoints, resume_from, world)
     try:
         f.setup()
         return f.run()

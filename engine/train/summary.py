@@ -28,6 +28,7 @@ def fit_summary(fit: Any, *, best: float, final: float, check: FrozenCheck, seco
         "stopped_early": stopped_early,
         "stopped_by_user": stopped_by_user,
         "device": str(fit.device),
+        "world_size": fit.world.size,  # processes that trained together (torchrun); the device is rank 0's
         "autocast": str(fit.amp).replace("torch.", "") if fit.amp else None,
         "image_size": fit.a.image_size,
         "train_size": len(fit.data.train),

@@ -109,8 +109,9 @@ class _Progress(ev.Handler):
 
     def on_fit_started(self, e: ev.FitStarted) -> None:
         cache = ", feature cache" if e.feature_cache else ""
+        where = f"{e.device} x {e.world_size} processes" if e.world_size > 1 else e.device
         self._line(f"training {len(e.classes)} classes: {e.train_size} train / {e.val_size} val images, "
-                   f"{e.trainable_params:,} of {e.total_params:,} parameters trainable, on {e.device}{cache}")
+                   f"{e.trainable_params:,} of {e.total_params:,} parameters trainable, on {where}{cache}")
 
     def on_epoch_ended(self, e: ev.EpochEnded) -> None:
         best = "  *best*" if e.is_best else ""

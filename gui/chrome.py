@@ -43,6 +43,9 @@ class WindowChrome:
         self.resume_action = self._action("Resume", self.resume, "resumeRun", "Ctrl+Shift+R", "Continue the paused run")
         self.stop_action = self._action("Stop", self.stop, "stopRun", "Ctrl+.",
                                         "Stop now (before the next layer); the best model so far is kept")
+        self.processes_action = self._action(self.processes_action_text(), self.run_in_processes, "runInProcesses",
+                                             tip="Train the project in several processes under torchrun (one per "
+                                                 "GPU, or on several machines); the window follows the run")
         self.continue_action = self._action("Continue a Stopped Run...", self.continue_dialog, "continueRun",
                                             tip="Resume a stopped or crashed run from its folder's last checkpoint")
         self.undo_action = self._action("&Undo", self.undo, "undo", S.Undo, "Undo the last edit")
@@ -66,7 +69,7 @@ class WindowChrome:
         run_menu = self._menu(bar, "&Run", "runMenu")
         run_menu.addActions([self.start_action, self.pause_action, self.resume_action, self.stop_action])
         run_menu.addSeparator()
-        run_menu.addAction(self.continue_action)
+        run_menu.addActions([self.processes_action, self.continue_action])
         demo_menu = self._menu(bar, "&Demo", "demoMenu")
         demo_menu.addActions(list(self.demo_actions.values()))
         self.view_menu = self._menu(bar, "&View", "viewMenu")

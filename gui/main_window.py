@@ -42,6 +42,7 @@ from gui.panels.model_panel import ModelPanel
 from gui.panels.training_panel import TrainingPanel
 from gui.project_files import ProjectFiles
 from gui.reason_bar import ReasonBar
+from gui.run import launcher
 from gui.run.controller import RunController, ask_to_stop
 from gui.undo import ProjectHistory, Snapshot, put_back
 
@@ -295,10 +296,11 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
         running = self.is_running()
         found = [] if running else self.reasons()
         self.start_action.setEnabled(not running and not found)
+        self.processes_action.setEnabled(not running and not found)
         self.start_reason.show_reasons(found)
         self.start_action.setToolTip("Can't start:\n" + "\n".join(map(str, found)) if found else "Train the project")
         paused = self.runs.is_paused()
-        self.pause_action.setEnabled(running and not paused)
+        self.pause_action.setEnabled(running and not paused and self.runs.can_pause())
         self.resume_action.setEnabled(running and paused)
         self.stop_action.setEnabled(running)
         self.show_undo_state(running)
@@ -318,6 +320,13 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
     def start(self) -> bool:
         """Train the project in a new run folder."""
         return self._launch(None, self.problems())
+
+    def processes_action_text(self) -> str:
+        return launcher.action_text()
+
+    def run_in_processes(self) -> bool:
+        """Run > Run in Several Processes... (or Run on N GPUs...): the command line under torchrun."""
+        return launcher.run_in_processes(self)
 
     def launch_resume(self, run_dir: str | Path) -> bool:
         """Continue the run in `run_dir` (its own project is shown); the engine scans its data itself."""

@@ -70,6 +70,13 @@ class Launch:
                 "--rdzv-endpoint", self.rdzv_endpoint, "--nproc-per-node", str(self.nproc_per_node)]
 
 
+def local_gpus() -> int:
+    """CUDA devices on this machine: one process each is the usual launch."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def backend(project: Any) -> str:
     """The process group's backend for the project's device: NCCL on CUDA, gloo on the CPU."""
     return World.backend_for(pick_device(project.train.device))

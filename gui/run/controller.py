@@ -1,14 +1,17 @@
 """The window's one training run: starting it, pausing, stopping (within seconds when the window quits), and
 showing its progress as it goes.
 
-It hands a copy of the project to a `TrainingRun` and turns the run's signals into the progress bar, the
-banner above the set-up, the speed and device labels, the plots, the log and, at the end, the summary card. The
-window decides when a run may start (the engine's preflight) and locks its set-up while `running` says so.
+It hands a copy of the project to a `TrainingRun` (or starts a `ProcessRun`: the command line under torchrun,
+followed through its run folder) and turns the run's signals into the progress bar, the banner above the set-up,
+the speed and device labels, the plots, the log and, at the end, the summary card; both kinds of run send the
+same signals. The window decides when a run may start (the engine's preflight) and locks its set-up while
+`running` says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shlex
 import time
 import traceback
 from collections.abc import Callable
@@ -23,6 +26,7 @@ from engine.project import Project
 from engine.runs import checkpoint
 from engine.wording import clock, count, training_failed
 from gui.naming import named
+from gui.run.process import ProcessRun
 from gui.run.summary import RunSummary
 from gui.run.worker import TrainingRun
 from gui.tasks import QUIT_SECONDS
@@ -63,11 +67,12 @@ class RunController(QObject):
                  show_error: Callable[[str, str], None], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._plots, self._log, self._show_error = plots, log, show_error
-        self.run: TrainingRun | None = None
+        self.run: TrainingRun | ProcessRun | None = None
         self.last_result: FitEnded | None = None
         self.last_error: BaseException | None = None
         self._fit_started: FitStarted | None = None
-        self._latest: TrainingRun | None = None  # the run whose signals count (a joined run's may still arrive)
+        self._latest: TrainingRun | ProcessRun | None = None  # the run whose signals count (a joined run's may
+        # still arrive)
         self._at = ""  # where the run is, as the progress bar says it (without "paused" or "stopping")
         self._held = False  # the loop holds: paused (from the run's own word, not from the request)
         self._over = False  # the run has said how it ended: the progress bar says that, as it is
@@ -88,6 +93,10 @@ class RunController(QObject):
     def is_paused(self) -> bool:
         return self.is_running() and self.run.is_paused()
 
+    def can_pause(self) -> bool:
+        """A run in this process can pause; one in other processes cannot."""
+        return self.is_running() and self.run.can_pause
+
     # ------------------------------------------------------------ control
 
     def launch(self, project: Project, resume_dir: str | Path | None = None) -> None:
@@ -96,11 +105,23 @@ class RunController(QObject):
         if resume_dir is not None:  # a continued run shows its whole history, not only what comes now
             with contextlib.suppress(ThawError):  # the run itself says what is wrong with the folder
                 self._plots().add_history(checkpoint.read(resume_dir, tensors=False).history)
+        what = f"continuing the run in {resume_dir}" if resume_dir else f"starting {project.name}"
+        self._follow(TrainingRun(project.copy(), resume_dir, resume=resume_dir is not None, parent=self),
+                     f"{what}: {project.model.arch}, {count(project.train.epochs, 'epoch')}")
+
+    def launch_processes(self, project: Project, command: list[str], run_dir: Path, processes: int,
+                         cleanup: Callable[[], None]) -> None:
+        """Start `command` (the command line under torchrun, `processes` in all), whose rank 0 writes `run_dir`,
+        and show it as a run in this process is shown; `cleanup` once it has ended."""
+        self._plots().clear()
+        self._follow(ProcessRun(command, run_dir, self, cleanup),
+                     f"starting {project.name} in {processes} processes: {shlex.join(command)}")
+
+    def _follow(self, run: TrainingRun | ProcessRun, what: str) -> None:
         self.summary.hide()
         self.last_result = self.last_error = self._fit_started = None
         self._held = self._over = False
-        self.run = self._latest = run = TrainingRun(project.copy(), resume_dir, resume=resume_dir is not None,
-                                                    parent=self)
+        self.run = self._latest = run
         for signal, slot in ((run.fit_started, self._on_started), (run.batches, self._on_batches),
                              (run.epoch_ended, self._on_epoch), (run.log, self._on_log),
                              (run.returned, self._on_returned), (run.errored, self._on_errored),
@@ -110,8 +131,7 @@ class RunController(QObject):
         self._show("Preparing data and model...")
         self.progress.setRange(0, 0)
         self.banner.show()
-        what = f"continuing the run in {resume_dir}" if resume_dir else f"starting {project.name}"
-        self._log(f"{what}: {project.model.arch}, {count(project.train.epochs, 'epoch')}", "info")
+        self._log(what, "info")
         run.start()
         self.running_changed.emit(True)
 
@@ -127,7 +147,8 @@ class RunController(QObject):
         if self.is_running() and not self.run.is_stop_requested():
             self.run.request_stop()
             self._show()
-            self._log("stop requested: stopping before the next layer", "info")
+            where = "before the next layer" if self.run.can_pause else "after the current batch, on every process"
+            self._log(f"stop requested: stopping {where}", "info")
 
     def stop_and_join(self, timeout_ms: int = 30000) -> bool:
         """Stop the run (if any) and wait for its thread at most `timeout_ms`; True when no thread is left
@@ -158,9 +179,10 @@ class RunController(QObject):
         self.progress.setRange(0, max(1, event.epochs * event.steps_per_epoch))
         self.progress.setValue(0)
         self._show(f"Epoch 1/{event.epochs} · step 0/{event.steps_per_epoch} · ETA {clock(None)}")
-        self.device_label.setText(f"device: {event.device}")
+        processes = f" x {event.world_size} processes" if event.world_size > 1 else ""
+        self.device_label.setText(f"device: {event.device}{processes}")
         cache = " (feature cache)" if event.feature_cache else ""
-        self._log(f"training on {event.device}{cache}: {event.train_size} train / {event.val_size} val images, "
+        self._log(f"training on {event.device}{processes}{cache}: {event.train_size} train / {event.val_size} val images, "
                   f"{len(event.classes)} classes, {event.trainable_params:,} of {event.total_params:,} "
                   f"parameters trainable; run folder {event.run_dir}", "info")
 
@@ -229,7 +251,7 @@ class RunController(QObject):
         if run is not self.run:
             return
         self.run = None
-        run.task.join()
+        run.wait()
         self.banner.hide()
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)

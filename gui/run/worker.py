@@ -134,6 +134,8 @@ class TrainingRun(QObject):
     errored = Signal(object)         # the exception; the run is over
     finished = Signal()              # always last: the thread is done
 
+    can_pause = True
+
     def __init__(self, project: Project, run_dir: str | Path | None = None, parent: QObject | None = None,
                  resume: bool = False) -> None:
         super().__init__(parent)
@@ -179,4 +181,8 @@ class TrainingRun(QObject):
     def join(self, timeout_ms: int = 30000) -> bool:
         """Stop the run and wait for its thread to end; True once it has."""
         self.request_stop()
+        return self.task.join(timeout_ms)
+
+    def wait(self, timeout_ms: int = 30000) -> bool:
+        """Wait for the thread to end (without stopping it); True once it has."""
         return self.task.join(timeout_ms)

@@ -1,8 +1,9 @@
 """Render docs/screenshots/: the start page, the idle demo window and a run in progress, at 1280x720,
 1366x768 and 1920x1080, offscreen, with a throw-away settings and data folder. `--scale 2` renders the idle
-window at a device pixel ratio of 2 (HiDPI) instead, as idle-1280x720@2x.png.
+window at a device pixel ratio of 2 (HiDPI) instead, as idle-1280x720@2x.png; `--dialogs` renders only the
+dialogs (processes-dialog.png: Run > Run in Several Processes..., set for two machines).
 
-    python docs/make_screenshots.py && python docs/make_screenshots.py --scale 2
+    python docs/make_screenshots.py && python docs/make_screenshots.py --scale 2 && python docs/make_screenshots.py --dialogs
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ SIZES = ((1280, 720), (1366, 768), (1920, 1080))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="device pixel ratio (QT_SCALE_FACTOR)")
+    parser.add_argument("--dialogs", action="store_true", help="render the dialogs only")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="thaw-shots-")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -42,6 +44,25 @@ def main() -> None:
             time.sleep(0.02)
 
     OUT.mkdir(exist_ok=True)
+    if args.dialogs:
+        os.environ["THAW_DATA_DIR"] = f"{tmp}/data-dialogs"
+        window = create_window(demo="inductive")
+        window.resize(*SIZES[0])
+        window.show()
+        settle(window.start_action.isEnabled)
+        from gui.run.launcher import ProcessesDialog
+
+        dialog = ProcessesDialog(window.project, window.path, window)
+        dialog.machines.setValue(2)
+        dialog.endpoint.setText("10.0.0.1:29400")
+        dialog.show()
+        settle()
+        dialog.grab().save(str(OUT / "processes-dialog.png"))
+        dialog.close()
+        window.dirty = False
+        window.close()
+        print(f"written to {OUT}")
+        return
     sizes = SIZES if args.scale == 1 else SIZES[:1]
     for width, height in sizes:
         suffix = f"{width}x{height}" + (f"@{args.scale:g}x" if args.scale != 1 else "")

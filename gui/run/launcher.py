@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -54,13 +55,13 @@ class ProcessesDialog(QDialog):
         self.setWindowTitle(action_text().rstrip("."))
         self.project, self.project_file = project, project_file
         gpus = launch.local_gpus()
-        b = project.train.batch_size
-        where = (f"This machine has {gpus} GPUs: one process each, NCCL between them." if gpus > 1 else
-                 "There are not several GPUs here: the processes share this machine's CPU cores (gloo). It "
-                 "shows how a run on several GPUs goes; it is seldom faster than one process.")
-        intro = WrappingLabel(f"The command line runs the project under torchrun, the processes training together "
-                              f"(DistributedDataParallel); the window follows its run folder. train.batch_size "
-                              f"({b}) is one step over all processes: each takes its share. {where}")
+        intro = WrappingLabel("Thaw runs the command line under torchrun: the processes train the project together "
+                              "(DistributedDataParallel) and the window follows the run through its run folder.")
+        device = WrappingLabel(f"This machine has {gpus} GPUs: one process each, NCCL between them." if gpus > 1 else
+                               "There are not several GPUs here: the processes share this machine's CPU cores "
+                               "(gloo). That shows how a run on several GPUs goes; it is seldom faster than one "
+                               "process.")
+        device.setStyleSheet("color: #555;")
         self.processes = named(QSpinBox(), "processesPerMachine", "Processes on each machine")
         self.processes.setRange(1, 64)
         self.processes.setValue(gpus if gpus > 1 else 2)
@@ -68,14 +69,18 @@ class ProcessesDialog(QDialog):
         self.machines.setRange(1, 64)
         self.endpoint = named(QLineEdit(f"{socket.gethostname()}:{PORT}"), "rendezvousEndpoint",
                               "This machine's address and a free port")
+        self.endpoint.setMinimumWidth(220)
         form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         form.addRow("Processes on each machine:", self.processes)
         form.addRow("Machines:", self.machines)
         form.addRow("This machine (machine 0), HOST:PORT:", self.endpoint)
+        self.share = WrappingLabel("")
         self.others_label = WrappingLabel("On each other machine, with the same project file, data and Thaw, run:")
         self.others = named(QPlainTextEdit(), "otherMachineCommands", "Commands for the other machines")
         self.others.setReadOnly(True)
         self.others.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.others.setMaximumHeight(96)
         self.copy = named(QPushButton("Copy the commands"), "copyMachineCommands", "Copy the commands")
         self.copy.clicked.connect(lambda: QApplication.clipboard().setText(self.others.toPlainText()))
         self.problem = WrappingLabel("")
@@ -86,14 +91,22 @@ class ProcessesDialog(QDialog):
         named(buttons.button(QDialogButtonBox.StandardButton.Cancel), "cancelProcesses", "Cancel")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        copy_row = QHBoxLayout()
+        copy_row.addWidget(self.copy)
+        copy_row.addStretch(1)
         lay = QVBoxLayout(self)
-        lay.addWidget(intro)
+        for w in (intro, device):
+            lay.addWidget(w)
         lay.addLayout(form)
-        for w in (self.others_label, self.others, self.copy, self.problem, buttons):
+        for w in (self.share, self.others_label, self.others):
+            lay.addWidget(w)
+        lay.addLayout(copy_row)
+        lay.addStretch(1)
+        for w in (self.problem, buttons):
             lay.addWidget(w)
         for signal in (self.processes.valueChanged, self.machines.valueChanged, self.endpoint.textChanged):
             signal.connect(self.refresh)
-        self.resize(620, 420)
+        self.resize(600, 400)
         self.refresh()
 
     def launch(self) -> launch.Launch:
@@ -115,6 +128,9 @@ class ProcessesDialog(QDialog):
                 raise ThawError("several machines run the same project file: save the project first")
         except ThawError as exc:
             problem = str(exc)
+        b = self.project.train.batch_size
+        self.share.setText(f"{how.world_size} processes in all: each takes {b // how.world_size} of the {b} images "
+                           f"of a step (train.batch_size is one step over all processes)." if not problem else "")
         self.problem.setText(problem)
         self.problem.setVisible(bool(problem))
         self.start.setEnabled(not problem)

@@ -105,10 +105,13 @@ class ProcessRun(QObject):
         if not self.is_running() or self._stop_requested:
             return
         self._stop_requested = True
-        if sys.platform == "win32":  # pragma: no cover - no POSIX signals there
+        pid = self.process.processId()
+        if pid <= 0:  # still starting: nothing trained yet to save
+            self.process.kill()
+        elif sys.platform == "win32":  # pragma: no cover - no POSIX signals there
             self.process.terminate()
         else:
-            os.kill(self.process.processId(), signal.SIGINT)
+            os.kill(pid, signal.SIGINT)
 
     def is_stop_requested(self) -> bool:
         return self._stop_requested

@@ -151,7 +151,8 @@ def run(launch: Launch, argv: list[str]) -> tuple[int, str | None]:
                                                                             // launch.nproc_per_node)),
            "PYTHONPATH": os.pathsep.join(p for p in (str(MAIN_SCRIPT.parent), os.environ.get("PYTHONPATH")) if p)}
     before_env = {k: os.environ.get(k) for k in (*env, "TORCHELASTIC_SIGNALS_TO_HANDLE")}
-    before_signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    handled = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n)]
+    before_signals = {s: signal.getsignal(s) for s in handled}  # torchrun's agent takes these over
     os.environ.update(env)
     try:
         torchrun.run(torchrun.parse_args([*launch.torchrun_args(), str(MAIN_SCRIPT), *argv]))

@@ -47,14 +47,14 @@ from engine.io.space import nearest_existing, write_problem
 from engine.project import Project
 from engine.results.evaluation import PREDICTIONS_FILE, REPORT_FILE, evaluate
 from engine.results.predict import load_run
-from engine.runs import checkpoint
+from engine.runs import checkpoint, events_file
 from engine.runs.events_file import EventsFile
 from engine.runs.lock import RunLock
 from engine.train.loop import Callback, FitResult, fit
 
 METRICS_HEADER = ("epoch", "split", "loss", "accuracy", "lr", "seconds")
 OUTPUTS = ("project.thaw.toml", "labels.json", "metrics.csv", "model.safetensors", "summary.json",
-           checkpoint.FILENAME, REPORT_FILE, PREDICTIONS_FILE)
+           checkpoint.FILENAME, REPORT_FILE, PREDICTIONS_FILE, events_file.FILENAME)
 
 
 def default_run_dir(project: Project, now: float | None = None) -> Path:

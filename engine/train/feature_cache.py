@@ -6,6 +6,8 @@ them. Also the train/eval modes that make cached and uncached training give the 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -48,14 +50,33 @@ class FeatureCache:
         self.head, self.train, self.val, self.failures = head, train, val, failures
 
 
-def _extract(model: nn.Module, head: nn.Module, loader: DataLoader, device: torch.device,
-             amp: torch.dtype | None, check: bool, stop: threading.Event
-             ) -> tuple[TensorDataset, list[Any]] | None:
-    """Run the model over `loader`, keeping the head's input. With `check`, first make sure the model's
-    output is the head's output of that input (else None: this model cannot be cached this way)."""
-    captured: list[torch.Tensor] = []
-    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach()))
-    feats, labels, failures = [], [], []
+@dataclass(frozen=True)
+class Tap:
+    """A place a forward pass is read at: a module's input (`before`) or its output, made `[N, D]` by `pool`."""
+
+    module: nn.Module
+    before: bool = False
+    pool: Callable[[torch.Tensor], torch.Tensor] = torch.Tensor.detach
+
+
+def extract(model: nn.Module, taps: Sequence[Tap], loader: DataLoader, device: torch.device,
+            amp: torch.dtype | None, stop: threading.Event,
+            check: Callable[[Any, list[torch.Tensor]], bool] | None = None
+            ) -> tuple[list[torch.Tensor], torch.Tensor, list[Any]] | None:
+    """Run the model over `loader` (no gradients) and keep what each tap reads, as float32, with the labels and
+    the files that failed to load. None when stopped, when a tap is not read exactly once per batch, or when
+    `check(output, first batch's readings)` says no."""
+    current: list[list[torch.Tensor]] = [[] for _ in taps]
+
+    def reader(i: int, tap: Tap) -> Callable[..., None]:
+        def read(_module: nn.Module, args: Any, out: Any = None) -> None:
+            current[i].append(tap.pool(args[0] if tap.before else out).detach())
+        return read
+
+    hooks = [tap.module.register_forward_pre_hook(reader(i, tap)) if tap.before else
+             tap.module.register_forward_hook(reader(i, tap)) for i, tap in enumerate(taps)]
+    feats: list[list[torch.Tensor]] = [[] for _ in taps]
+    labels, failures = [], []
     try:
         with torch.no_grad():
             for batch in loader:
@@ -64,26 +85,42 @@ def _extract(model: nn.Module, head: nn.Module, loader: DataLoader, device: torc
                 failures += batch.failures
                 if not len(batch):
                     continue
-                captured.clear()
+                for c in current:
+                    c.clear()
                 x = to_device(batch.x, device)
                 with autocast(device, amp):
                     out = model(x)
-                if len(captured) != 1:
+                if any(len(c) != 1 for c in current):
                     return None
-                f = captured[0]
-                if check:
-                    check = False
-                    with autocast(device, amp):
-                        again = head(f)
-                    if not (isinstance(out, torch.Tensor) and again.shape == out.shape
-                            and torch.allclose(again.float(), out.float(), rtol=1e-3, atol=1e-4)):
+                if check is not None:
+                    if not check(out, [c[0] for c in current]):
                         return None
-                feats.append(f.float())
+                    check = None
+                for f, c in zip(feats, current, strict=True):
+                    f.append(c[0].float())
                 labels.append(batch.y)
     finally:
-        hook.remove()
-    x = torch.cat(feats) if feats else torch.empty(0)
+        for hook in hooks:
+            hook.remove()
     y = torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
+    return [torch.cat(f) if f else torch.empty(0) for f in feats], y, failures
+
+
+def _head_inputs(model: nn.Module, head: nn.Module, loader: DataLoader, device: torch.device,
+                 amp: torch.dtype | None, check: bool, stop: threading.Event
+                 ) -> tuple[TensorDataset, list[Any]] | None:
+    """The head's input for every image of `loader`. With `check`, first make sure the model's output is the
+    head's output of that input (else None: this model cannot be cached this way)."""
+    def same_output(out: Any, read: list[torch.Tensor]) -> bool:
+        with autocast(device, amp):
+            again = head(read[0])
+        return (isinstance(out, torch.Tensor) and again.shape == out.shape
+                and torch.allclose(again.float(), out.float(), rtol=1e-3, atol=1e-4))
+
+    got = extract(model, [Tap(head, before=True)], loader, device, amp, stop, same_output if check else None)
+    if got is None:
+        return None
+    (x,), y, failures = got
     if x.numel() * 4 > _CACHE_ON_DEVICE_BYTES:
         x = x.cpu()
     else:
@@ -95,10 +132,10 @@ def build_cache(model: nn.Module, a: Assembled, train_eval: DataLoader, val: Dat
                  device: torch.device, amp: torch.dtype | None, stop: threading.Event) -> FeatureCache | None:
     head = model.get_submodule(a.head_paths[0])
     model.eval()
-    got_train = _extract(model, head, train_eval, device, amp, check=True, stop=stop)
+    got_train = _head_inputs(model, head, train_eval, device, amp, check=True, stop=stop)
     if got_train is None:
         return None
-    got_val = _extract(model, head, val, device, amp, check=False, stop=stop)
+    got_val = _head_inputs(model, head, val, device, amp, check=False, stop=stop)
     if got_val is None:
         return None
     return FeatureCache(head, got_train[0], got_val[0], got_train[1] + got_val[1])

@@ -50,6 +50,7 @@ from engine.results.predict import load_run
 from engine.runs import checkpoint, events_file
 from engine.runs.events_file import EventsFile
 from engine.runs.lock import RunLock
+from engine.train.feature_cache import FeatureStore
 from engine.train.loop import Callback, FitResult, fit
 
 METRICS_HEADER = ("epoch", "split", "loss", "accuracy", "lr", "seconds")
@@ -185,8 +186,10 @@ def _new_run_dir(project: Project, run_dir: str | os.PathLike | None) -> Path:
 
 
 def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbacks: Iterable[Callback] = (),
-          stop: threading.Event | None = None, world: World | None = None) -> tuple[Path, FitResult]:
+          stop: threading.Event | None = None, world: World | None = None,
+          feature_store: FeatureStore | None = None) -> tuple[Path, FitResult]:
     """Run `project` into a run folder (default: a new one under ``train.out_dir``) and save its outputs.
+    A `feature_store` lends a frozen backbone's features from earlier runs (`engine.train.loop.fit`).
 
     Also after a stop request: what was trained so far is saved. Invalid projects, unusable data and an
     unwritable folder raise a `ThawError` before anything is trained or written. Under torchrun every rank
@@ -199,7 +202,8 @@ def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbac
     lock, events = RunLock(folder), EventsFile(folder)
     try:
         result = fit(resolved(project), callbacks=[RunRecorder(project, folder, lock), events, *callbacks],
-                     stop=stop, run_dir=str(folder), checkpoints=checkpoint.CheckpointFile(folder), world=world)
+                     stop=stop, run_dir=str(folder), checkpoints=checkpoint.CheckpointFile(folder), world=world,
+                     feature_cache=feature_store if feature_store is not None else True)
         save_outputs(folder, result)
         evaluate_kept(folder, resolved(project), result, [events, *callbacks], stop)
     finally:
@@ -228,7 +232,8 @@ def _reopen(project: Project, folder: Path, lock: RunLock) -> checkpoint.Checkpo
 
 
 def resume(project: Project, run_dir: str | os.PathLike, *, callbacks: Iterable[Callback] = (),
-           stop: threading.Event | None = None, world: World | None = None) -> tuple[Path, FitResult]:
+           stop: threading.Event | None = None, world: World | None = None,
+           feature_store: FeatureStore | None = None) -> tuple[Path, FitResult]:
     """Continue the run in `run_dir` from its checkpoint, in the same folder, as if it had not stopped.
 
     `project` must have the run's settings (its own ``project.thaw.toml`` has them; only the device, the
@@ -248,7 +253,8 @@ def resume(project: Project, run_dir: str | os.PathLike, *, callbacks: Iterable[
         recorder, events = RunRecorder(project, folder, lock, history=saved.history), EventsFile(folder)
         try:
             result = fit(resolved(project), callbacks=[recorder, events, *callbacks], stop=stop, run_dir=str(folder),
-                         checkpoints=checkpoint.CheckpointFile(folder), resume_from=saved, world=world)
+                         checkpoints=checkpoint.CheckpointFile(folder), resume_from=saved, world=world,
+                         feature_cache=feature_store if feature_store is not None else True)
             save_outputs(folder, result)
             evaluate_kept(folder, resolved(project), result, [events, *callbacks], stop)
         finally:

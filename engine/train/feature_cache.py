@@ -5,6 +5,7 @@ them. Also the train/eval modes that make cached and uncached training give the 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from engine.distributed.world import World
+from engine.loading import ImageDataset, make_loader
 from engine.model.assemble import Assembled
 from engine.model.freezing import set_frozen_bn_eval
 from engine.model.modpath import under
@@ -128,19 +130,73 @@ def _head_inputs(model: nn.Module, head: nn.Module, loader: DataLoader, device: 
     return TensorDataset(x, y), failures
 
 
+class FeatureStore:
+    """The head's inputs of images already computed, kept across runs of one frozen backbone (a transfer study's
+    recipes, seeds and subsets): a run computes only the images the store lacks. It is keyed by the backbone's
+    tensors and the images' preprocessing, so a run of another model, weights or size starts it afresh."""
+
+    def __init__(self) -> None:
+        self._key = ""
+        self._features: dict[str, torch.Tensor] = {}
+        self.reused = 0  # images taken from the store instead of the model, all runs together
+
+    def head_inputs(self, model: nn.Module, a: Assembled, loader: DataLoader, device: torch.device,
+                    amp: torch.dtype | None, stop: threading.Event) -> tuple[TensorDataset, list[Any]] | None:
+        dataset = loader.dataset
+        key = _fingerprint(model, a.head_paths, dataset)
+        check = key != self._key  # a new backbone: check once that its output is its head's of these inputs
+        if check:
+            self._key, self._features = key, {}
+        missing = [s for s in dataset.samples if s.path not in self._features]
+        failures: list[Any] = []
+        computed = 0
+        if missing:
+            part = make_loader(ImageDataset(missing, dataset.transform, dataset.image_size), loader.batch_size,
+                               False, 0, num_workers=loader.num_workers)
+            got = _head_inputs(model, model.get_submodule(a.head_paths[0]), part, device, amp, check, stop)
+            if got is None:
+                self._key = ""
+                return None
+            features, failures = got
+            failed = {f.path for f in failures}
+            kept = [s for s in missing if s.path not in failed]
+            self._features.update(zip((s.path for s in kept), features.tensors[0].cpu(), strict=True))
+            computed = len(kept)
+        known = [s for s in dataset.samples if s.path in self._features]
+        self.reused += len(known) - computed
+        x = torch.stack([self._features[s.path] for s in known]) if known else torch.empty(0)
+        y = torch.tensor([s.label for s in known], dtype=torch.long)
+        if x.numel() * 4 <= _CACHE_ON_DEVICE_BYTES:
+            x, y = x.to(device), y.to(device)
+        return TensorDataset(x, y), failures
+
+
+def _fingerprint(model: nn.Module, head_paths: Sequence[str], dataset: Any) -> str:
+    """What a backbone's features depend on: its tensors (all but the head's) and the images' preprocessing."""
+    digest = hashlib.sha256(f"{type(model).__name__} {dataset.transform!r} {dataset.image_size}".encode())
+    for name, t in model.state_dict().items():
+        if not under(name, head_paths):
+            digest.update(name.encode())
+            digest.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def build_cache(model: nn.Module, a: Assembled, train_eval: DataLoader, val: DataLoader,
-                 device: torch.device, amp: torch.dtype | None, stop: threading.Event) -> FeatureCache | None:
+                device: torch.device, amp: torch.dtype | None, stop: threading.Event,
+                store: FeatureStore | None = None) -> FeatureCache | None:
+    """The head's inputs for the train and val images (taking those a `store` has, and adding the rest to it);
+    None when stopped or when the model's output is not its head's output of that input."""
     head = model.get_submodule(a.head_paths[0])
     model.eval()
-    got_train = _head_inputs(model, head, train_eval, device, amp, check=True, stop=stop)
-    if got_train is None:
-        return None
-    got_val = _head_inputs(model, head, val, device, amp, check=False, stop=stop)
-    if got_val is None:
+    if store is not None:
+        got_train = store.head_inputs(model, a, train_eval, device, amp, stop)
+        got_val = store.head_inputs(model, a, val, device, amp, stop) if got_train is not None else None
+    else:
+        got_train = _head_inputs(model, head, train_eval, device, amp, check=True, stop=stop)
+        got_val = _head_inputs(model, head, val, device, amp, check=False, stop=stop) if got_train is not None else None
+    if got_train is None or got_val is None:
         return None
     return FeatureCache(head, got_train[0], got_val[0], got_train[1] + got_val[1])
-
-
 
 
 def shared(cache: FeatureCache | None, world: World) -> FeatureCache | None:

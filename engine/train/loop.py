@@ -52,7 +52,14 @@ from engine.model.zoo import arch_info, effective_image_size
 from engine.preflight import raise_first
 from engine.project import Project, to_dict
 from engine.train import state as st
-from engine.train.feature_cache import FeatureCache, backbone_frozen, build_cache, set_train_mode, shared
+from engine.train.feature_cache import (
+    FeatureCache,
+    FeatureStore,
+    backbone_frozen,
+    build_cache,
+    set_train_mode,
+    shared,
+)
 from engine.train.interrupt import BufferCopy, StopChecks, StopRequested
 from engine.train.optim import class_weights, make_optimizer, make_scheduler
 from engine.train.steps import Pass, autocast, batches, to_device
@@ -97,7 +104,7 @@ class _Fit:
     """One call of `fit`: set-up, then the epochs. Kept as an object so each phase is a short method."""
 
     def __init__(self, project: Project, callbacks: Iterable[Callback], stop: threading.Event | None,
-                 run_dir: str, allow_cache: bool, checkpoints: st.CheckpointSink | None = None,
+                 run_dir: str, allow_cache: bool | FeatureStore, checkpoints: st.CheckpointSink | None = None,
                  resume_from: st.Checkpoint | None = None, world: World | None = None) -> None:
         self.project = project
         self.world = world or World()
@@ -206,7 +213,8 @@ class _Fit:
         pin = self.device.type == "cuda"
         in_order = make_loader(ddp.shard(self.data.train, self.world), t.batch_size, False, t.seed, pin_memory=pin)
         val = make_loader(ddp.shard(self.data.val, self.world), t.batch_size, False, t.seed, pin_memory=pin)
-        cache = build_cache(self.state.model, self.a, in_order, val, self.device, self.amp, self.layer_stop)
+        store = self.allow_cache if isinstance(self.allow_cache, FeatureStore) else None
+        cache = build_cache(self.state.model, self.a, in_order, val, self.device, self.amp, self.layer_stop, store)
         if cache is None and not self.stop.is_set():
             self.log("this model's output is not a function of its head's input alone; training without "
                      "the feature cache", "warning")
@@ -503,15 +511,17 @@ class _Fit:
 
 
 def fit(project: Project, *, callbacks: Iterable[Callback] = (), stop: threading.Event | None = None,
-        run_dir: str | None = None, feature_cache: bool = True, checkpoints: st.CheckpointSink | None = None,
-        resume_from: st.Checkpoint | None = None, world: World | None = None) -> FitResult:
+        run_dir: str | None = None, feature_cache: bool | FeatureStore = True,
+        checkpoints: st.CheckpointSink | None = None, resume_from: st.Checkpoint | None = None,
+        world: World | None = None) -> FitResult:
     """Train `project` and return the best model by validation accuracy with its history and summary.
 
     Raises a `ThawError` (nothing trained) for an invalid project or unusable data. `stop` (a `StopFlag`
     or `threading.Event`) is checked after every batch and between the model's layers (hooks, removed before
     `fit` returns); once set, training ends and the best model so far is returned. Callbacks get every event
     of `engine.events` in order, on this thread.
-    `feature_cache=False` never caches features (to compare, or to save memory).
+    `feature_cache=False` never caches features (to compare, or to save memory); a `FeatureStore` keeps them
+    for the next run of the same backbone (a transfer study's recipes).
     With `checkpoints` (a `CheckpointSink`), a checkpoint goes there before the first epoch and after each
     one; `resume_from` (from `engine.runs.checkpoint.read`, for this same project) continues after its epoch.
     `world` (`engine.distributed.world.World`): this process's rank under torchrun, whose process group has

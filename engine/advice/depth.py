@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 
 from engine.advice.scores import h_score, leep, logme, nce
 from engine.data import Sample
@@ -40,7 +40,7 @@ from engine.train.loop import project_data
 MAX_SCORED = 2000  # training images scored at most (LogME's cost grows with N * D^2)
 MAX_HELD_OUT = 1000  # validation images the probe is measured on at most
 CUT_POINTS = 4  # N = 0 .. 3: the last few blocks
-PROBE_STEPS = 200  # full-batch steps of the linear probe
+PROBE_STEPS = 200  # full passes of the linear probe's optimiser, at most
 SHUFFLES = 5  # label shuffles LEEP and NCE are compared with
 
 
@@ -121,27 +121,17 @@ def reduced(features: np.ndarray) -> np.ndarray:
     return centred @ vt[:k].T
 
 
-def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                 seed: int = 0) -> float:
-    """Held-out accuracy of a softmax regression trained on standardised features (full-batch AdamW)."""
+def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
+    """Held-out accuracy of a multinomial logistic regression on standardised features (L-BFGS, at most
+    `PROBE_STEPS` full passes): the linear probe of Kornblith et al. 2019."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
     mean, std = train_x.mean(axis=0), train_x.std(axis=0) + 1e-6
-    x = torch.from_numpy((train_x - mean) / std).float()
-    y = torch.from_numpy(train_y).long()
-    classes = int(max(train_y.max(), test_y.max())) + 1
-    gen = torch.Generator().manual_seed(seed)
-    layer = nn.Linear(x.shape[1], classes)
-    with torch.no_grad():
-        layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen) * 0.01)
-        layer.bias.zero_()
-    opt = torch.optim.AdamW(layer.parameters(), lr=0.01, weight_decay=0.01)
-    loss_fn = nn.CrossEntropyLoss()
-    for _ in range(PROBE_STEPS):
-        opt.zero_grad()
-        loss_fn(layer(x), y).backward()
-        opt.step()
-    with torch.no_grad():
-        predicted = layer(torch.from_numpy((test_x - mean) / std).float()).argmax(1).numpy()
-    return float((predicted == test_y).mean())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe = LogisticRegression(max_iter=PROBE_STEPS).fit((train_x - mean) / std, train_y)
+    return float((probe.predict((test_x - mean) / std) == test_y).mean())
 
 
 def measure(project: Project, stop: threading.Event | None = None,
@@ -195,7 +185,7 @@ def measure(project: Project, stop: threading.Event | None = None,
         scored = reduced(f)
         depths.append(Depth(trained=i, after=after or (blocks[-1] if blocks else ""), dims=f.shape[1],
                             logme=logme(scored, ty), h_score=h_score(scored, ty),
-                            probe=linear_probe(f, ty, held_f[i].cpu().double().numpy(), hy, seed)))
+                            probe=linear_probe(f, ty, held_f[i].cpu().double().numpy(), hy)))
     out = Measured(depths=depths, blocks=len(blocks), classes=list(data.classes),
                    train_counts=data.class_counts(), scored=len(ty), held_out=len(hy), notes=notes)
     _source_scores(out, project, train_f[-1], ty)

@@ -1,9 +1,12 @@
 """Render docs/screenshots/: the start page, the idle demo window and a run in progress, at 1280x720,
 1366x768 and 1920x1080, offscreen, with a throw-away settings and data folder. `--scale 2` renders the idle
 window at a device pixel ratio of 2 (HiDPI) instead, as idle-1280x720@2x.png; `--dialogs` renders only the
-dialogs (processes-dialog.png: Run > Run in Several Processes..., set for two machines).
+dialogs (processes-dialog.png: Run > Run in Several Processes..., set for two machines); `--advisor` renders the
+advisor instead: the Suggest column beside the checklist (suggest-WxH.png) and a small transfer study's result
+(study-1280x720.png; minutes on a CPU).
 
     python docs/make_screenshots.py && python docs/make_screenshots.py --scale 2 && python docs/make_screenshots.py --dialogs
+    python docs/make_screenshots.py --advisor
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="device pixel ratio (QT_SCALE_FACTOR)")
     parser.add_argument("--dialogs", action="store_true", help="render the dialogs only")
+    parser.add_argument("--advisor", action="store_true", help="the Suggest column and a transfer study instead")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="thaw-shots-")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -44,6 +48,10 @@ def main() -> None:
             time.sleep(0.02)
 
     OUT.mkdir(exist_ok=True)
+    if args.advisor:
+        advisor_shots(create_window, settle, tmp)
+        print(f"written to {OUT}")
+        return
     if args.dialogs:
         os.environ["THAW_DATA_DIR"] = f"{tmp}/data-dialogs"
         window = create_window(demo="inductive")
@@ -87,6 +95,32 @@ def main() -> None:
         window.dirty = False
         window.close()
     print(f"written to {OUT}")
+
+
+def advisor_shots(create_window, settle, tmp: str) -> None:
+    """The inductive demo's Suggest column at 1280x720 and 1920x1080, then a study of 5 images per class, 2 seeds."""
+    for width, height in (SIZES[0], SIZES[2]):
+        os.environ["THAW_DATA_DIR"] = f"{tmp}/data-advisor-{width}x{height}"
+        window = create_window(demo="inductive")
+        window.resize(width, height)
+        window.show()
+        settle(window.start_action.isEnabled)
+        window.freeze_panel.suggest_button.click()
+        settle(lambda w=window: w.advisor.advice is not None and not w.advisor.is_measuring(), 600)
+        window.grab().save(str(OUT / f"suggest-{width}x{height}.png"))
+        if width == SIZES[0][0]:
+            window.open_study()
+            dialog = window.study
+            dialog.recipes.setText("scratch,fe,last1,full")
+            dialog.seeds.setValue(2)
+            dialog.per_class.setText("5")
+            dialog.folder.setText(f"{tmp}/study")
+            assert dialog.start(), dialog.status.text()
+            settle(lambda d=dialog: not d.is_running(), 3600)
+            dialog.grab().save(str(OUT / f"study-{width}x{height}.png"))
+            dialog.close()
+        window.dirty = False
+        window.close()
 
 
 if __name__ == "__main__":

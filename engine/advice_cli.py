@@ -70,20 +70,6 @@ def cmd_advise(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_per_class(text: str) -> tuple[int | None, ...]:
-    out: list[int | None] = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        if part == "all":
-            out.append(None)
-        elif part.isdigit() and int(part) > 0:
-            out.append(int(part))
-        else:
-            raise ThawError(f"--per-class: {part!r} is neither a whole number above 0 nor 'all'")
-    if not out or len(set(out)) != len(out):
-        raise ThawError("--per-class: give each subset once, e.g. 5,10,all")
-    return tuple(out)
-
-
 def cmd_study(args: argparse.Namespace) -> int:
     from engine import project as proj
     from engine.study import recipes
@@ -92,7 +78,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise ThawError("--seeds must be 1 or more")
     project = proj.load(args.project)
-    per_class = parse_per_class(args.per_class)
+    per_class = recipes.parse_per_class(args.per_class)
     names = recipes.parse(args.recipes, blocks_of(project)) if args.recipes else None
     folder = args.out or default_folder(project)
     study = Study(project, folder, Settings(names, args.seeds, per_class), source=str(args.project))

@@ -48,6 +48,9 @@ class WindowChrome:
                                                  "GPU, or on several machines); the window follows the run")
         self.continue_action = self._action("Continue a Stopped Run...", self.continue_dialog, "continueRun",
                                             tip="Resume a stopped or crashed run from its folder's last checkpoint")
+        self.study_action = self._action("Transfer Study...", self.open_study, "transferStudy",
+                                         tip="Train the project several ways (from scratch, feature extraction, last "
+                                             "blocks, full) on the same images and seeds, and compare")
         self.undo_action = self._action("&Undo", self.undo, "undo", S.Undo, "Undo the last edit")
         self.redo_action = self._action("&Redo", self.redo, "redo", tip="Redo the edit undone")
         redo = QKeySequence("Ctrl+Shift+Z")  # everywhere, beside the platform's own (Ctrl+Y on Windows)
@@ -69,7 +72,7 @@ class WindowChrome:
         run_menu = self._menu(bar, "&Run", "runMenu")
         run_menu.addActions([self.start_action, self.pause_action, self.resume_action, self.stop_action])
         run_menu.addSeparator()
-        run_menu.addActions([self.processes_action, self.continue_action])
+        run_menu.addActions([self.processes_action, self.continue_action, self.study_action])
         demo_menu = self._menu(bar, "&Demo", "demoMenu")
         demo_menu.addActions(list(self.demo_actions.values()))
         self.view_menu = self._menu(bar, "&View", "viewMenu")
@@ -102,6 +105,9 @@ class WindowChrome:
         for action in (self.start_action, self.pause_action, self.resume_action, self.stop_action):
             button = tb.widgetForAction(action)
             named(button, f"{action.objectName()}Button", action.text())
+        tb.addSeparator()
+        tb.addAction(self.study_action)
+        named(tb.widgetForAction(self.study_action), "transferStudyButton", "Transfer study")
         tb.addSeparator()
         tb.addWidget(self.runs.progress)
 

@@ -31,6 +31,7 @@ from engine.model.heads import head_in_features
 from engine.preflight import blocking, preflight
 from engine.project import Project
 from gui import settings as gui_settings
+from gui.advisor import Advisor
 from gui.chrome import WindowChrome
 from gui.dialogs import dropped_choice
 from gui.freeze.panel import FreezePanel
@@ -48,6 +49,7 @@ from gui.undo import ProjectHistory, Snapshot, put_back
 
 if TYPE_CHECKING:
     from gui.plots.training import TrainingPlots
+    from gui.study.dialog import StudyDialog
 
 SCANNING = "the training images are being scanned"
 NOT_SCANNED = "the data has not been scanned since its path changed: press Return in its field"
@@ -83,6 +85,8 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
         self._build_toolbar()
         self._build_panels()
         self._build_status_bar()
+        self.advisor = Advisor(self)  # the Suggest button beside the checklist
+        self.study: StudyDialog | None = None  # the transfer study, made on first use
         self._restore_layout()
         self.set_project(project if project is not None else Project(), path)
 
@@ -204,6 +208,25 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
         self.freeze_panel.set_freeze_settings(self.project.freeze)
         self._rebuild_tree(reset_misfit=False)
         self.recheck()
+
+    def apply_settings(self, changes: dict[str, object]) -> None:
+        """Set several keys as one edit (one Undo step), shown in every panel: the advisor's suggestion."""
+        for key, value in changes.items():
+            self.project.set(key, value)
+        for panel in self.setup_panels.values():
+            panel.show_values()
+        self.freeze_panel.set_freeze_settings(self.project.freeze)
+        self._project_edited()
+
+    def open_study(self) -> None:
+        """The transfer study of this project (Run > Transfer Study); its plots import pyqtgraph, so on first use."""
+        from gui.study.dialog import StudyDialog
+
+        if self.study is None:
+            self.study = StudyDialog(self)
+        self.study.prepare(self.project)
+        self.study.show()
+        self.study.raise_()
 
     def _history_moved(self) -> None:
         self.dirty = not self.history.is_clean()
@@ -400,6 +423,9 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
             event.ignore()
             return
         self.runs.stop_to_quit()
+        self.advisor.stop_and_join()
+        if self.study is not None:
+            self.study.stop_and_join()
         if self._plots is not None:
             self._plots.timer.stop()
         self.data_panel.shutdown()

@@ -37,6 +37,21 @@ def parse(text: str, blocks: int) -> list[str]:
     return names
 
 
+def parse_per_class(text: str) -> tuple[int | None, ...]:
+    """Images-per-class subsets from "5,10,all" (all: every training image), each once."""
+    out: list[int | None] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part == "all":
+            out.append(None)
+        elif part.isdigit() and int(part) > 0:
+            out.append(int(part))
+        else:
+            raise ThawError(f"--per-class: {part!r} is neither a whole number above 0 nor 'all'")
+    if not out or len(set(out)) != len(out):
+        raise ThawError("--per-class: give each subset once, e.g. 5,10,all")
+    return tuple(out)
+
+
 def default(blocks: int, suggested: Plan | None) -> list[str]:
     """scratch, fe, last1, last2, full, and the advisor's last N with its neighbours where N is larger."""
     lasts = {1, 2}

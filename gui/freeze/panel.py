@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
+    QPushButton,
     QRadioButton,
     QSpinBox,
     QVBoxLayout,
@@ -28,6 +29,7 @@ from engine.model import checklist as cl
 from engine.model.freezing import FreezePlan
 from engine.project import FreezeSettings
 from gui.flow_layout import FlowLayout
+from gui.freeze.advice_bars import AdviceColumn
 from gui.freeze.layer_tree import NAME, PARAMS, TRAINABLE_COLUMN, TYPE, LayerTreeModel
 from gui.freeze.strip import FROZEN_COLOUR, HEAD_COLOUR, STATES, TRAINABLE_COLOUR, FreezeStrip, Segment
 from gui.freeze.tree_view import LayerTreeView
@@ -79,6 +81,7 @@ class FreezePanel(QWidget):
     """Edits a project's [freeze] section over the checklist of one model (a meta-device skeleton is enough)."""
 
     changed = Signal()
+    suggest_requested = Signal()  # the Suggest button: the window measures and shows `advice`
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -123,6 +126,11 @@ class FreezePanel(QWidget):
         self.bn_policy.setToolTip("What BatchNorm layers inside frozen parts do with their running statistics.")
         self.bn_policy.currentIndexChanged.connect(self._bn_changed)
         top.addWidget(_row(QLabel("Frozen BatchNorm:"), self.bn_policy))
+        self.suggest_button = named(QPushButton("Suggest"), "suggestFreeze", "Suggest where to cut")
+        self.suggest_button.setToolTip("Measure how well the features at each cut point fit your classes and "
+                                       "suggest a preset and learning rates")
+        self.suggest_button.clicked.connect(self.suggest_requested)
+        top.addWidget(self.suggest_button)
         self.read_only_label = QLabel("Read-only while a run is going")
         self.read_only_label.setStyleSheet("color: #8a5a00; font-weight: bold;")
         self.read_only_label.setVisible(False)
@@ -148,9 +156,12 @@ class FreezePanel(QWidget):
         self.strip = named(FreezeStrip(), "freezeStrip", "Freeze strip: the network from input to head")
         self.strip.module_clicked.connect(self.show_module)
         self.strip.mode_changed.connect(lambda _mode: self._refresh_strip())
+        self.advice = AdviceColumn()  # the advisor's bars per cut point, beside the tree
+        self.advice.block_clicked.connect(self.show_module)
         middle = QHBoxLayout()
         middle.addWidget(self.strip)
         middle.addWidget(self.tree, 1)
+        middle.addWidget(self.advice)
 
         self.summary = WrappingLabel()  # a long error wraps instead of widening the window
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -220,7 +231,7 @@ class FreezePanel(QWidget):
     def set_read_only(self, read_only: bool) -> None:
         """Block every edit (during a run) while keeping the tree scrollable; says so visibly."""
         self._read_only = read_only
-        for w in (*self.preset_buttons.values(), self.last_blocks, self.bn_policy):
+        for w in (*self.preset_buttons.values(), self.last_blocks, self.bn_policy, self.suggest_button):
             w.setEnabled(not read_only)
         self.tree_model.set_read_only(read_only)
         self.read_only_label.setVisible(read_only)

@@ -81,6 +81,16 @@ class Plot(QObject):
         self.curves[name] = (curve, series)
         return series
 
+    def remove_curves(self) -> None:
+        """Take every curve away (and out of the legend), for a plot whose set of curves changes."""
+        item = self.widget.getPlotItem()
+        for curve, _ in self.curves.values():
+            item.removeItem(curve)
+            if self.legend is not None:
+                self.legend.removeItem(curve)
+        self.curves.clear()
+        self.clear()
+
     def redraw(self) -> None:
         """Give each curve whose visible points changed its decimated points (curves with nothing new are
         left alone: pyqtgraph's `setData` is the costly part)."""

@@ -80,3 +80,12 @@ def test_the_start_page_controls_are_named_and_listed(qtbot):
     expected = start_page_table(page)
     assert expected in DOC.read_text(encoding="utf-8"), "docs/gui-names.md: the start page's table should read:\n\n" \
         + expected
+
+
+def test_the_transfer_study_controls_are_named_and_listed(window):
+    window.open_study()
+    controls = interactive_widgets(window.study)
+    assert len(controls) >= 9 and all(w.objectName() and w.accessibleName() for w in controls)
+    expected = start_page_table(window.study)
+    assert expected in DOC.read_text(encoding="utf-8"), "docs/gui-names.md: the transfer study's table should " \
+        "read:\n\n" + expected

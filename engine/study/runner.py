@@ -47,6 +47,7 @@ from engine.train.loop import project_data
 
 STUDY_FILE, TABLE_FILE = "study.json", "study.md"
 VERSION = 1
+FREE = ("name", "train.out_dir", "train.device", "train.amp")  # may differ when a study is continued, as for a run
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class Study:
 
     def _load(self, source: str) -> dict[str, Any]:
         path = self.folder / STUDY_FILE
-        wanted = {"project": proj.to_dict(self.project), "seeds": [self.project.train.seed + i
+        wanted = {"project": _studied(self.project), "seeds": [self.project.train.seed + i
                                                                     for i in range(self.settings.seeds)],
                   "per_class": list(self.settings.per_class)}
         if path.is_file():
@@ -252,6 +253,15 @@ class Study:
         images = "all images" if cell["per_class"] is None else f"{cell['per_class']} per class"
         what = f"{images}, seed {cell['seed']}: {cell['runs'][name]['label']}"
         progress(Progress(done, total, (done + within) / total if total else 0.0, what, eta))
+
+
+def _studied(project: Project) -> dict[str, Any]:
+    """The project's settings that make the study what it is (`FREE` ones left out)."""
+    out = proj.to_dict(project)
+    for key in FREE:
+        section, _, name = key.rpartition(".")
+        (out[section] if section else out).pop(name)
+    return out
 
 
 def _result(folder: Path) -> dict[str, Any]:

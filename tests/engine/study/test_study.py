@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from engine import project as proj
 from engine.data import Sample
 from engine.errors import ThawError
 from engine.study import recipes
@@ -77,6 +78,10 @@ def test_a_folder_of_another_study_or_of_other_files_is_refused(project_factory,
     Study(project, tmp_path / "s", Settings(["fe"])).save()
     with pytest.raises(ThawError, match="other settings"):
         Study(project, tmp_path / "s", Settings(["fe"], seeds=2))
+    with pytest.raises(ThawError, match="other settings"):
+        Study(proj.apply_overrides(project, ["train.epochs=3"]), tmp_path / "s", Settings(["fe"]))
+    renamed = proj.apply_overrides(project, ["name=other", "train.device=cpu"])  # may differ, as for a run
+    assert Study(renamed, tmp_path / "s", Settings(["fe"])).state["cells"]
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     with pytest.raises(ThawError, match="not an empty folder"):

@@ -98,7 +98,13 @@ def main() -> None:
 
 
 def advisor_shots(create_window, settle, tmp: str) -> None:
-    """The inductive demo's Suggest column at 1280x720 and 1920x1080, then a study of 5 images per class, 2 seeds."""
+    """The inductive demo's Suggest column at 1280x720 and 1920x1080; then, at 1280x720, a study of the demo with
+    10 validation images per class and its test split: 5 labelled images per class, 2 seeds, 4 recipes."""
+    import torch
+
+    from engine.demo.scenarios import ensure_demo
+
+    torch.set_num_threads(1)
     for width, height in (SIZES[0], SIZES[2]):
         os.environ["THAW_DATA_DIR"] = f"{tmp}/data-advisor-{width}x{height}"
         window = create_window(demo="inductive")
@@ -109,6 +115,8 @@ def advisor_shots(create_window, settle, tmp: str) -> None:
         settle(lambda w=window: w.advisor.advice is not None and not w.advisor.is_measuring(), 600)
         window.grab().save(str(OUT / f"suggest-{width}x{height}.png"))
         if width == SIZES[0][0]:
+            assert window.open_path(ensure_demo("inductive", per_class=25, val_per_class=10), ask=False)
+            window.apply_settings({"data.test": "images/test"})
             window.open_study()
             dialog = window.study
             dialog.recipes.setText("scratch,fe,last1,full")
@@ -116,7 +124,7 @@ def advisor_shots(create_window, settle, tmp: str) -> None:
             dialog.per_class.setText("5")
             dialog.folder.setText(f"{tmp}/study")
             assert dialog.start(), dialog.status.text()
-            settle(lambda d=dialog: not d.is_running(), 3600)
+            settle(lambda d=dialog: not d.is_running(), 3 * 3600)
             dialog.grab().save(str(OUT / f"study-{width}x{height}.png"))
             dialog.close()
         window.dirty = False

@@ -108,6 +108,9 @@ def global_pool(t: torch.Tensor) -> torch.Tensor:
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:
+    """[N, D] from a head's input or a model's output (the first of a tuple of outputs)."""
+    if isinstance(t, (tuple, list)):
+        t = t[0]
     return t.float().flatten(1)
 
 
@@ -138,9 +141,8 @@ def measure(project: Project, stop: threading.Event | None = None,
             progress: Callable[[str], None] | None = None) -> Measured:
     """Score the features at each cut point of the project's model on its training images (see the module).
 
-    Raises a `ThawError` for a project that cannot run, and a `ProjectError` for one without pretrained
-    weights (random features say nothing about transfer). Returns None-free results; `stop` ends it early
-    with `InterruptedError`."""
+    Raises a `ThawError` for a project that cannot run, a `ProjectError` for one without pretrained weights
+    (random features say nothing about transfer), and `InterruptedError` once `stop` is set."""
     start = time.perf_counter()
     say = progress or (lambda _text: None)
     stop = stop or threading.Event()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from tests.gui.test_fits_the_screen import unreadable
+
 
 def open_dialog(window, project, tmp_path, recipes="fe,last1", seeds=1, per_class="3"):
     window.set_project(project)
@@ -37,6 +39,8 @@ def test_a_study_runs_in_the_background_and_shows_its_table_and_curves(window, q
     curves = dialog.curves.curves
     assert set(curves) == set(labels) and all(series.n == 2 for _, series in curves.values())  # 2 epochs each
     assert dialog.group.currentText() == "3 images per class"
+    qtbot.waitExposed(dialog)
+    assert dialog.width() <= 1280 and dialog.height() <= 720 and unreadable(dialog) == []
 
 
 def test_settings_the_engine_refuses_start_nothing(window, project_factory, tmp_path):

@@ -15,9 +15,9 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
-    QFormLayout,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
@@ -40,7 +40,7 @@ from gui.plots.training import ReadoutLabel
 from gui.tasks import Task
 from gui.text import WrappingLabel
 
-COLUMNS = ("recipe", "accuracy", "per seed", "\u2212 scratch", "won / tied / lost", "s / run", "advisor")
+COLUMNS = ("recipe", "accuracy", "per seed", "\u2212 scratch", "won / tied / lost", "s / run", "advisor's pick")
 COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
            (227, 119, 194), (127, 127, 127))
 
@@ -80,11 +80,11 @@ class StudyDialog(QDialog):
         self.per_class.setToolTip("Train on subsets of this many images per class, e.g. 5, 10, all")
         self.folder = named(QLineEdit(), "studyFolder", "Study folder")
         self.folder.setToolTip("Where the study keeps its runs and table; a folder holding a study is continued")
-        form = QFormLayout()
-        form.addRow("Recipes:", self.recipes)
-        form.addRow("Seeds:", self.seeds)
-        form.addRow("Images per class:", self.per_class)
-        form.addRow("Folder:", self.folder)
+        first = QHBoxLayout()
+        for label, widget, stretch in (("Recipes:", self.recipes, 3), ("Seeds:", self.seeds, 0),
+                                       ("Images per class:", self.per_class, 1)):
+            first.addWidget(QLabel(label))
+            first.addWidget(widget, stretch)
         self.start_button = named(QPushButton("Start"), "startStudy", "Start or continue the study")
         self.stop_button = named(QPushButton("Stop"), "stopStudy", "Stop the study (what is done is kept)")
         self.load_button = named(QPushButton("Show folder"), "loadStudy", "Show the study in the folder")
@@ -92,10 +92,11 @@ class StudyDialog(QDialog):
         self.stop_button.clicked.connect(self.stop)
         self.load_button.clicked.connect(lambda: self.load(self.folder.text()))
         self.stop_button.setEnabled(False)
-        buttons = QHBoxLayout()
+        second = QHBoxLayout()
+        second.addWidget(QLabel("Folder:"))
+        second.addWidget(self.folder, 1)
         for b in (self.start_button, self.stop_button, self.load_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
+            second.addWidget(b)
         self.progress = named(QProgressBar(), "studyProgress", "Study progress")
         self.progress.setRange(0, 1000)
         self.status = WrappingLabel()
@@ -106,6 +107,7 @@ class StudyDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.summary = WrappingLabel()
         self.readout = ReadoutLabel()
         self.curves = Plot("Validation accuracy (mean over seeds)", "epoch", "accuracy", self.readout.setText,
@@ -122,18 +124,17 @@ class StudyDialog(QDialog):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.curves.widget, 1)
         lay.addWidget(self.readout)
-        split = QSplitter(Qt.Orientation.Horizontal)
+        split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(table_side)
         split.addWidget(plot_side)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split.setSizes([260, 300])  # a table of 5-8 recipes, and the curves under it
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
+        layout.addLayout(first)
+        layout.addLayout(second)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(split, 1)
-        self.resize(1100, 620)
+        self.resize(1000, 660)
 
     # ------------------------------------------------------------ running
 
@@ -250,7 +251,8 @@ class StudyDialog(QDialog):
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignVCenter | (
+                        Qt.AlignmentFlag.AlignLeft if j == len(cells) - 1 else Qt.AlignmentFlag.AlignRight))
                 self.table.setItem(i, j, item)
         split = table["split"] if table else None
         a = table.get("advisor") if table else None

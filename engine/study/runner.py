@@ -112,6 +112,10 @@ class Study:
         self.blocks = blocks_of(self.project)
         if settings.recipes is not None:
             rc.parse(",".join(settings.recipes), self.blocks)
+        if project.model.weights == "none" and settings.recipes != ["scratch"]:
+            raise ProjectError("model.weights", "the project starts from random weights, and a transfer study "
+                                                "compares ways of using pretrained ones; choose pretrained weights "
+                                                "or a weights file")
         self.state = self._load(source)
 
     # ------------------------------------------------------------ the state on disk

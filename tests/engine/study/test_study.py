@@ -87,6 +87,8 @@ def test_a_folder_of_another_study_or_of_other_files_is_refused(project_factory,
     with pytest.raises(ThawError, match="not an empty folder"):
         Study(project, tmp_path / "busy", Settings(["fe"]))
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+    with pytest.raises(ThawError, match="random weights"):
+        Study(proj.apply_overrides(project, ["model.weights=none"]), tmp_path / "t", Settings(["fe"]))
 
 
 def test_recipes_are_checked_against_the_model():

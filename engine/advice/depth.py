@@ -115,26 +115,41 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
 
 
 def reduced(features: np.ndarray) -> np.ndarray:
-    """The features, or their N/2 leading principal components where they have more dimensions than that."""
+    """The features, or their N/2 leading principal components where they have more dimensions than that (from
+    the N x N Gram matrix: cheap however wide the features)."""
     k = max(1, len(features) // 2)
     if features.shape[1] <= k:
         return features
     centred = features - features.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vt[:k].T
+    values, vectors = np.linalg.eigh(centred @ centred.T)
+    top = np.argsort(values)[::-1][:k]
+    return vectors[:, top] * np.sqrt(np.clip(values[top], 0, None))
+
+
+def row_span(x: np.ndarray) -> np.ndarray:
+    """An orthonormal basis `[D, r]` of the span of the rows of `x` (r <= N)."""
+    values, vectors = np.linalg.eigh(x @ x.T)
+    keep = values > values.max() * 1e-10
+    return x.T @ vectors[:, keep] / np.sqrt(values[keep])
 
 
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
     """Held-out accuracy of a multinomial logistic regression on standardised features (L-BFGS, at most
-    `PROBE_STEPS` full passes): the linear probe of Kornblith et al. 2019."""
+    `PROBE_STEPS` full passes): the linear probe of Kornblith et al. 2019. Features wider than the images are
+    first expressed in the basis of the training rows' span: the L2-penalised solution lies in it, so the
+    predictions are the same, at the cost of N dimensions instead of D."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     mean, std = train_x.mean(axis=0), train_x.std(axis=0) + 1e-6
+    x, test = (train_x - mean) / std, (test_x - mean) / std
+    if x.shape[1] > x.shape[0]:
+        basis = row_span(x)
+        x, test = x @ basis, test @ basis
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        probe = LogisticRegression(max_iter=PROBE_STEPS).fit((train_x - mean) / std, train_y)
-    return float((probe.predict((test_x - mean) / std) == test_y).mean())
+        probe = LogisticRegression(max_iter=PROBE_STEPS).fit(x, train_y)
+    return float((probe.predict(test) == test_y).mean())
 
 
 def measure(project: Project, stop: threading.Event | None = None,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from engine.advice import depth
-from engine.advice.depth import global_pool, measure, reduced, stratified
+from engine.advice.depth import global_pool, linear_probe, measure, reduced, stratified
 from engine.data import Sample
 from engine.errors import ProjectError
 
@@ -85,8 +85,28 @@ def test_global_pool_reads_channels_first_channels_last_and_tokens():
 
 def test_features_wider_than_half_the_images_are_reduced_to_principal_components():
     f = np.random.default_rng(0).normal(size=(20, 50))
-    assert reduced(f).shape == (20, 10)
+    centred = f - f.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    np.testing.assert_allclose(np.abs(reduced(f)), np.abs(centred @ vt[:10].T), atol=1e-9)  # up to signs
     assert reduced(f[:, :8]).shape == (20, 8)
+
+
+def test_the_probe_on_wide_features_predicts_as_a_fit_on_all_dimensions():
+    """In the basis of the training rows' span the L2-penalised logistic regression is the same function."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    y, yt = np.arange(40) % 4, np.arange(200) % 4
+    centres = rng.normal(size=(4, 300))
+    x, t = centres[y] + 8 * rng.normal(size=(40, 300)), centres[yt] + 8 * rng.normal(size=(200, 300))
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = LogisticRegression(max_iter=10_000, tol=1e-12).fit((x - mean) / std, y)
+    expected = float((full.predict((t - mean) / std) == yt).mean())
+    assert 0.3 < expected < 0.9 and linear_probe(x, y, t, yt) == pytest.approx(expected, abs=0.011)
 
 
 def test_the_subsample_is_capped(project_factory, monkeypatch):

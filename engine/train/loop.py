@@ -213,7 +213,7 @@ class _Fit:
         pin = self.device.type == "cuda"
         in_order = make_loader(ddp.shard(self.data.train, self.world), t.batch_size, False, t.seed, pin_memory=pin)
         val = make_loader(ddp.shard(self.data.val, self.world), t.batch_size, False, t.seed, pin_memory=pin)
-        store = self.allow_cache if isinstance(self.allow_cache, FeatureStore) else None
+        store = self.allow_cache if isinstance(self.allow_cache, FeatureStore) and not self.world.distributed else None
         cache = build_cache(self.state.model, self.a, in_order, val, self.device, self.amp, self.layer_stop, store)
         if cache is None and not self.stop.is_set():
             self.log("this model's output is not a function of its head's input alone; training without "

@@ -32,8 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    tmp = tempfile.mkdtemp(prefix="thaw-advise-")
-    os.environ["TORCH_HOME"] = tmp
+    with tempfile.TemporaryDirectory(prefix="thaw-advise-") as tmp:
+        os.environ["TORCH_HOME"] = tmp  # the planted weights go with it
+        return measure_all(args, tmp)
+
+
+def measure_all(args: argparse.Namespace, tmp: str) -> int:
     import torch
 
     from engine import project as projects

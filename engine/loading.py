@@ -78,6 +78,20 @@ def build_transforms(preprocess: Any, image_size: int, augment: str, train: bool
     raise ValueError(f"unknown augment preset {augment!r}")
 
 
+# ---------------------------------------------------------------- images
+
+
+def open_image(path: str | os.PathLike, max_side: int | None = None) -> Image.Image:
+    """An image file as the model gets it, in RGB (grayscale and palette included): the one way Thaw decodes
+    an image, for training, evaluation, saliency and the window's pictures alike. `max_side` lets a JPEG
+    decode at a reduced scale when only a picture about that large is needed (a thumbnail); it is never
+    smaller than that. Raises what PIL raises for a file that cannot be decoded."""
+    with Image.open(path) as im:
+        if max_side is not None:
+            im.draft("RGB", (max_side, max_side))
+        return im.convert("RGB")
+
+
 # ---------------------------------------------------------------- datasets and loaders
 
 
@@ -136,9 +150,7 @@ class ImageDataset(Dataset):
             return LoadFailure(s.path, f"failed to decode while loading ({exc})")
 
     def _decode(self, path: str) -> torch.Tensor:
-        with Image.open(path) as im:
-            img = im.convert("RGB")
-        return self.transform(img)
+        return self.transform(open_image(path))
 
 
 @dataclass

@@ -93,24 +93,20 @@ def _cam_folder(out: str, inputs: list[str]) -> Path:
 
 def _write_cams(trained, predictions, folder: Path) -> dict[str, Path]:
     """One overlay per image, for its likeliest class; a name already there gets -2, -3... (nothing replaced)."""
-    from PIL import Image
-
     from engine.io.atomic import atomic_path
-    from engine.results.saliency import overlay, saliency
+    from engine.results.predict import explain
+    from engine.results.saliency import overlay
 
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
     for i, path in enumerate(predictions.paths):
-        with Image.open(path) as im:
-            image = im.convert("RGB")
-        x = trained.transform(image).unsqueeze(0).to(trained.device)
-        heat = saliency(trained.model, x, target=int(predictions.predicted[i]), arch=trained.project.model.arch)
+        view, heat = explain(trained, path, int(predictions.predicted[i]))
         target, n = folder / f"{Path(path).stem}-cam.png", 1
         while target.exists():
             n += 1
             target = folder / f"{Path(path).stem}-cam-{n}.png"
         with atomic_path(target) as tmp:
-            overlay(trained.view(image), heat[0].cpu().numpy()).save(tmp, format="PNG")
+            overlay(view, heat).save(tmp, format="PNG")
         written[path] = target
     return written
 

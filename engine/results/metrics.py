@@ -126,6 +126,23 @@ def most_confused(p: Predictions, min_count: int = 1) -> list[tuple[int, int, in
     return sorted(pairs, key=lambda t: (-t[2], t[0], t[1]))
 
 
+ORDERS = ("name", "error")
+
+
+def class_order(p: Predictions, by: str = "name") -> list[int]:
+    """The classes in the order to show them: by name, or by error (the share of a class's images predicted as
+    another, highest first; classes with no images last); ties by name."""
+    names = [c.casefold() for c in p.classes]
+    if by == "name":
+        return sorted(range(len(names)), key=lambda c: (names[c], c))
+    if by != "error":
+        raise ValueError(f"unknown class order {by!r}; one of {', '.join(ORDERS)}")
+    cm = confusion(p)
+    support = cm.sum(axis=1)
+    error = np.where(support > 0, 1.0 - np.diag(cm) / np.maximum(support, 1), -1.0)
+    return sorted(range(len(names)), key=lambda c: (-error[c], names[c], c))
+
+
 def report(p: Predictions) -> dict[str, Any]:
     """Every figure, JSON-ready: what evaluation.json holds besides where the data and the model came from."""
     support = per_class(p)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
@@ -29,10 +30,11 @@ from engine import project as proj
 from engine.data import IMAGE_EXTENSIONS, Sample, check_image, scan
 from engine.device import autocast_dtype, pick_device
 from engine.errors import DataError, RunError
-from engine.loading import ImageDataset, build_transforms, eval_geometry, make_loader
+from engine.loading import ImageDataset, build_transforms, eval_geometry, make_loader, open_image
 from engine.model.assemble import rebuilt
 from engine.model.zoo import arch_info, effective_image_size
 from engine.results.metrics import Predictions
+from engine.results.saliency import saliency
 
 TOP_K = 5
 MODEL_FILE = "model.safetensors"
@@ -154,6 +156,15 @@ def labelled_samples(trained: TrainedModel, source: str | os.PathLike) -> tuple[
         raise DataError(f"{source} has classes the model does not know: {', '.join(map(repr, unknown))}; it "
                         f"knows {', '.join(map(repr, trained.classes))}")
     return [Sample(s.path, index[found.classes[s.label]]) for s in found.samples], found.skipped
+
+
+def explain(trained: TrainedModel, path: str | os.PathLike, target: int) -> tuple[Image.Image, np.ndarray]:
+    """The picture the model sees of the image at `path` (its resize and crop) and the Grad-CAM map of class
+    `target` over it: (H, W) in [0, 1] (`engine.results.saliency.saliency`)."""
+    image = open_image(path)
+    x = trained.transform(image).unsqueeze(0).to(trained.device)
+    heat = saliency(trained.model, x, target=target, arch=trained.project.model.arch)
+    return trained.view(image), heat[0].float().cpu().numpy()
 
 
 def image_files(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], list[tuple[str, str]]]:

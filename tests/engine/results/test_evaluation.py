@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +141,27 @@ def test_a_stopped_evaluation_writes_nothing(trained_run, tmp_path):
     stop.set()
     assert evaluation.evaluate_run(load_run(copy), stop=stop) is None
     assert not (copy / "evaluation.json").exists() and not (copy / "predictions.csv").exists()
+
+
+def test_predict_with_cam_writes_one_overlay_per_image_outside_the_data(trained_run, tmp_path, capsys):
+    from PIL import Image
+
+    run_dir, _ = trained_run
+    images = evaluation.read(run_dir).predictions.paths[:3]
+    out = tmp_path / "cams"
+    assert main(["predict", str(run_dir), *images, "--cam", str(out), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["predictions"]
+    written = [row["cam"] for row in rows]
+    assert len(set(written)) == 3 and all(p.startswith(str(out)) for p in written)
+    size = load_run(run_dir).image_size
+    for path in written:
+        with Image.open(path) as im:
+            assert im.size == (size, size) and im.mode == "RGB"
+    before = {p: p.read_bytes() for p in out.iterdir()}
+    assert main(["predict", str(run_dir), images[0], "--cam", str(out), "--json"]) == 0  # nothing replaced
+    new = Path(json.loads(capsys.readouterr().out)["predictions"][0]["cam"])
+    assert new not in before and new.name.startswith(f"{Path(images[0]).stem}-cam-")
+    assert {p: p.read_bytes() for p in out.iterdir() if p != new} == before
+    folder = str(Path(images[0]).parent)
+    assert main(["predict", str(run_dir), folder, "--cam", str(Path(folder) / "cams")]) == 2
+    assert "inside the image folder" in capsys.readouterr().err

@@ -99,3 +99,16 @@ def test_the_predictions_keep_numbers_and_paths_only():
     p, _ = _seeded(n=10_000)
     arrays = p.labels.nbytes + p.top_classes.nbytes + p.top_probs.nbytes + p.losses.nbytes
     assert arrays == 10_000 * (8 + 8 * K + 8 * K + 8)  # O(N * k): no image, no (N, C) array
+
+
+def test_classes_order_by_name_or_by_error_with_an_absent_class_last():
+    p, _ = _seeded(missing=3)
+    p.classes = ["b", "A", "c", "d", "e", "f", "g"]
+    assert m.class_order(p, "name") == [1, 0, 2, 3, 4, 5, 6]
+    by_error = m.class_order(p, "error")
+    recall = np.array(m.per_class(p)["recall"])
+    shown = [c for c in by_error if c != 3]
+    assert by_error[-1] == 3  # no images: nothing to get wrong
+    assert (np.diff(1 - recall[shown]) <= 0).all() and sorted(by_error) == list(range(C))
+    with pytest.raises(ValueError, match="unknown class order"):
+        m.class_order(p, "size")

@@ -24,6 +24,14 @@ def open_file(parent: QWidget, title: str, start: str | Path | None, filters: st
     return _chosen(path)
 
 
+def open_files(parent: QWidget, title: str, start: str | Path | None, filters: str) -> list[str]:
+    """Files to read ([] when cancelled)."""
+    paths, _ = QFileDialog.getOpenFileNames(parent, title, gui_settings.dialog_folder(start), filters)
+    if paths:
+        _chosen(paths[0])
+    return paths
+
+
 def save_file(parent: QWidget, title: str, start: str | Path | None, name: str, filters: str) -> str:
     """A file to write, proposed as `name` in the start folder ('' when cancelled)."""
     path, _ = QFileDialog.getSaveFileName(parent, title, str(Path(gui_settings.dialog_folder(start)) / name),

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QScrollArea,
     QTabWidget,
@@ -43,6 +44,7 @@ from gui.panels.model_panel import ModelPanel
 from gui.panels.training_panel import TrainingPanel
 from gui.project_files import ProjectFiles
 from gui.reason_bar import ReasonBar
+from gui.results.window import RunResults
 from gui.run import launcher
 from gui.run.controller import RunController, ask_to_stop
 from gui.undo import ProjectHistory, Snapshot, put_back
@@ -55,9 +57,10 @@ SCANNING = "the training images are being scanned"
 NOT_SCANNED = "the data has not been scanned since its path changed: press Return in its field"
 
 
-class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
+class MainWindow(ProjectFiles, RunResults, WindowChrome, QMainWindow):
     run_finished = Signal()  # the run's thread has ended (after it returned or failed)
     start_page_requested = Signal()  # File > Start Page (gui.app shows it)
+    shown_run_changed = Signal(object)  # `shown_run`, the run folder whose results the window shows (gui.results.window)
 
     def __init__(self, project: Project | None = None, path: str | Path | None = None) -> None:
         super().__init__()
@@ -130,7 +133,8 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
         lay.setContentsMargins(0, 4, 0, 0)
         lay.addWidget(self.start_reason)
         lay.addWidget(self.freeze_panel, 1)
-        self.setCentralWidget(centre)
+        self.setCentralWidget(self._build_results(centre, self.findChild(QMenu, "fileMenu"),
+                                                  self.findChild(QMenu, "runMenu")))
 
         # Right: summary of the last run above the live plots (made after the first paint, see `plots`).
         self._plots_placeholder = QLabel("Loading plots...")
@@ -429,6 +433,7 @@ class MainWindow(ProjectFiles, WindowChrome, QMainWindow):
         if self._plots is not None:
             self._plots.timer.stop()
         self.data_panel.shutdown()
+        self._results_shutdown()
         self._save_layout()
         event.accept()
 

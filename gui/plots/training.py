@@ -130,6 +130,17 @@ class TrainingPlots(QWidget):
         self.val_acc.extend([e.epoch for e in epochs], [100 * e.val_accuracy for e in epochs])
         self._history = list(epochs)
 
+    def show_run(self, epochs: list[EpochEnded], steps_per_epoch: int | None) -> None:
+        """Show a past run's curves (its metrics.csv, `engine.runs.catalog.history`) in place of the plots' own:
+        per epoch, the losses against steps as `add_history` places them (epochs as steps when the steps per
+        epoch are unknown)."""
+        self.clear()
+        self.add_history(epochs)
+        self._steps_per_epoch = steps_per_epoch or 1
+        if self._history:
+            self._place_history()
+        self.redraw()
+
     def _place_history(self) -> None:
         spe, epochs = self._steps_per_epoch, np.array([e.epoch for e in self._history], dtype=np.float64)
         self.train_loss.extend((epochs - 0.5) * spe, [e.train_loss for e in self._history])

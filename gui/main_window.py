@@ -132,9 +132,9 @@ class MainWindow(ProjectFiles, RunResults, WindowChrome, QMainWindow):
         lay = QVBoxLayout(centre)
         lay.setContentsMargins(0, 4, 0, 0)
         lay.addWidget(self.start_reason)
-        lay.addWidget(self.freeze_panel, 1)
-        self.setCentralWidget(self._build_results(centre, self.findChild(QMenu, "fileMenu"),
-                                                  self.findChild(QMenu, "runMenu")))
+        lay.addWidget(self._build_results(self.freeze_panel, self.findChild(QMenu, "fileMenu"),
+                                          self.findChild(QMenu, "runMenu")), 1)  # Layers, Results, Runs
+        self.setCentralWidget(centre)
 
         # Right: summary of the last run above the live plots (made after the first paint, see `plots`).
         self._plots_placeholder = QLabel("Loading plots...")

@@ -116,8 +116,8 @@ class RunsView(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._selected)
         self.table.doubleClicked.connect(lambda index: self.open_requested.emit(self.model.records[index.row()].folder))
         self.hint = WrappingLabel(HINT)
-        self.plot = pg.PlotWidget(axisItems={"left": PercentAxis("left")})
-        self.plot.setObjectName("runCurves")
+        self.plot = named(pg.PlotWidget(axisItems={"left": PercentAxis("left")}), "runCurves",
+                          "Validation accuracy of the selected runs")
         item = self.plot.getPlotItem()
         item.setTitle("Validation accuracy")
         item.setLabel("bottom", "epoch")

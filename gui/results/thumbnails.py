@@ -48,6 +48,7 @@ class Thumbnails(QObject):
         self.failed: dict[str, str] = {}  # path -> why it cannot be shown
         self.decoded = 0  # thumbnails decoded so far (the tests and the benchmark read it)
         self._waiting: OrderedDict[str, None] = OrderedDict()
+        self._decoding: set[str] = set()  # taken by the task, not yet in the cache
         self._lock = threading.Lock()
         self._task: Task | None = None
         QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), CACHE_KB))
@@ -65,6 +66,8 @@ class Thumbnails(QObject):
 
     def _request(self, path: str) -> None:
         with self._lock:
+            if path in self._decoding:
+                return
             self._waiting[path] = None
             self._waiting.move_to_end(path)
             while len(self._waiting) > MAX_WAITING:
@@ -85,6 +88,7 @@ class Thumbnails(QObject):
                 if not self._waiting:
                     return
                 path, _ = self._waiting.popitem(last=True)
+                self._decoding.add(path)
             try:
                 state.report((path, decode(path, self.size), ""))
             except Exception as exc:  # noqa: BLE001 - any file may be anything: it is shown as unreadable
@@ -92,6 +96,8 @@ class Thumbnails(QObject):
 
     def _decoded(self, item: tuple[str, QImage | None, str]) -> None:
         path, image, why = item
+        with self._lock:
+            self._decoding.discard(path)
         if image is None:
             self.failed[path] = why
         else:

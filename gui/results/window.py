@@ -42,7 +42,7 @@ class RunResults:
         self._curves_wanted: Path | None = None  # a past run whose curves go into the plots once read
         self.centre_tabs = named(QTabWidget(), "centreTabs", "Layers, results and runs")
         self.centre_tabs.tabBar().setObjectName("centreTabBar")
-        self.centre_tabs.tabBar().setAccessibleName("Layers, results and runs")
+        self.centre_tabs.tabBar().setAccessibleName("Centre sections")
         self.centre_tabs.addTab(layers, "Layers")
         self._results_page, self._runs_page = _page(), _page()
         self.centre_tabs.addTab(self._results_page, "Results")
@@ -137,9 +137,9 @@ class RunResults:
         self.log(f"showing the run in {shown.record.folder} ({shown.record.status}), read-only")
 
     def _show_finished_run(self) -> None:
-        """A run ended here: show its results (its curves are on the plots already)."""
+        """A run ended here after at least one epoch: show its results (its curves are on the plots already)."""
         result = self.last_result
-        if result is not None and result.run_dir and (Path(result.run_dir) / "model.safetensors").is_file():
+        if result is not None and result.epochs_completed and (Path(result.run_dir) / "model.safetensors").is_file():
             self.show_run(result.run_dir, curves=False)
         if self._runs_view is not None:
             self._runs_view.refresh()

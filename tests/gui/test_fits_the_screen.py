@@ -134,7 +134,9 @@ def test_long_messages_and_reasons_never_widen_the_window(window, qtbot, project
     qtbot.waitUntil(lambda: "data.train" in window.start_reason.text(), timeout=30_000)
     window.log("warning: " + "a long status message that goes on " * 40, "warning")
     window.runs.progress.setFormat("a long progress text " * 20)
-    qtbot.wait(50)
+    # the wrapped reason gets its height once the layout has run again (a round or two of events, ~0.1 s)
+    qtbot.waitUntil(lambda: window.start_reason.height() >= window.start_reason.label.heightForWidth(
+        window.start_reason.label.width()), timeout=5_000)
     assert window.size() == QSize(1280, 720)
     assert str(deep) in window.start_reason.text()  # the reason in full, wrapped
     assert unreadable(window) == []

@@ -115,7 +115,7 @@ def test_a_short_run_fills_the_plots_and_shows_the_summary(window, qtbot, tmp_pa
         window.summary.run_folder_url().toLocalFile().rpartition("/")[2]))
     assert "Done" in window.progress.format()
     assert window.start_action.isEnabled() and not window.freeze_panel.is_read_only()
-    assert not tasks.running()
+    qtbot.waitUntil(lambda: not tasks.running(), timeout=30_000)  # the Results tab reads the run in a task
 
 
 def start_long_run(window, qtbot, project_factory):

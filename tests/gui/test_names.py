@@ -89,3 +89,23 @@ def test_the_transfer_study_controls_are_named_and_listed(window):
     expected = start_page_table(window.study)
     assert expected in DOC.read_text(encoding="utf-8"), "docs/gui-names.md: the transfer study's table should " \
         "read:\n\n" + expected
+
+
+def tab_table(window) -> str:
+    """The controls of the Results and Runs tabs (made when first shown), as docs/gui-names.md lists them."""
+    rows = ["| objectName | accessible name | kind | in |", "|---|---|---|---|"]
+    for view in (window.results_view, window.runs_view):
+        rows += [f"| `{w.objectName()}` | {w.accessibleName()} | {type(w).__name__} | {owner(w)} |"
+                 for w in interactive_widgets(view)]
+    return "\n".join(rows) + "\n"
+
+
+def test_the_results_and_runs_tabs_controls_are_named_and_listed(window):
+    before = {w.objectName() for w in interactive_widgets(window)}
+    controls = [w for view in (window.results_view, window.runs_view) for w in interactive_widgets(view)]
+    assert len(controls) > 15 and all(w.objectName() and w.accessibleName() for w in controls)
+    names = [w.objectName() for w in controls]
+    assert len(set(names)) == len(names) and not set(names) & before
+    expected = tab_table(window)
+    assert expected in DOC.read_text(encoding="utf-8"), "docs/gui-names.md: the Results and Runs table should " \
+        "read:\n\n" + expected

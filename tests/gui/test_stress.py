@@ -165,7 +165,7 @@ def test_continue_a_stopped_run_from_its_folder(window, qtbot, tmp_path):
         pass
     assert window.last_error is None and window.last_result.epochs_completed == 3
     assert json.loads((run_dir / "summary.json").read_text())["resumed_from_epoch"] == 1
-    assert not tasks.running()
+    qtbot.waitUntil(lambda: not tasks.running(), timeout=30_000)  # the Results tab reads the run in a task
 
     assert not window.continue_run(tmp_path)  # not a run folder: a message, nothing started
     assert not window.is_running() and "Cannot continue the run" in window.log_panel.toPlainText()
@@ -180,4 +180,5 @@ def test_a_run_started_right_after_stop_and_join_is_not_taken_for_the_old_one(wi
     assert window.run is new and window.is_running() and window.last_result is None
     with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
         window.stop()
-    assert window.last_result.stopped_by_user and not tasks.running()
+    assert window.last_result.stopped_by_user and window.run is None
+    qtbot.waitUntil(lambda: not tasks.running(), timeout=30_000)  # the Results tab may read the run in a task

@@ -1,9 +1,10 @@
 """Render docs/screenshots/: the start page, the idle demo window and a run in progress, at 1280x720,
-1366x768 and 1920x1080, offscreen, with a throw-away settings and data folder. `--scale 2` renders the idle
-window at a device pixel ratio of 2 (HiDPI) instead, as idle-1280x720@2x.png; `--dialogs` renders only the
-dialogs (processes-dialog.png: Run > Run in Several Processes..., set for two machines); `--advisor` renders the
-advisor instead: the Suggest column beside the checklist (suggest-WxH.png) and a small transfer study's result
-(study-1280x720.png; minutes on a CPU).
+1366x768 and 1920x1080, and once the run has finished, the Results tab (its matrix with a cell's images, and an
+image with its Grad-CAM overlay) at 1280x720 and 1920x1080; offscreen, with a throw-away settings and data
+folder. `--scale 2` renders the idle window at a device pixel ratio of 2 (HiDPI) instead, as
+idle-1280x720@2x.png; `--dialogs` renders only the dialogs (processes-dialog.png: Run > Run in Several
+Processes..., set for two machines); `--advisor` renders the advisor instead: the Suggest column beside the
+checklist (suggest-WxH.png) and a small transfer study's result (study-1280x720.png; minutes on a CPU).
 
     python docs/make_screenshots.py && python docs/make_screenshots.py --scale 2 && python docs/make_screenshots.py --dialogs
     python docs/make_screenshots.py --advisor
@@ -20,6 +21,7 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "screenshots"
 SIZES = ((1280, 720), (1366, 768), (1920, 1080))
+RESULTS_SIZES = ((1280, 720), (1920, 1080))
 
 
 def main() -> None:
@@ -91,6 +93,8 @@ def main() -> None:
             assert window.start(), window.problems()
             settle(lambda w=window: w.plots.val_acc.n >= 6, 600)
             window.grab().save(str(OUT / f"training-{suffix}.png"))
+            if (width, height) in RESULTS_SIZES:
+                results(window, suffix, settle)
         window.stop_and_join()
         window.dirty = False
         window.close()
@@ -129,6 +133,24 @@ def advisor_shots(create_window, settle, tmp: str) -> None:
             dialog.close()
         window.dirty = False
         window.close()
+
+
+def results(window, suffix: str, settle) -> None:
+    """The finished run's Results tab: the most confused cell's images, then the first of them large."""
+    settle(lambda: not window.is_running() and window._results_view is not None
+           and window.results_view.shown is not None and not window.results_view.is_loading(), 600)
+    view = window.results_view
+    pairs = view.shown.evaluation.report["most_confused"]
+    true, predicted = pairs[0][:2] if pairs else (0, 0)
+    view.matrix.setCurrentIndex(view.matrix.index_of(true, predicted))
+    view.show_cell(true, predicted)
+    settle(lambda: not view.thumbnails.is_busy(), 60)
+    window.grab().save(str(OUT / f"results-matrix-{suffix}.png"))
+    model = view.gallery.gallery_model
+    view.gallery.setCurrentIndex(model.index(0))
+    view.show_image(model.predictions, model.image(0))
+    settle(lambda: view.detail.heat is not None, 120)
+    window.grab().save(str(OUT / f"results-image-{suffix}.png"))
 
 
 if __name__ == "__main__":

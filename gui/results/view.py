@@ -5,15 +5,13 @@ overall figures; left, the confusion matrix (counts, row % or column %; classes 
 per-class table and the most confused pairs; right, a gallery: a cell's images, the worst mistakes, or images
 dropped on the view (tried on the model); clicking one shows it large with its Grad-CAM overlay.
 
-A run is read in the background (`load`: small files, and predictions.csv) and only numbers and paths are
-kept; every figure, matrix, order and list is the engine's (`engine.results.metrics`, `engine.runs.catalog`).
+A run is read in the background (`reading.load`: small files, and predictions.csv) and only numbers and paths
+are kept; every figure, matrix, order and list is the engine's (`engine.results.metrics`, `engine.runs.catalog`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
@@ -41,6 +39,7 @@ from gui.results.gallery import INDEX_ROLE, Gallery
 from gui.results.image_view import ImageDetail
 from gui.results.inference import RunModel
 from gui.results.matrix import MODES, ConfusionView
+from gui.results.reading import Shown, load
 from gui.results.tables import PerClassModel, figures
 from gui.results.thumbnails import Thumbnails
 from gui.tasks import Latest
@@ -48,36 +47,6 @@ from gui.text import ElidedLabel, WrappingLabel
 
 MATRIX_SHARE = 0.6  # of the view's width or height, at most, for the matrix side
 NO_RUN = "No run shown yet. Train the project, or open a past run (Run > Open Run...)."
-
-
-@dataclass
-class Shown:
-    """A run as the view shows it: read in the background by `load`."""
-
-    record: Any                       # engine.runs.catalog.RunRecord
-    epochs: list                      # its curves (EpochEnded), for the training plots
-    evaluations: list                 # catalog.Evaluated, its own first
-    evaluation: Any = None            # engine.results.evaluation.Evaluation shown (None: not evaluated yet)
-    matrices: dict[str, np.ndarray] = field(default_factory=dict)
-    orders: dict[str, list[int]] = field(default_factory=dict)
-
-
-def load(folder: Path, evaluation: Path | None = None) -> Shown:
-    """Read the run in `folder` and the evaluation in `evaluation` (default: its own, else the first)."""
-    from engine.results import evaluation as ev
-    from engine.results import metrics as m
-    from engine.runs import catalog
-
-    record = catalog.read_run(folder)
-    shown = Shown(record, catalog.history(folder, record.summary), catalog.evaluations(record))
-    chosen = evaluation or (shown.evaluations[0].folder if shown.evaluations else None)
-    if chosen is not None:
-        shown.evaluation = done = ev.read(chosen)
-        p = done.predictions
-        shown.matrices = {"counts": m.confusion(p), "recall": m.confusion(p, "true"),
-                          "precision": m.confusion(p, "pred")}
-        shown.orders = {by: m.class_order(p, by) for by in m.ORDERS}
-    return shown
 
 
 class ResultsView(QWidget):

@@ -201,3 +201,37 @@ def test_another_folder_is_evaluated_in_the_background_and_shown(window, qtbot, 
     view.evaluation_choice.activated.emit(0)
     wait_loaded(qtbot, view)
     assert view.shown.evaluation.report["split"] == "validation"
+
+
+def test_a_run_not_evaluated_yet_is_evaluated_with_one_click(window, qtbot, finished_run, tmp_path):
+    run_dir, _ = finished_run
+    copy = tmp_path / "stopped"
+    shutil.copytree(run_dir, copy)
+    for name in ("evaluation.json", "predictions.csv"):
+        (copy / name).unlink()  # as a run stopped by its user: not evaluated
+    assert window.open_run(copy)
+    view = window.results_view
+    wait_loaded(qtbot, view)
+    assert view.shown.evaluation is None and "not been evaluated" in view.figures.text()
+    assert view.evaluate_own.isVisibleTo(view) and view.matrix.matrix_model.rowCount() == 0
+    view.evaluate_own.click()
+    qtbot.waitUntil(lambda: view.evaluating.task is None, timeout=60_000)
+    wait_loaded(qtbot, view)
+    report = json.loads((copy / "evaluation.json").read_text())
+    assert view.shown.evaluation.report["split"] == report["split"] == "validation"
+    assert not view.evaluate_own.isVisibleTo(view) and view.matrix.matrix_model.rowCount() == 3
+
+
+def test_a_cancelled_evaluation_writes_nothing_and_says_so(window, qtbot, finished_run, tmp_path):
+    run_dir, _ = finished_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    assert window.open_run(copy)
+    view = window.results_view
+    wait_loaded(qtbot, view)
+    other = make_image_folder(tmp_path / "more", per_class=4, seed=6)
+    assert view.evaluate(str(other))
+    view.evaluating.cancel_button.click()
+    qtbot.waitUntil(lambda: view.evaluating.task is None, timeout=60_000)
+    assert window.error_box is not None and "nothing was written" in window.error_box.text()
+    assert not (copy / "evaluations").exists() and view.evaluating.isHidden()

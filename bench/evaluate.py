@@ -7,7 +7,7 @@ images, and the Results view's confusion-matrix click with 10,000 predictions.
    clock and per second of the process's CPU time (steadier while other processes share the cores).
    Goal: engine / bare throughput >= 0.95.
 2. Peak memory: a fresh process evaluates a run on 1,000 and on 10,000 images (the demo CNN at 32 px);
-   its peak RSS (``ru_maxrss``) and the growth over the process before evaluating. Goal: independent of the
+   its peak RSS (VmHWM) and the growth over the process before evaluating. Goal: independent of the
    number of images.
 3. The window: the Results view shows the 10,000-image evaluation; each cell of the matrix is clicked (a real
    mouse click on the view, offscreen) and timed until the gallery has been laid out and painted (its
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -81,15 +80,16 @@ def rss_child(run_dir: str, folder: str) -> None:
     from engine.results.predict import load_run
 
     trained = load_run(run_dir, "cpu")
-    before = _rss_now()
+    before = _status("VmRSS")
     evaluate_run(trained, folder)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak": peak, "before": before}))
+    print(json.dumps({"peak": _status("VmHWM"), "before": before}))
 
 
-def _rss_now() -> float:
+def _status(key: str) -> float:
+    """A figure of /proc/self/status in MiB: VmRSS (now) or VmHWM (the peak of this process's own memory;
+    ``ru_maxrss`` would start at the parent's peak, which survives fork and exec)."""
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":")) / 1024
 
 
 def peak_rss(run_dir: Path, folder: Path) -> dict[str, float]:

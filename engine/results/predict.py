@@ -110,8 +110,11 @@ def predict(trained: TrainedModel, samples: list[Sample], *, k: int = TOP_K, sto
     loader = make_loader(dataset, batch_size, shuffle=False, seed=0)
     k = max(1, min(k, len(trained.classes)))
     amp = autocast_dtype(trained.device, trained.project.train.amp)
-    paths, labels, tops, probs, losses, failed = [], [], [], [], [], []
-    start = 0
+    n = len(dataset)  # filled batch by batch: no array per batch left between the freed images (RSS stays flat)
+    labels, tops = np.empty(n, np.int64), np.empty((n, k), np.int64)
+    probs, losses = np.empty((n, k), np.float64), np.empty(n, np.float64)
+    paths, failed = [], []
+    start = done = 0
     trained.model.eval()
     with torch.inference_mode():
         for batch in loader:
@@ -129,21 +132,15 @@ def predict(trained: TrainedModel, samples: list[Sample], *, k: int = TOP_K, sto
                 loss = F.cross_entropy(logits, y.clamp(min=0), reduction="none")
                 loss = torch.where(y >= 0, loss, torch.full_like(loss, float("nan")))
                 paths += [s.path for s in span if s.path not in bad]
-                labels.append(batch.y.numpy())
-                tops.append(top_c.cpu().numpy())
-                probs.append(top_p.cpu().double().numpy())
-                losses.append(loss.cpu().double().numpy())
+                end = done + len(batch)
+                labels[done:end], tops[done:end] = batch.y.numpy(), top_c.cpu().numpy()
+                probs[done:end], losses[done:end] = top_p.cpu().numpy(), loss.cpu().numpy()
+                done = end
             if on_batch is not None:
-                on_batch(start, len(dataset))
+                on_batch(start, n)
             if stop is not None and stop.is_set():
                 break
-    return Predictions(list(trained.classes), paths, _stack(labels, np.int64, (0,)),
-                       _stack(tops, np.int64, (0, k)), _stack(probs, np.float64, (0, k)),
-                       _stack(losses, np.float64, (0,))), failed
-
-
-def _stack(parts: list[np.ndarray], dtype: Any, empty: tuple[int, ...]) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype) if parts else np.zeros(empty, dtype)
+    return Predictions(list(trained.classes), paths, labels[:done], tops[:done], probs[:done], losses[:done]), failed
 
 
 def labelled_samples(trained: TrainedModel, source: str | os.PathLike) -> tuple[list[Sample], list[tuple[str, str]]]:

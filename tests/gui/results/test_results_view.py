@@ -74,6 +74,12 @@ def test_clicking_a_cell_shows_exactly_that_cells_images(window, qtbot, finished
     recall = m.per_class(p)["recall"]
     for i in range(len(p.classes)):
         assert model.index(model.order.index(i), model.order.index(i)).data() == f"{recall[i]:.0%}"
+    table = view.per_class
+    table.sortByColumn(3, Qt.SortOrder.DescendingOrder)  # by F1, as a click on its header does
+    f1 = m.per_class(p)["f1"]
+    shown = [table.model().index(r, 0).data() for r in range(len(p.classes))]
+    assert shown == [p.classes[c] for c in sorted(range(len(p.classes)), key=lambda c: -f1[c])]
+    assert table.model().index(0, 3).data() == f"{max(f1):.3f}"
     view.show_worst()
     worst = m.worst(p)
     assert view.gallery.gallery_model.indices.tolist() == worst.tolist()

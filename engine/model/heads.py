@@ -126,7 +126,13 @@ class CosineLinear(nn.Linear):
         self.scale = nn.Parameter(torch.tensor(COSINE_SCALE))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale * F.linear(F.normalize(x, dim=-1), F.normalize(self.weight, dim=-1))
+        return self.evidence(F.normalize(x, dim=-1))
+
+    def evidence(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits before the features are scaled to unit length: for each image they rank the classes as the
+        logits do (the length is one positive number per image), and unlike the logits they grow with the
+        features, so Grad-CAM can differentiate them (`engine.results.saliency`)."""
+        return self.scale * F.linear(x, F.normalize(self.weight, dim=-1))
 
 
 class CosineConv2d(nn.Conv2d):
@@ -137,8 +143,11 @@ class CosineConv2d(nn.Conv2d):
         self.scale = nn.Parameter(torch.tensor(COSINE_SCALE))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = F.normalize(self.weight.flatten(1), dim=1).view_as(self.weight)
-        return self.scale * F.conv2d(F.normalize(x, dim=1), w)
+        return self.evidence(F.normalize(x, dim=1))
+
+    def evidence(self, x: torch.Tensor) -> torch.Tensor:
+        """As `CosineLinear.evidence`, at every position."""
+        return self.scale * F.conv2d(x, F.normalize(self.weight.flatten(1), dim=1).view_as(self.weight))
 
 
 def build_head(spec: HeadSpec, in_features: int, num_classes: int, conv: bool = False) -> nn.Module:

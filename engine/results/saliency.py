@@ -4,6 +4,11 @@ Written here, with torch only, because the libraries fail on Thaw's normal case,
 (pytorch-grad-cam#254, torch-cam), or need OpenCV. A forward hook makes the layer's output a leaf of its own
 and the class score is differentiated with respect to that leaf alone: a frozen backbone or a caller's
 ``no_grad`` costs nothing, no parameter's ``.grad`` is touched and the backward pass stops at the layer.
+
+A cosine head's logit (Thaw's ``head.kind = "cosine"``) does not change when the features grow, so its gradient
+is orthogonal to them and the channel-weighted sum comes out zero or negative everywhere: a blank map. Its class
+score is differentiated before the features are normalised instead (`CosineLinear.evidence`), which ranks the
+classes of each image as the logits do.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.model import zoo
+from engine.model.heads import CosineConv2d, CosineLinear
 from engine.model.modpath import join
 
 LAST = "-1"  # a path segment in TARGETS: the module's last child
@@ -85,6 +91,19 @@ def _is_map(out: object, size: Sequence[int]) -> bool:
     if not isinstance(out, torch.Tensor) or out.ndim != 4 or _layout(out, size) is None:
         return False
     return math.prod(_to_nchw(out, size, "").shape[2:]) > 1
+
+
+@contextmanager
+def _cosine_evidence(model: nn.Module) -> Iterator[None]:
+    """Inside, every cosine head gives its un-normalised class scores (see the module's docstring)."""
+    heads = [m for m in model.modules() if isinstance(m, (CosineLinear, CosineConv2d))]
+    for m in heads:
+        m.forward = m.evidence
+    try:
+        yield
+    finally:
+        for m in heads:
+            del m.forward
 
 
 @contextmanager
@@ -161,7 +180,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | No
 
     handle = model.get_submodule(layer).register_forward_hook(keep)
     try:
-        with _evaluating(model), torch.inference_mode(False), torch.enable_grad():
+        with _evaluating(model), _cosine_evidence(model), torch.inference_mode(False), torch.enable_grad():
             logits = model(x.clone())  # a clone: an inference-mode tensor cannot enter autograd
             if len(leaves) != 1:
                 raise ValueError(f"layer {layer!r} ran {len(leaves)} times in one forward pass, not once")

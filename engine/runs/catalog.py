@@ -57,9 +57,9 @@ class Evaluated:
     ece: float | None
 
     def describe(self) -> str:
-        what = f"the {self.split} split" if self.split != "other" else Path(self.source).name or self.source
+        what = f"{self.split} split" if self.split != "other" else Path(self.source).name or self.source
         acc = f"{self.accuracy:.1%}" if self.accuracy is not None else "-"
-        return f"{what}: {acc} of {self.images} images"
+        return f"{what}: {acc}, {self.images} images"
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,10 @@ class ImageDetail(QWidget):
         if path != self.path or (heat is not None and target != self.target()):
             return
         self.picture, self.heat = picture, heat
-        if heat is not None or not self.cam.isChecked():
+        if heat is not None and not heat.any():
+            self.status.setText(f"Grad-CAM finds no evidence for {self.cam_class.currentText()} in this picture: "
+                                "its map is empty.")
+        elif heat is not None or not self.cam.isChecked():
             self.status.setText("")
         self._draw()
 

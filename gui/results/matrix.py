@@ -10,18 +10,30 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QWidget,
+)
 
 MODES = (("counts", "Counts"), ("recall", "Row % (recall)"), ("precision", "Column % (precision)"))
 RIGHT, WRONG, WHITE = np.array([33, 102, 172]), np.array([178, 24, 43]), np.array([255, 255, 255])
 CELL_ROLE = Qt.ItemDataRole.UserRole  # (true class, predicted class) of a cell
 
 
-def shade(value: float, diagonal: bool) -> QColor:
-    """White for 0, the full colour for 1: blue on the diagonal, red off it."""
+TINT = 0.12  # the least colour of a cell with any image: one mistake in a thousand still shows
+
+
+def shade(value: float, diagonal: bool, empty: bool = False) -> QColor:
+    """White for an empty cell, then from a tint to the full colour at 1: blue on the diagonal, red off it."""
     base = RIGHT if diagonal else WRONG
-    mixed = WHITE + (base - WHITE) * float(np.clip(value, 0.0, 1.0))
+    share = 0.0 if empty else TINT + (1 - TINT) * float(np.clip(value, 0.0, 1.0))
+    mixed = WHITE + (base - WHITE) * share
     return QColor(*(int(round(c)) for c in mixed))
 
 
@@ -68,9 +80,9 @@ class ConfusionModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return str(count) if self.mode == "counts" else f"{share:.0%}"
         if role == Qt.ItemDataRole.BackgroundRole:
-            return shade(share, i == j)
+            return shade(share, i == j, empty=count == 0)
         if role == Qt.ItemDataRole.ForegroundRole:
-            return QColor("white") if share > 0.55 else QColor(150, 150, 150) if count == 0 else QColor("black")
+            return QColor("white") if share > 0.5 else QColor(150, 150, 150) if count == 0 else QColor("black")
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return int(Qt.AlignmentFlag.AlignCenter)
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
@@ -93,6 +105,21 @@ class ConfusionModel(QAbstractTableModel):
         return None
 
 
+class CellDelegate(QStyledItemDelegate):
+    """A cell in its own colour, a chosen cell framed (a selection's fill would hide the colour)."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        chosen = bool(option.state & QStyle.StateFlag.State_Selected)
+        option.state &= ~QStyle.StateFlag.State_Selected
+        option.state &= ~QStyle.StateFlag.State_HasFocus
+        super().paint(painter, option, index)
+        if chosen:
+            painter.save()
+            painter.setPen(QPen(QColor(20, 20, 20), 3))
+            painter.drawRect(option.rect.adjusted(1, 1, -2, -2))
+            painter.restore()
+
+
 class ConfusionView(QTableView):
     """The matrix; `cell_chosen(true, predicted)` when a cell is clicked or activated (Return)."""
 
@@ -102,6 +129,7 @@ class ConfusionView(QTableView):
         super().__init__(parent)
         self.matrix_model = ConfusionModel(self)
         self.setModel(self.matrix_model)
+        self.setItemDelegate(CellDelegate(self))
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setTextElideMode(Qt.TextElideMode.ElideRight)

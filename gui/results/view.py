@@ -93,7 +93,7 @@ class ResultsView(QWidget):
         self.run_title.setStyleSheet("font-weight: bold;")
         self.evaluation_choice = named(QComboBox(), "evaluationChoice", "Evaluation shown")
         self.evaluation_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.evaluation_choice.setMinimumContentsLength(18)
+        self.evaluation_choice.setMinimumContentsLength(28)
         self.evaluation_choice.activated.connect(self._evaluation_chosen)
         self.evaluate_button = named(QPushButton("Evaluate on Another Folder..."), "evaluateOther",
                                      "Evaluate on another folder")

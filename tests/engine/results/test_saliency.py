@@ -165,3 +165,23 @@ def test_matches_captum():
     x = images(2, 96)
     theirs = captum_attr.LayerGradCam(model, model.layer4).attribute(x, target=2, relu_attributions=True)
     torch.testing.assert_close(grad_cam(model, x, 2, layer="layer4"), theirs[:, 0].detach(), atol=1e-6, rtol=0)
+
+
+def test_a_cosine_head_gets_the_map_of_its_class_vector_not_a_blank_one():
+    """A cosine head's logit ignores the features' length, so its plain gradient gives no positive evidence; the
+    map is CAM with the unit class vector, scale x relu(w_c / |w_c| . A) / (h*w), and the default class is still
+    the top logit's."""
+    model = thaw_model("resnet18", HeadSpec(kind="cosine"))
+    x = images(2, 96)
+    kept = []
+    handle = model.layer4.register_forward_hook(lambda m, i, out: kept.append(out))
+    with torch.no_grad():
+        logits = model(x)
+    handle.remove()
+    acts, unit = kept[0], torch.nn.functional.normalize(model.fc.weight, dim=-1)
+    cam = grad_cam(model, x, None, layer="layer4")
+    assert hook_count(model) == 0 and "forward" not in vars(model.fc)  # the head is itself again
+    for i, c in enumerate(logits.argmax(1).tolist()):
+        expected = model.fc.scale * torch.relu(torch.einsum("k,kij->ij", unit[c], acts[i])) / acts[i, 0].numel()
+        assert torch.allclose(cam[i], expected, atol=1e-5) and cam[i].max() > 0
+    assert torch.allclose(grad_cam(model, x, logits.argmax(1).tolist(), layer="layer4"), cam)

@@ -60,7 +60,7 @@ def test_a_project_lists_its_runs_newest_first_with_their_settings_and_results(r
     report = json.loads((run_dir / "evaluation.json").read_text())
     assert e.split == "validation" and e.images == 6 and e.accuracy == report["accuracy"]
     assert e.macro_f1 == report["averages"]["macro"]["f1"] and e.ece == report["calibration"]["ece"]
-    assert "the validation split" in e.describe()
+    assert e.describe() == f"validation split: {e.accuracy:.1%}, 6 images"
     assert catalog.runs_in(project.resolve("nowhere")) == []
 
 

@@ -21,8 +21,8 @@ def predictions(paths: list[str], classes=("cat", "dog")) -> Predictions:
     labels = rng.integers(0, 2, n)
     top = np.stack([labels, 1 - labels], 1)
     top[::3] = top[::3, ::-1]  # every third one wrong
-    probs = np.sort(rng.uniform(0.5, 1.0, (n, 1)), 0)[::-1] * [1, 0] + [0, 0]
-    probs[:, 1] = 1 - probs[:, 0]
+    confidence = np.sort(rng.uniform(0.5, 1.0, n))[::-1]
+    probs = np.stack([confidence, 1 - confidence], 1)
     return Predictions(list(classes), paths, labels, top, probs, rng.uniform(0, 2, n))
 
 

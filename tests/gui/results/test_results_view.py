@@ -188,13 +188,20 @@ def test_what_is_not_a_run_is_refused_with_a_message(window, tmp_path):
     assert window.shown_run == before
 
 
-def test_another_folder_is_evaluated_in_the_background_and_shown(window, qtbot, finished_run, tmp_path):
-    run_dir, _ = finished_run
-    copy = tmp_path / "copy"
+def _open_copy(window, qtbot, run_dir: Path, copy: Path, unevaluated: bool = False):
+    """A copy of the finished run (this test writes into it), shown in the Results tab; its view."""
     shutil.copytree(run_dir, copy)
+    if unevaluated:  # as a run stopped by its user
+        for name in ("evaluation.json", "predictions.csv"):
+            (copy / name).unlink()
     assert window.open_run(copy)
-    view = window.results_view
-    wait_loaded(qtbot, view)
+    wait_loaded(qtbot, window.results_view)
+    return window.results_view
+
+
+def test_another_folder_is_evaluated_in_the_background_and_shown(window, qtbot, finished_run, tmp_path):
+    copy = tmp_path / "copy"
+    view = _open_copy(window, qtbot, finished_run[0], copy)
     other = make_image_folder(tmp_path / "more", per_class=2, seed=5)
     assert view.evaluate(str(other))
     assert view.evaluating.isVisibleTo(view) and not view.evaluate(str(other))  # one at a time
@@ -210,14 +217,8 @@ def test_another_folder_is_evaluated_in_the_background_and_shown(window, qtbot, 
 
 
 def test_a_run_not_evaluated_yet_is_evaluated_with_one_click(window, qtbot, finished_run, tmp_path):
-    run_dir, _ = finished_run
     copy = tmp_path / "stopped"
-    shutil.copytree(run_dir, copy)
-    for name in ("evaluation.json", "predictions.csv"):
-        (copy / name).unlink()  # as a run stopped by its user: not evaluated
-    assert window.open_run(copy)
-    view = window.results_view
-    wait_loaded(qtbot, view)
+    view = _open_copy(window, qtbot, finished_run[0], copy, unevaluated=True)
     assert view.shown.evaluation is None and "not been evaluated" in view.figures.text()
     assert view.evaluate_own.isVisibleTo(view) and view.matrix.matrix_model.rowCount() == 0
     view.evaluate_own.click()
@@ -229,12 +230,8 @@ def test_a_run_not_evaluated_yet_is_evaluated_with_one_click(window, qtbot, fini
 
 
 def test_a_cancelled_evaluation_writes_nothing_and_says_so(window, qtbot, finished_run, tmp_path):
-    run_dir, _ = finished_run
     copy = tmp_path / "copy"
-    shutil.copytree(run_dir, copy)
-    assert window.open_run(copy)
-    view = window.results_view
-    wait_loaded(qtbot, view)
+    view = _open_copy(window, qtbot, finished_run[0], copy)
     other = make_image_folder(tmp_path / "more", per_class=4, seed=6)
     assert view.evaluate(str(other))
     view.evaluating.cancel_button.click()

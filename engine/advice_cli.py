@@ -24,7 +24,7 @@ def add_commands(sub) -> None:
     study.add_argument("project", help="a *.thaw.toml project file")
     study.add_argument("--recipes", help="comma-separated: scratch, fe, last1, last2, ..., full (default: "
                                          "scratch,fe,last1,last2,full and the advisor's last N with its neighbours)")
-    study.add_argument("--seeds", type=int, default=1, help="seeds per recipe, from train.seed on (default 1)")
+    study.add_argument("--seeds", type=int, help="seeds per recipe, from train.seed on (default 3, as in the window)")
     study.add_argument("--per-class", default="all", help="images per class to train on, comma-separated, e.g. "
                                                           "5,10,all (default all)")
     study.add_argument("--out", help="the study folder (default: a new one under train.out_dir); an existing "
@@ -75,13 +75,14 @@ def cmd_study(args: argparse.Namespace) -> int:
     from engine.study import recipes
     from engine.study.runner import TABLE_FILE, Settings, Study, blocks_of, default_folder
 
-    if args.seeds < 1:
+    seeds = Settings.seeds if args.seeds is None else args.seeds
+    if seeds < 1:
         raise ThawError("--seeds must be 1 or more")
     project = proj.load(args.project)
     per_class = recipes.parse_per_class(args.per_class)
     names = recipes.parse(args.recipes, blocks_of(project)) if args.recipes else None
     folder = args.out or default_folder(project)
-    study = Study(project, folder, Settings(names, args.seeds, per_class), source=str(args.project))
+    study = Study(project, folder, Settings(names, seeds, per_class), source=str(args.project))
     stop = threading.Event()
     interrupts: list[int] = []
 

@@ -75,7 +75,7 @@ class StudyDialog(QDialog):
         self.recipes.setToolTip("scratch, fe (feature extraction), lastN (the last N blocks), full; comma-separated")
         self.seeds = named(QSpinBox(), "studySeeds", "Seeds")
         self.seeds.setRange(1, 50)
-        self.seeds.setValue(3)
+        self.seeds.setValue(Settings.seeds)
         self.per_class = named(QLineEdit("all"), "studyPerClass", "Images per class")
         self.per_class.setToolTip("Train on subsets of this many images per class, e.g. 5, 10, all")
         self.folder = named(QLineEdit(), "studyFolder", "Study folder")

@@ -34,7 +34,7 @@ def test_advise_json_has_the_settings_scores_and_probes(project_factory, tmp_pat
 def test_study_writes_the_folder_and_prints_the_table(project_factory, tmp_path, capsys):
     path = project_file(project_factory, tmp_path)
     out = tmp_path / "study"
-    assert main(["study", str(path), "--recipes", "scratch,fe", "--per-class", "3", "--out", str(out)]) == 0
+    assert main(["study", str(path), "--recipes", "scratch,fe", "--seeds", "1", "--per-class", "3", "--out", str(out)]) == 0
     printed = capsys.readouterr()
     assert "| from scratch |" in printed.out and f"study saved in {out}" in printed.out
     lines = printed.err.splitlines()  # one line per run (the advisor's pick is run too, if not among them)

@@ -196,6 +196,7 @@ class MainWindow(ProjectFiles, RunResults, WindowChrome, QMainWindow):
         self._update_title()
         self.recheck()
         self.runs.device_label.setText(f"device: {project.train.device}")
+        self._tab_shown(self.centre_tabs.currentIndex())  # the Runs tab, when shown, lists this project's runs
 
     def _project_edited(self) -> None:
         self.dirty = True

@@ -86,3 +86,13 @@ def test_recent_runs_menu_lists_the_project_runs(window, two_runs):
     assert names == ["fast (finished)", "slow (finished)"]
     window.recent_runs_menu.actions()[1].trigger()
     assert window.shown_run == first
+
+
+def test_opening_another_project_while_the_runs_tab_is_shown_lists_its_runs(window, qtbot, two_runs, tmp_path):
+    project, _ = two_runs
+    view = _runs_tab(window, qtbot, project)
+    other = project.copy()
+    other.set("train.out_dir", str(tmp_path / "elsewhere"))
+    window.set_project(other)
+    qtbot.waitUntil(lambda: not view.is_busy() and view.model.rowCount() == 0, timeout=30_000)
+    assert view.title.text().startswith("No runs yet in ") and "elsewhere" in view.title.text()

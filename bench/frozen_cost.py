@@ -32,15 +32,18 @@ PRESETS = ("feature_extraction", "last_blocks", "full")
 def build(arch: str, preset: str, device: str):
     """The engine's model for this preset, its optimizer groups (AdamW as the engine makes them), a loss."""
     from engine.model.assemble import assemble
-    from engine.model.freezing import param_groups
+    from engine.model.checklist import Checklist
+    from engine.model.schedule import Schedule
     from engine.project import Project
+    from engine.train.stages import groups_for
 
     p = Project(name="bench")
     for key, value in {"model.arch": arch, "model.weights": "none", "freeze.preset": preset,
                        "freeze.last_blocks": 1, "head.kind": "linear"}.items():
         p.set(key, value)
     a = assemble(p, 10, device)
-    groups = param_groups(a.model, a.plan, 1e-3, 0.1, 1e-4, a.head_paths)
+    schedule = Schedule.of_project(Checklist(a.model, a.head_paths), p)
+    groups = groups_for(a.model, schedule.plan_at(0), schedule.lanes, 1e-4)
     return a, torch.optim.AdamW(groups, lr=1e-3), nn.CrossEntropyLoss()
 
 

@@ -1,6 +1,6 @@
-"""Headless commands: ``python main.py train|layers|models|evaluate|predict|advise|study ...``. Exit 0 ok, 1 failed,
-2 bad input, 130 Ctrl-C. `evaluate` and `predict` are in `engine.results_cli`, `advise` and `study` in
-`engine.advice_cli`."""
+"""Headless commands: ``python main.py train|layers|models|evaluate|predict|advise|study|lr-find ...``. Exit 0 ok,
+1 failed, 2 bad input, 130 Ctrl-C. `evaluate` and `predict` are in `engine.results_cli`, `advise` and `study` in
+`engine.advice_cli`, `lr-find` in `engine.lr_find_cli`."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from typing import TextIO
 from engine import events as ev
 from engine.advice_cli import add_commands, cmd_advise, cmd_study
 from engine.errors import ThawError
+from engine.lr_find_cli import add_lr_find, cmd_lr_find
 from engine.wording import clock, count, training_failed
 
-COMMANDS = ("train", "layers", "models", "evaluate", "predict", "advise", "study")
+COMMANDS = ("train", "layers", "models", "evaluate", "predict", "advise", "study", "lr-find")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--cam", metavar="OUT_DIR", help="also write a Grad-CAM overlay PNG per image there")
     predict.add_argument("--device", help="where the model runs (default: the run's train.device)")
     add_commands(sub)
+    add_lr_find(sub)
     return parser
 
 
@@ -69,7 +71,8 @@ def main(argv: list[str]) -> int:
     from engine.results_cli import cmd_evaluate, cmd_predict
 
     handler = {"train": cmd_train, "layers": cmd_layers, "models": cmd_models, "evaluate": cmd_evaluate,
-               "predict": cmd_predict, "advise": cmd_advise, "study": cmd_study}[args.command]
+               "predict": cmd_predict, "advise": cmd_advise, "study": cmd_study,
+               "lr-find": cmd_lr_find}[args.command]
     try:
         code = handler(args)
         sys.stdout.flush()  # inside the try, so a closed pipe is caught here and not at exit

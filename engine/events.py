@@ -61,6 +61,22 @@ class EpochEnded:
 
 
 @dataclass(frozen=True)
+class LayerActivity:
+    """Which layers are learning, measured at one optimizer step (`engine.train.activity`): per block, input to
+    head, the gradient norm and the update ratio ||dW|| / ||W|| (about 1e-3 is healthy; 0 for a frozen block)."""
+
+    NAME: ClassVar[str] = "activity"
+    global_step: int  # 1-based, the step measured
+    epoch: int  # 1-based
+    blocks: tuple[str, ...]
+    trained: tuple[bool, ...]  # whether anything in the block trains now
+    grad_norms: tuple[float, ...]
+    update_ratios: tuple[float, ...]
+    every: int  # steps between measurements now
+    changed_frozen: tuple[str, ...] = ()  # blocks where a tensor that does not train changed: a freeze bug
+
+
+@dataclass(frozen=True)
 class LogMessage:
     NAME: ClassVar[str] = "log"
     text: str
@@ -81,7 +97,7 @@ class FitEnded:
     skipped_files: int = 0  # unusable images, at scan time and while loading (each listed in summary.json)
 
 
-EVENTS = (FitStarted, BatchEnded, EpochEnded, LogMessage, FitEnded)  # in the order a run sends them
+EVENTS = (FitStarted, BatchEnded, LayerActivity, EpochEnded, LogMessage, FitEnded)  # in the order a run sends them
 
 
 class Handler:

@@ -4,7 +4,8 @@
 the first), the window's Start button and each set-up panel (which marks the fields whose keys it owns) say the
 same thing in the same words. What it checks: the values' own rules, the architecture, the weights (the
 pretrained file on this machine, or a file's suffix and that its tensors fit the architecture, from its header
-where the format allows), a custom freeze plan's layer names, the head, the device, the data paths, the validation
+where the format allows), a custom freeze plan's and an unfreezing schedule's layer names (and its stages
+that start after the last epoch: a warning), the head, the device, the data paths, the validation
 and test shares together and, given a scan of the sources, the classes and the split. Warnings (`ProjectError.warning`) do not stop a run: the run
 does something the setting does not say (an input size the architecture forces) and says so.
 """
@@ -27,6 +28,7 @@ def preflight(project: Project, scan: Sources | None = None) -> list[ProjectErro
     `engine.data.scan_sources(project)` where the caller has it (the data checks need it)."""
     found = value_problems(project)
     bad = {e.key for e in found}
+    stages_valid = not any(k.startswith("freeze.stages") for k in bad)  # else the stages are not read further
 
     def add(key: str, problem: str | None, warning: bool = False) -> None:
         if problem and key not in bad:
@@ -44,7 +46,11 @@ def preflight(project: Project, scan: Sources | None = None) -> list[ProjectErro
         for note in zoo.effective_image_size(zoo.arch_info(arch), project.data.image_size)[1]:
             add("data.image_size", note, warning=True)
         add("freeze.frozen", _freeze_problem(project))
+        for key, problem in _stage_problems(project) if stages_valid else ():
+            add(key, problem)
         add("train.out_dir", _space_problem(project))
+    for key, problem in _stage_warnings(project) if stages_valid else ():
+        add(key, problem, warning=True)
     add("head.kind", _head_problem(project, scan))
     problem = device_problem(project.train.device)
     add("train.device", problem.problem if problem else None)
@@ -68,16 +74,32 @@ def raise_first(project: Project, scan: Sources | None = None) -> None:
         raise errors[0]
 
 
-def _freeze_problem(project: Project) -> str | None:
-    """A custom plan's names must be the architecture's layers (the new head aside: it always trains)."""
-    freeze = project.freeze
-    if freeze.preset != "custom":
-        return None
+def _unknown(project: Project, frozen: list[str]) -> str | None:
+    """Names that are not the architecture's layers (the new head aside: it always trains)."""
     facts = zoo.skeleton_facts(project.model.arch)
     classifier, aux = facts.classifier_paths[:1], facts.classifier_paths[1:]
     names = {n for n in facts.names if not under(n, aux)}  # auxiliary heads are removed from a run's model
-    unknown = unknown_names(freeze.frozen, names, classifier)
+    unknown = unknown_names(frozen, names, classifier)
     return unknown_names_error(unknown).problem if unknown else None
+
+
+def _freeze_problem(project: Project) -> str | None:
+    """A custom plan's names must be the architecture's layers."""
+    return _unknown(project, project.freeze.frozen) if project.freeze.preset == "custom" else None
+
+
+def _stage_problems(project: Project) -> list[tuple[str, str]]:
+    """A schedule's stages that name layers (`frozen`) must name the architecture's."""
+    return [(f"freeze.stages[{i}].frozen", problem) for i, stage in enumerate(project.freeze.stages)
+            if (problem := _unknown(project, stage.get("frozen", [])))]
+
+
+def _stage_warnings(project: Project) -> list[tuple[str, str]]:
+    """A stage that starts once the run is over never runs."""
+    epochs = project.train.epochs
+    return [(f"freeze.stages[{i}].start", f"starts after epoch {stage['start']}, but the run has "
+             f"{epochs} (train.epochs): it never runs") for i, stage in enumerate(project.freeze.stages)
+            if stage["start"] >= epochs]
 
 
 def _space_problem(project: Project) -> str | None:

@@ -63,6 +63,7 @@ class FreezeSettings:
     last_blocks: int = field(default=1, metadata=_rule(ge=0, le=1000))
     frozen: list[str] = field(default_factory=list)
     train_frozen_bn: bool = False
+    stages: list[dict] = field(default_factory=list)  # an unfreezing schedule (`STAGE_KEYS`); empty: none
 
 
 @dataclass
@@ -87,6 +88,8 @@ class TrainSettings:
     device: str = field(default="auto", metadata=_rule(choices=DEVICES))
     amp: bool = True
     seed: int = field(default=0, metadata=_rule(ge=0, le=2**32 - 1))
+    activity_every: int = field(default=50, metadata=_rule(ge=0, le=1_000_000))  # steps; 0: not measured
+    activity_budget: float = field(default=0.02, metadata=_rule(ge=0.0, le=1.0))  # share of the time; 0: fixed
     out_dir: str = field(default="runs", metadata=_rule(nonempty=True))
 
 
@@ -147,6 +150,51 @@ def _type_name(t: Any) -> str:
             "list[str]": "a list of strings", "list[int]": "a list of whole numbers"}[str(t)]
 
 
+# freeze.stages: each stage a table of these keys (the schedule's meaning: engine.model.schedule).
+STAGE_KEYS: dict[str, tuple[str, dict[str, Any]]] = {
+    "start": ("int", {"ge": 0, "le": 100000}),          # epochs completed before the stage begins
+    "unfreeze": ("int", {"ge": 1, "le": 1000}),         # the next N blocks below the trainable ones
+    "frozen": ("list[str]", {}),                        # or: exactly these layers frozen ([] for none)
+    "lr_mult": ("float", {"gt": 0.0, "le": 100.0}),     # the head's rate, x train.lr
+    "backbone_lr_mult": ("float", {"ge": 0.0, "le": 100.0}),  # the top block's rate, x the head's
+    "layer_decay": ("float", {"gt": 0.0, "le": 1.0}),   # each lower block's rate, x this
+    "growth": ("float", {"gt": 0.0, "le": 100.0}),      # the backbone's rates, x this per epoch of the stage
+}
+
+
+def _check_stages(key: str, value: Any) -> list[dict[str, Any]]:
+    """freeze.stages: tables of `STAGE_KEYS`, starts rising; a stage at 0 only sets the first epochs' rates."""
+    if not isinstance(value, list):
+        raise ProjectError(key, f"must be a list of tables such as {{start = 2, unfreeze = 1}}, not {value!r}")
+    out: list[dict[str, Any]] = []
+    for i, stage in enumerate(value):
+        at = f"{key}[{i}]"
+        if not isinstance(stage, dict):
+            raise ProjectError(at, f"must be a table such as {{start = 2, unfreeze = 1}}, not {stage!r}")
+        unknown = sorted(set(stage) - set(STAGE_KEYS))
+        if unknown:
+            raise ProjectError(f"{at}.{unknown[0]}", f"unknown key; known keys here: {', '.join(STAGE_KEYS)}")
+        if "start" not in stage:
+            raise ProjectError(f"{at}.start", "missing: the epochs completed before this stage begins")
+        checked = {}
+        for name, (kind, rule) in STAGE_KEYS.items():
+            if name in stage:
+                v = stage[name]
+                if kind == "list[str]" and not isinstance(v, list):
+                    raise ProjectError(f"{at}.{name}", f"must be a list of strings (layer paths), not {v!r}")
+                checked[name] = ([_check_scalar(f"{at}.{name}[{j}]", "str", x, rule) for j, x in enumerate(v)]
+                                 if kind == "list[str]" else _check_scalar(f"{at}.{name}", kind, v, rule))
+        if "unfreeze" in checked and "frozen" in checked:
+            raise ProjectError(f"{at}.unfreeze", "give either unfreeze (the next N blocks) or frozen, not both")
+        if out and checked["start"] <= out[-1]["start"]:
+            raise ProjectError(f"{at}.start", f"must be after the stage before it (start {out[-1]['start']})")
+        if checked["start"] == 0 and ("unfreeze" in checked or "frozen" in checked):
+            raise ProjectError(f"{at}.start", "a stage from epoch 0 sets rates only: the first epochs' layers are "
+                                              "freeze.preset's; start it later to change them")
+        out.append(checked)
+    return out
+
+
 def _check_scalar(key: str, kind: str, value: Any, rule: dict[str, Any]) -> Any:
     if kind == "bool":
         if not isinstance(value, bool):
@@ -184,6 +232,8 @@ def _check_scalar(key: str, kind: str, value: Any, rule: dict[str, Any]) -> Any:
 def _check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     rule = f.metadata.get("rule", {})
+    if kind == "list[dict]":
+        return _check_stages(key, value)
     if kind.startswith("list["):
         item = kind[5:-1]
         if not isinstance(value, list):
@@ -252,6 +302,8 @@ def _toml_value(value: Any) -> str:
         return f'"{escaped}"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table (a schedule's stage)
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot write {value!r} to TOML")
 
 
@@ -261,7 +313,11 @@ def dumps(project: Project) -> str:
     for section, values in data.items():
         lines.append("")
         lines.append(f"[{section}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items())
+        for k, v in values.items():
+            if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):  # one stage a line
+                lines.append(f"{k} = [\n" + "".join(f"    {_toml_value(x)},\n" for x in v) + "]")
+            else:
+                lines.append(f"{k} = {_toml_value(v)}")
     return "\n".join(lines) + "\n"
 
 

@@ -16,6 +16,7 @@ prefix sums: cheap even for models with thousands of modules.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Collection, Iterable, Sequence
 from itertools import chain
 from typing import Any
@@ -175,6 +176,12 @@ class Checklist:
         self.frozen = flags
         self._derive()
         return np.flatnonzero((old_state != self.states) | (old_frozen != self.frozen))
+
+    def with_flags(self, flags: np.ndarray) -> Checklist:
+        """A copy with these unit flags (the rows are shared: edits rebind the flags, never change them in place)."""
+        other = copy.copy(self)
+        other._set(flags.copy())
+        return other
 
     def set_frozen(self, is_frozen: Callable[[str], bool]) -> np.ndarray:
         """Set every unit from a predicate over paths (e.g. `FreezePlan.is_frozen`)."""

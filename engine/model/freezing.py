@@ -108,23 +108,6 @@ def set_frozen_bn_eval(model: nn.Module, plan: FreezePlan, head_paths: Sequence[
         m.train(False)
 
 
-def param_groups(model: nn.Module, plan: FreezePlan, lr: float, backbone_lr_mult: float = 0.1,
-                 weight_decay: float = 0.0, head_paths: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Optimizer groups: the head at `lr`, the trainable backbone at ``lr * backbone_lr_mult``; frozen left out."""
-    heads = heads_of(model, head_paths)
-    frozen = frozen_tensors(model, plan, heads)
-    head, backbone = [], []
-    for name, p in model.named_parameters():
-        if name in frozen:
-            continue
-        (head if under(name, heads) else backbone).append(p)
-    groups = [{"name": "head", "params": head, "lr": lr, "weight_decay": weight_decay}]
-    if backbone:
-        groups.append({"name": "backbone", "params": backbone, "lr": lr * backbone_lr_mult,
-                       "weight_decay": weight_decay})
-    return [g for g in groups if g["params"]]
-
-
 # ---------------------------------------------------------------- checking plans
 
 

@@ -27,7 +27,8 @@ from engine.wording import count
 FILENAME = "checkpoint.safetensors"
 _META_KEY = "thaw_checkpoint"
 # Settings that may differ between a run and its resumption: they change where or how fast, not what trains.
-RESUMABLE_CHANGES = frozenset({"name", "train.device", "train.amp", "train.out_dir"})
+RESUMABLE_CHANGES = frozenset({"name", "train.device", "train.amp", "train.out_dir", "train.activity_every",
+                               "train.activity_budget"})
 
 
 # ---------------------------------------------------------------- files

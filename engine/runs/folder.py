@@ -4,6 +4,7 @@
         project.thaw.toml   the project as run (overrides applied, paths made absolute)
         labels.json         class names in output order
         metrics.csv         epoch,split,loss,accuracy,lr,seconds (rewritten after every epoch)
+        activity.csv        step,epoch,block,trained,grad_norm,update_ratio: which layers learned (`activity_file`)
         model.safetensors   state dict of the kept model (best by validation accuracy)
         summary.json        the run's figures and the skipped files
         evaluation.json     the kept model on the test split (else the validation split): every figure
@@ -48,6 +49,8 @@ from engine.project import Project
 from engine.results.evaluation import PREDICTIONS_FILE, REPORT_FILE, evaluate
 from engine.results.predict import load_run
 from engine.runs import checkpoint, events_file
+from engine.runs.activity_file import FILENAME as ACTIVITY_FILE
+from engine.runs.activity_file import ActivityFile
 from engine.runs.events_file import EventsFile
 from engine.runs.lock import RunLock
 from engine.train.feature_cache import FeatureStore
@@ -55,7 +58,7 @@ from engine.train.loop import Callback, FitResult, fit
 
 METRICS_HEADER = ("epoch", "split", "loss", "accuracy", "lr", "seconds")
 OUTPUTS = ("project.thaw.toml", "labels.json", "metrics.csv", "model.safetensors", "summary.json",
-           checkpoint.FILENAME, REPORT_FILE, PREDICTIONS_FILE, events_file.FILENAME)
+           checkpoint.FILENAME, REPORT_FILE, PREDICTIONS_FILE, events_file.FILENAME, ACTIVITY_FILE)
 
 
 def default_run_dir(project: Project, now: float | None = None) -> Path:
@@ -201,7 +204,8 @@ def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbac
         return folder, fit(resolved(project), callbacks=callbacks, stop=stop, run_dir=str(folder), world=world)
     lock, events = RunLock(folder), EventsFile(folder)
     try:
-        result = fit(resolved(project), callbacks=[RunRecorder(project, folder, lock), events, *callbacks],
+        result = fit(resolved(project), callbacks=[RunRecorder(project, folder, lock), ActivityFile(folder), events,
+                                                   *callbacks],
                      stop=stop, run_dir=str(folder), checkpoints=checkpoint.CheckpointFile(folder), world=world,
                      feature_cache=feature_store if feature_store is not None else True)
         save_outputs(folder, result)
@@ -251,10 +255,11 @@ def resume(project: Project, run_dir: str | os.PathLike, *, callbacks: Iterable[
             return folder, fit(resolved(project), callbacks=callbacks, stop=stop, run_dir=str(folder),
                                resume_from=saved, world=world)
         recorder, events = RunRecorder(project, folder, lock, history=saved.history), EventsFile(folder)
+        kept = ActivityFile(folder, epochs_kept=saved.epoch)  # the rows of the epochs the checkpoint holds
         try:
-            result = fit(resolved(project), callbacks=[recorder, events, *callbacks], stop=stop, run_dir=str(folder),
-                         checkpoints=checkpoint.CheckpointFile(folder), resume_from=saved, world=world,
-                         feature_cache=feature_store if feature_store is not None else True)
+            result = fit(resolved(project), callbacks=[recorder, kept, events, *callbacks], stop=stop,
+                         run_dir=str(folder), checkpoints=checkpoint.CheckpointFile(folder), resume_from=saved,
+                         world=world, feature_cache=feature_store if feature_store is not None else True)
             save_outputs(folder, result)
             evaluate_kept(folder, resolved(project), result, [events, *callbacks], stop)
         finally:

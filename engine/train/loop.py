@@ -47,11 +47,12 @@ from engine.distributed.world import World
 from engine.errors import DataError
 from engine.loading import DataBundle, LoadFailure, make_loader, prepare_data
 from engine.model.assemble import assemble
-from engine.model.freezing import param_groups, snapshot_frozen, verify_frozen
+from engine.model.schedule import StagePlan
 from engine.model.zoo import arch_info, effective_image_size
 from engine.preflight import raise_first
 from engine.project import Project, to_dict
 from engine.train import state as st
+from engine.train.activity import Activity
 from engine.train.feature_cache import (
     FeatureCache,
     FeatureStore,
@@ -62,6 +63,7 @@ from engine.train.feature_cache import (
 )
 from engine.train.interrupt import BufferCopy, StopChecks, StopRequested
 from engine.train.optim import class_weights, make_optimizer, make_scheduler
+from engine.train.stages import Staging, apply_stage
 from engine.train.steps import Pass, autocast, batches, to_device
 from engine.train.summary import fit_summary
 
@@ -162,11 +164,14 @@ class _Fit:
         pin = self.device.type == "cuda"
         self.train_loader = ddp.train_loader(self.data.train, self.world, t.batch_size, t.seed, pin_memory=pin)
         self.val_loader = ddp.val_loader(self.data.val, self.world, t.batch_size, t.seed, pin_memory=pin)
-        self.snapshot = snapshot_frozen(model, self.a.plan, self.a.head_paths)
-        self.backbone_frozen = backbone_frozen(model, self.a)
-        groups = param_groups(model, self.a.plan, t.lr, t.backbone_lr_mult, t.weight_decay, self.a.head_paths)
-        optimizer = make_optimizer(t, groups)
-        self.head_group = next(i for i, g in enumerate(optimizer.param_groups) if g.get("name") == "head")
+        first = self.resume_from.epoch if self.resume_from is not None else 0
+        self.staging = Staging(model, p, self.a.head_paths, first, self.log)  # the schedule's stage now
+        self.a.plan = self.staging.plan.plan
+        self.backbone_frozen = backbone_frozen(model, self.a) and self.staging.schedule.head_only()
+        optimizer = make_optimizer(t, self.staging.groups(model, t.weight_decay))
+        self.activity = (Activity(model, self.staging.schedule.lanes, t.activity_every, t.activity_budget)
+                         if t.activity_every else None)
+        self.measured: ev.LayerActivity | None = None
         self.steps = math.ceil(len(self.data.train) / t.batch_size)
         scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         self.state = st.LoopState(model, optimizer, make_scheduler(t, optimizer, t.epochs * self.steps), scaler)
@@ -177,6 +182,7 @@ class _Fit:
             self.checkpoints.reserve(model, t.optimizer)
         if self.resume_from is not None:
             st.restore(self.resume_from, self.state, self.train_loader.generator)
+            self.staging.resumed(self.state.optimizer, self.state.scheduler, first)
             self.micro = int(self.resume_from.meta["micro_batch"])
             self.load_failures.update(self.resume_from.meta["load_failures"])
             self.log(f"resuming after epoch {self.state.epoch} of {t.epochs}")
@@ -252,7 +258,7 @@ class _Fit:
         return False
 
     def lr(self) -> float:
-        return float(self.state.optimizer.param_groups[self.head_group]["lr"])
+        return float(next(g["lr"] for g in self.state.optimizer.param_groups if g.get("name") == "head"))
 
     def eta(self, epoch: int, sec_per_step: float, steps_left: int) -> float:
         """Seconds to the end: the rest of this epoch, the later epochs, and each validation pass left."""
@@ -305,6 +311,12 @@ class _Fit:
                 loss=batch_loss, accuracy=batch_correct / seen if seen else math.nan, lr=lr,
                 images_per_second=acc.seen / acc.seconds if acc.seconds > 0 else 0.0,
                 eta_seconds=self.eta(epoch, acc.seconds / step, self.steps - step)))
+            if self.measured is not None:  # which layers learned in this step
+                self.emit(self.measured)
+                if self.measured.changed_frozen:
+                    self.log(f"frozen layers changed in step {s.global_step}: "
+                             f"{', '.join(self.measured.changed_frozen)}", "error")
+                self.measured = None
             if self.stopping():
                 return None
         return acc
@@ -337,11 +349,16 @@ class _Fit:
                 loss += part_loss.detach()
                 outs.append(part.detach())
             out = torch.cat(outs)
+        measuring = self.activity is not None and self.activity.due(s.global_step + 1)
+        if measuring:
+            self.activity.before(s.optimizer, s.scaler)
         if s.scaler is not None:
             s.scaler.step(s.optimizer)
             s.scaler.update()
         else:
             s.optimizer.step()
+        if measuring:
+            self.measured = self.activity.after(s.global_step + 1, self.staging.plan.epoch + 1)
         return loss, out
 
     def evaluate(self) -> Pass | None:
@@ -430,17 +447,20 @@ class _Fit:
                 eta_seconds=sec_per_epoch * (t.epochs - epoch), best_val_accuracy=s.best_val_accuracy,
                 is_best=is_best, train_seconds=tr.seconds, val_seconds=va.seconds)
             s.history.append(e)
+            plan = self.staging.next(epoch, s.optimizer, s.scheduler)
+            if plan is not None:  # a new stage of the schedule begins with the next epoch
+                self.apply_stage(plan)
+                self.staging.began(plan, epoch)
             self.last_checkpoint = self.checkpoint()
             if is_best:  # checkpoint tensors are never changed in place, so sharing them is safe
                 s.best_state = {k: self.last_checkpoint.tensors[f"model/{k}"] for k in s.model.state_dict()}
             self.emit(e)
             stopped_early = self.patience_spent()
         stopped_by_user = self.stopping() and not stopped_early
+        self.staging.end(s.epoch)
+        check = self.staging.spans.total()
         if s.best_state is not None:
             s.model.load_state_dict(s.best_state)
-        check = verify_frozen(s.model, self.snapshot)
-        if not check.ok:
-            self.log(f"frozen tensors changed during training: {', '.join(check.changed[:5])}", "error")
         best = s.best_val_accuracy if s.best_state is not None else math.nan
         final = s.history[-1].val_accuracy if s.history else math.nan
         seconds = self.clock() - start
@@ -456,6 +476,16 @@ class _Fit:
         return FitResult(model=s.model, classes=list(self.data.classes), history=list(s.history),
                          summary=summary, skipped=skipped, stopped_by_user=stopped_by_user,
                          data=self.data)
+
+    def apply_stage(self, plan: StagePlan) -> None:
+        """The one transition between the schedule's stages: requires_grad, frozen BatchNorm, the optimizer's
+        groups and rates (`engine.train.stages.apply_stage`), then DistributedDataParallel again over what
+        trains now (`wrap_trainee`; every rank makes the same transition after the same epoch)."""
+        s = self.state
+        apply_stage(s.model, s.optimizer, s.scheduler, plan, self.staging.schedule.lanes, self.a.head_paths,
+                    self.project.train.weight_decay)
+        self.a.plan = plan.plan
+        self.wrap_trainee()
 
     def patience_spent(self) -> bool:
         """Early stopping is due (also right after resuming a run that had got there)."""

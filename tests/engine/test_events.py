@@ -6,8 +6,9 @@ from engine.wording import clock, training_failed
 
 def test_every_event_is_listed_once_with_its_own_name():
     names = [e.NAME for e in ev.EVENTS]
-    assert len(set(names)) == len(names) == 5
-    assert {cls.__name__ for cls in ev.EVENTS} == {"FitStarted", "BatchEnded", "EpochEnded", "LogMessage", "FitEnded"}
+    assert len(set(names)) == len(names) == 6
+    assert {cls.__name__ for cls in ev.EVENTS} == {"FitStarted", "BatchEnded", "LayerActivity", "EpochEnded",
+                                                   "LogMessage", "FitEnded"}
 
 
 def test_a_handler_calls_the_method_for_the_event_and_ignores_the_rest():

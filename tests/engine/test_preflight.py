@@ -148,3 +148,15 @@ def test_a_disk_too_small_for_the_checkpoints_is_reported(project_factory, monke
     monkeypatch.setattr(shutil, "disk_usage", lambda _path: usage(10 << 30, 9 << 30, 1 << 30))  # a full disk
     found = {e.key: e.problem for e in preflight(p)}
     assert "only 1,024 MB free" in found["train.out_dir"] and "need about 21,7" in found["train.out_dir"]
+
+
+def test_a_schedule_names_this_architectures_layers_and_starts_within_the_run():
+    p = proj.Project()
+    p.set("model.arch", "thaw_digits_cnn")
+    p.set("train.epochs", 4)
+    p.set("freeze.stages", [{"start": 2, "frozen": ["stem", "nope"]}, {"start": 4, "unfreeze": 1}])
+    found = {e.key: e for e in preflight(p)}
+    assert "'nope'" in found["freeze.stages[0].frozen"].problem and not found["freeze.stages[0].frozen"].warning
+    assert found["freeze.stages[1].start"].warning and "never runs" in found["freeze.stages[1].start"].problem
+    p.freeze.stages = [{"start": "soon"}]  # set directly: only the value's own rule is said
+    assert [e.key for e in preflight(p) if e.key.startswith("freeze.")] == ["freeze.stages[0].start"]

@@ -95,3 +95,27 @@ def test_overrides():
         proj.apply_overrides(base, ["train.epochs=-3"])
     with pytest.raises(ProjectError):
         proj.apply_overrides(base, ["no-equals-sign"])
+
+
+def test_a_schedules_stages_round_trip_and_their_rules_name_the_stage(tmp_path):
+    p = proj.Project()
+    stages = [{"start": 0, "backbone_lr_mult": 0.75, "layer_decay": 0.75}, {"start": 2, "unfreeze": 1},
+              {"start": 5, "frozen": [], "lr_mult": 0.5, "growth": 2.0}]
+    p.set("freeze.stages", stages)
+    text = proj.dumps(p)
+    assert "    {start = 2, unfreeze = 1},\n" in text
+    assert proj.loads(text).freeze.stages == stages
+    assert proj.loads("[[freeze.stages]]\nstart = 3\nunfreeze = 2\n").freeze.stages == [{"start": 3, "unfreeze": 2}]
+    for bad, key, words in (
+            ([{"start": 2, "unfreeze": 1, "frozen": []}], "freeze.stages[0].unfreeze", "not both"),
+            ([{"start": 2}, {"start": 2}], "freeze.stages[1].start", "after the stage before"),
+            ([{"unfreeze": 1}], "freeze.stages[0].start", "missing"),
+            ([{"start": 0, "unfreeze": 1}], "freeze.stages[0].start", "rates only"),
+            ([{"start": 1, "layer_decay": 2.0}], "freeze.stages[0].layer_decay", "<= 1.0"),
+            ([{"start": 1, "frozen": "stem"}], "freeze.stages[0].frozen", "list of strings"),
+            ([{"start": 1, "speed": 2}], "freeze.stages[0].speed", "unknown key"),
+            ([3], "freeze.stages[0]", "table")):
+        with pytest.raises(ProjectError, match=words) as caught:
+            p.set("freeze.stages", bad)
+        assert caught.value.key == key
+    assert p.freeze.stages == stages  # a refused value leaves the old one

@@ -11,7 +11,6 @@ from engine.model.freezing import (
     FreezePlan,
     apply_plan,
     frozen_tensors,
-    param_groups,
     set_frozen_bn_eval,
     snapshot_frozen,
     verify_frozen,
@@ -30,8 +29,8 @@ MODELS = {"resnet18": resnet18, "mobilenet_v3_small": mobilenet_v3_small, "vit_s
 def train_steps(model: nn.Module, plan: FreezePlan, heads: list[str], steps: int = 3) -> None:
     """A few real SGD steps with momentum; `model.train()` is called every step, as a loop would."""
     torch.manual_seed(1)
-    opt = torch.optim.SGD(param_groups(model, plan, lr=0.1, backbone_lr_mult=0.5, weight_decay=1e-3,
-                                       head_paths=heads), momentum=0.9)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1, momentum=0.9,
+                          weight_decay=1e-3)
     x = torch.randn(4, 3, 32, 32) * 3 + 1  # far from ImageNet statistics: BN stats would move if updated
     y = torch.tensor([0, 1, 2, 0])
     for _ in range(steps):
@@ -110,21 +109,6 @@ def test_train_frozen_bn_trains_batchnorm_inside_frozen_blocks():
     train_steps(model, plan, heads, steps=1)
     assert not torch.equal(stats, model.layer1[0].bn1.running_mean)
     assert verify_frozen(model, snap).ok
-
-
-def test_param_groups_leave_frozen_parameters_out():
-    model = resnet18()
-    heads = replace_head(model, HeadSpec(kind="mlp", hidden=(16,)), 4)
-    plan = plan_for(model, "last_blocks", last_blocks=2, head_paths=heads)
-    apply_plan(model, plan, heads)
-    groups = param_groups(model, plan, lr=0.01, backbone_lr_mult=0.1, weight_decay=0.0, head_paths=heads)
-    assert [g["name"] for g in groups] == ["head", "backbone"]
-    assert groups[0]["lr"] == 0.01 and groups[1]["lr"] == pytest.approx(0.001)
-    ids = {id(p) for g in groups for p in g["params"]}
-    by_name = dict(model.named_parameters())
-    assert ids == {id(p) for p in by_name.values() if p.requires_grad}
-    assert id(by_name["layer2.0.conv1.weight"]) not in ids and id(by_name["layer3.0.conv1.weight"]) in ids
-    assert {id(p) for p in groups[0]["params"]} == {id(p) for p in model.fc.parameters()}
 
 
 def test_presets_on_a_resnet():

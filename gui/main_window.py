@@ -50,6 +50,7 @@ from gui.run.controller import RunController, ask_to_stop
 from gui.undo import ProjectHistory, Snapshot, put_back
 
 if TYPE_CHECKING:
+    from gui.lr_finder import LrFinderDialog
     from gui.plots.training import TrainingPlots
     from gui.study.dialog import StudyDialog
 
@@ -126,6 +127,10 @@ class MainWindow(ProjectFiles, RunResults, WindowChrome, QMainWindow):
 
         self.freeze_panel = FreezePanel()  # the centre; it marks itself read-only during a run
         self.freeze_panel.changed.connect(self._project_edited)
+        self.runs.now.connect(self.freeze_panel.show_now)
+        self.runs.activity.connect(self.freeze_panel.show_activity)
+        self.training_panel.find_lr_requested.connect(self.find_lr)
+        self.lr_finder: LrFinderDialog | None = None
         self.start_reason = ReasonBar()  # why Start is disabled, in full, above the checklist
         self.start_reason.go_to.connect(self.go_to_field)
         centre = QWidget()
@@ -187,7 +192,7 @@ class MainWindow(ProjectFiles, RunResults, WindowChrome, QMainWindow):
         self.path = Path(path) if path else None
         self._tree_key = None
         self.freeze_panel.set_checklist(None)  # the old model's; the new one's comes with `_rebuild_tree`
-        self.freeze_panel.set_freeze_settings(project.freeze)
+        self.freeze_panel.set_freeze_settings(project.freeze, project.train)
         for panel in self.setup_panels.values():
             panel.set_project(project)  # the data panel starts a scan: `_scanned` follows
         self._rebuild_tree(reset_misfit=False)
@@ -210,7 +215,7 @@ class MainWindow(ProjectFiles, RunResults, WindowChrome, QMainWindow):
         put_back(self.project, snapshot)
         for panel in self.setup_panels.values():
             panel.show_values()
-        self.freeze_panel.set_freeze_settings(self.project.freeze)
+        self.freeze_panel.set_freeze_settings(self.project.freeze, self.project.train)
         self._rebuild_tree(reset_misfit=False)
         self.recheck()
 
@@ -340,6 +345,23 @@ class MainWindow(ProjectFiles, RunResults, WindowChrome, QMainWindow):
         name = self.path.name if self.path else (self.project.name or "untitled")
         self.setWindowTitle(f"{name}{'*' if self.dirty else ''} — Thaw")
 
+    def find_lr(self) -> None:
+        """The learning-rate finder on the project as it is now; a rate it gives is an edit like any other."""
+        from gui.lr_finder import LrFinderDialog
+
+        if self.lr_finder is not None:
+            self.lr_finder.close()
+        self.lr_finder = LrFinderDialog(self.project.copy(), self)
+        self.lr_finder.use.connect(self.use_lr)
+        self.lr_finder.show()
+
+    def use_lr(self, lr: float) -> None:
+        if self.is_running():
+            return
+        self.project.set("train.lr", lr)
+        self.training_panel.show_values()
+        self._project_edited()
+
     # ------------------------------------------------------------------ running
 
     def is_running(self) -> bool:
@@ -431,6 +453,8 @@ class MainWindow(ProjectFiles, RunResults, WindowChrome, QMainWindow):
         self.advisor.stop_and_join()
         if self.study is not None:
             self.study.stop_and_join()
+        if self.lr_finder is not None:
+            self.lr_finder.close()  # stops its sweep and waits for it
         if self._plots is not None:
             self._plots.timer.stop()
         self.data_panel.shutdown()

@@ -25,7 +25,7 @@ W = TypeVar("W", bound=QWidget)
 
 INTERACTIVE = (QAbstractButton, QAbstractItemView, QAbstractSlider, QAbstractSpinBox, QComboBox, QLineEdit, QMenu,
                QMenuBar, QPlainTextEdit, QTabBar)
-CONTROL = "thawControl"  # a widget property: a control of Thaw's own kind (the freeze strip), named like the rest
+CONTROL = "thawControl"  # a widget property: a control of Thaw's own kind (the freeze timeline), named like the rest
 
 
 def named(widget: W, name: str, accessible: str) -> W:

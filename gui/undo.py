@@ -21,7 +21,7 @@ Snapshot = dict[str, Any]
 
 CHECKLIST_KEYS = ("freeze.frozen", "freeze.preset")  # what a tick in the checklist changes
 _NAMES = {"freeze.frozen": "layer checklist", "freeze.preset": "freeze preset", "freeze.last_blocks": "last blocks",
-          "freeze.train_frozen_bn": "BatchNorm policy"}
+          "freeze.train_frozen_bn": "BatchNorm policy", "freeze.stages": "unfreezing schedule"}
 
 
 def changed_keys(before: Snapshot, after: Snapshot) -> tuple[str, ...]:

@@ -2,11 +2,14 @@
 
 Rows, their states, the unit flags and every edit are the checklist's (`engine.model.checklist`); this model
 only maps its pre-order rows to Qt indexes, draws them (check box, tint, tooltip) and tells the view which rows
-an edit repainted (as napari's ``qt_tree_model.py`` adapts a pure tree).
+an edit repainted (as napari's ``qt_tree_model.py`` adapts a pure tree). Its last column shows, during a run,
+which blocks are learning: log10 of the update ratio ||dW|| / ||W|| in a cell coloured from blue (too slow) through
+green (about -3, the rule of thumb) to red (too fast).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -15,8 +18,10 @@ from PySide6.QtGui import QBrush, QColor
 
 from engine.model.checklist import FROZEN, HEAD, NO_PARAMS, PARTLY, TRAINABLE, UNKNOWN_COUNT, Checklist
 
-NAME, TYPE, PARAMS, TRAINABLE_COLUMN = range(4)
-HEADERS = ("Layer", "Type", "Parameters", "Trainable")
+NAME, TYPE, PARAMS, TRAINABLE_COLUMN, ACTIVITY = range(5)
+HEADERS = ("Layer", "Type", "Parameters", "Trainable", "Learns")
+HEALTHY = -3.0  # log10 of the update ratio at the middle of the activity scale
+SPAN = 2.0  # decades either side of it, to the scale's ends
 
 SNOWFLAKE = "\u2744"
 FROZEN_TINT = QColor(214, 232, 250)
@@ -33,6 +38,15 @@ _Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
 
 
+def activity_colour(log_ratio: float) -> QColor:
+    """The heat of a block's log10 update ratio: blue below the scale, green at `HEALTHY`, red above it."""
+    t = min(1.0, max(-1.0, (log_ratio - HEALTHY) / SPAN))
+    low, mid, high = (120, 160, 230), (120, 205, 120), (235, 110, 90)
+    a, b = (mid, high) if t >= 0 else (mid, low)
+    t = abs(t)
+    return QColor(*(round(x + t * (y - x)) for x, y in zip(a, b, strict=True)))
+
+
 class LayerTreeModel(QAbstractItemModel):
     """Qt model over one `Checklist`. `edited` fires after every change the person makes (not after `load`)."""
 
@@ -43,12 +57,21 @@ class LayerTreeModel(QAbstractItemModel):
         self._read_only = False
         self.head_word = "new"  # "kept" when the project keeps the source's own head
         self.checklist: Checklist | None = None
+        self.activity: dict[int, tuple[bool, float, float, int]] = {}  # row -> (trained, ratio, grad norm, step)
 
     def set_checklist(self, checklist: Checklist | None) -> None:
         """Show another model's checklist (None: no rows)."""
         self.beginResetModel()
         self.checklist = checklist
+        self.activity = {}
         self.endResetModel()
+
+    def set_activity(self, rows: dict[int, tuple[bool, float, float, int]]) -> None:
+        """The last measurement of which blocks learn, by row: (trained, update ratio, gradient norm, step)."""
+        changed = set(rows) | set(self.activity)
+        self.activity = dict(rows)
+        if self.checklist is not None and changed:
+            self._emit_rows(sorted(changed), ACTIVITY, ACTIVITY)
 
     # ------------------------------------------------------------ edits, through the checklist
 
@@ -189,6 +212,11 @@ class LayerTreeModel(QAbstractItemModel):
                 return "?" if counts is None else f"{counts[0]:,}" if counts[0] else ""
             if col == TRAINABLE_COLUMN:
                 return {FROZEN: SNOWFLAKE + " frozen", PARTLY: SNOWFLAKE + " partly", HEAD: self.head_word}.get(state, "")
+            if col == ACTIVITY and i in self.activity:
+                trained, ratio = self.activity[i][:2]
+                return "\u2013" if not trained else f"{math.log10(ratio):.1f}" if ratio > 0 else "0"
+        elif col == ACTIVITY and i in self.activity:
+            return self._activity_data(i, role)
         elif role == R.CheckStateRole and col == TRAINABLE_COLUMN:
             return CHECKS.get(state)
         elif role == R.BackgroundRole:
@@ -200,6 +228,21 @@ class LayerTreeModel(QAbstractItemModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         elif role == R.ToolTipRole:
             return self._tooltip(i, state)
+        return None
+
+    def _activity_data(self, i: int, role: int):
+        trained, ratio, grad, step = self.activity[i]
+        R = Qt.ItemDataRole
+        if role == R.BackgroundRole and trained and ratio > 0:
+            return QBrush(activity_colour(math.log10(ratio)))
+        if role == R.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == R.ToolTipRole:
+            if not trained:
+                return f"{self.checklist.infos[i].path or 'model'}: frozen at step {step}, no update (as it should be)"
+            return (f"{self.checklist.infos[i].path or 'model'} at step {step}: update ratio ||dW|| / ||W|| = "
+                    f"{ratio:.2g} (log10 {math.log10(ratio) if ratio > 0 else -math.inf:.1f}; about -3 is healthy, "
+                    f"far below: it hardly learns, far above: too fast), gradient norm {grad:.3g}")
         return None
 
     def _tooltip(self, i: int, state: int) -> str:

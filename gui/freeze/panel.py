@@ -1,9 +1,12 @@
-"""The layer checklist: presets, the BatchNorm policy, the layer tree, a freeze strip and a summary line.
+"""The layer checklist: presets, the BatchNorm policy, the layer tree, the unfreezing schedule's timeline and a
+summary line.
 
 The panel edits one project's [freeze] section through the engine's `Checklist`: presets are its flag
 patterns, hand edits in the tree are its edits, and `Checklist.store` writes the ticks back as the preset they
-equal (or as custom paths), so the window and ``python main.py train`` freeze the same tensors. Every edit is
-written into the bound `FreezeSettings` before `changed` fires.
+equal (or as custom paths), so the window and ``python main.py train`` freeze the same tensors. The schedule's
+presets and moved boundaries (`SchedulePane`) are the engine's too (`engine.model.schedule`). Every edit is
+written into the bound `FreezeSettings` before `changed` fires. During a run the timeline shows where it is and the
+tree which layers are learning (`show_now`, `show_activity`).
 """
 
 from __future__ import annotations
@@ -20,18 +23,22 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSpinBox,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from engine.errors import ProjectError
+from engine.events import LayerActivity
 from engine.model import checklist as cl
+from engine.model import schedule
 from engine.model.freezing import FreezePlan
-from engine.project import FreezeSettings
+from engine.project import FreezeSettings, TrainSettings
 from gui.flow_layout import FlowLayout
 from gui.freeze.advice_bars import AdviceColumn
-from gui.freeze.layer_tree import NAME, PARAMS, TRAINABLE_COLUMN, TYPE, LayerTreeModel
-from gui.freeze.strip import FROZEN_COLOUR, HEAD_COLOUR, STATES, TRAINABLE_COLOUR, FreezeStrip, Segment
+from gui.freeze.layer_tree import ACTIVITY, NAME, PARAMS, TRAINABLE_COLUMN, TYPE, LayerTreeModel
+from gui.freeze.schedule_pane import SchedulePane
+from gui.freeze.timeline import FAST_COLOUR, FROZEN_COLOUR, SLOW_COLOUR
 from gui.freeze.tree_view import LayerTreeView
 from gui.naming import named
 from gui.text import WrappingLabel
@@ -86,7 +93,9 @@ class FreezePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._settings = FreezeSettings()
+        self._train = TrainSettings()  # epochs and rates, for the schedule's timeline
         self._read_only = False
+        self._stage_shown = 0  # the schedule's stage the tree shows during a run
         self._error = ""  # the engine's problem with the bound settings (e.g. names this model lacks)
         self._build()
         self._show_settings()
@@ -150,31 +159,43 @@ class FreezePanel(QWidget):
         self._widths = {NAME: fm.horizontalAdvance("encoder_layer_11") + 60,  # the least a name gets
                         TYPE: fm.horizontalAdvance("Conv2dNormActivation") + 16,
                         PARAMS: fm.horizontalAdvance("000,000,000") + 16,
-                        TRAINABLE_COLUMN: fm.horizontalAdvance("\u2744 partly") + 40}
+                        TRAINABLE_COLUMN: fm.horizontalAdvance("\u2744 partly") + 40,
+                        ACTIVITY: fm.horizontalAdvance("Learns") + 22}
         self.tree.viewport().installEventFilter(self)
 
-        self.strip = named(FreezeStrip(), "freezeStrip", "Freeze strip: the network from input to head")
-        self.strip.module_clicked.connect(self.show_module)
-        self.strip.mode_changed.connect(lambda _mode: self._refresh_strip())
         self.advice = AdviceColumn()  # the advisor's bars per cut point, beside the tree
         self.advice.block_clicked.connect(self.show_module)
-        middle = QHBoxLayout()
-        middle.addWidget(self.strip)
-        middle.addWidget(self.tree, 1)
-        middle.addWidget(self.advice)
+        self.schedule = SchedulePane()
+        self.schedule.module_clicked.connect(self.show_module)
+        self.schedule.preset_chosen.connect(self._schedule_chosen)
+        self.schedule.boundary_moved.connect(self._boundary_moved)
+        self.timeline = self.schedule.timeline
+        beside = QWidget()  # the tree, the advisor's column beside it
+        row = QHBoxLayout(beside)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.tree, 1)
+        row.addWidget(self.advice)
+        middle = named(QSplitter(Qt.Orientation.Vertical), "freezeSplitter", "Layer checklist and timeline")
+        middle.setChildrenCollapsible(False)
+        middle.addWidget(beside)
+        middle.addWidget(self.schedule)
+        middle.setStretchFactor(0, 1)
+        middle.setStretchFactor(1, 0)
 
         self.summary = WrappingLabel()  # a long error wraps instead of widening the window
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        legend = QLabel(" ".join(f'<span style="color:{c.name()}">\u25a0</span> {label}' for c, label in (
-            (FROZEN_COLOUR, "frozen"), (TRAINABLE_COLOUR, "trainable"), (HEAD_COLOUR, "head"))))
-        legend.setToolTip("Colours of the strip left of the tree (input at the top, head at the bottom)")
+        legend = QLabel(f'<span style="color:{FROZEN_COLOUR.name()}">\u25a0</span> frozen '
+                        f'<span style="color:{SLOW_COLOUR.name()}">\u25a0</span><span style="color:'
+                        f'{FAST_COLOUR.name()}">\u25a0</span> trainable, slow to fast')
+        legend.setToolTip("Colours of the timeline under the tree: a lane per block, input at the top, epochs across; "
+                          "trainable spans darker the faster they learn")
         bottom = QHBoxLayout()
         bottom.addWidget(self.summary, 1)
         bottom.addWidget(legend)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addLayout(middle, 1)
+        layout.addWidget(middle, 1)
         layout.addLayout(bottom)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
@@ -186,11 +207,17 @@ class FreezePanel(QWidget):
         """Share the tree's width: the numbers keep theirs, the type column gives way (down to a few letters,
         elided) before the layer names go below a readable width; past that the tree scrolls sideways."""
         w, header = self._widths, self.tree.header()
-        fixed = w[PARAMS] + w[TRAINABLE_COLUMN]
+        learning = bool(self.tree_model.activity)  # which layers learn takes the type's place while it is shown
+        self.tree.setColumnHidden(ACTIVITY, not learning)
+        self.tree.setColumnHidden(TYPE, learning)
+        fixed = w[PARAMS] + w[TRAINABLE_COLUMN] + (w[ACTIVITY] if learning else 0)
         available = self.tree.viewport().width()
+        for column in (PARAMS, TRAINABLE_COLUMN, ACTIVITY):
+            header.resizeSection(column, w[column])
+        if learning:
+            header.resizeSection(NAME, max(w[NAME], available - fixed))
+            return
         type_width = max(70, min(w[TYPE], available - fixed - w[NAME]))
-        header.resizeSection(PARAMS, w[PARAMS])
-        header.resizeSection(TRAINABLE_COLUMN, w[TRAINABLE_COLUMN])
         header.resizeSection(TYPE, type_width)
         header.resizeSection(NAME, max(w[NAME], available - fixed - type_width))
 
@@ -213,9 +240,12 @@ class FreezePanel(QWidget):
         self._load_settings(load=not reset_misfit)
         return note
 
-    def set_freeze_settings(self, settings: FreezeSettings) -> None:
-        """Bind a project's [freeze] section: show it, and write every later edit into this object."""
+    def set_freeze_settings(self, settings: FreezeSettings, train: TrainSettings | None = None) -> None:
+        """Bind a project's [freeze] section: show it, and write every later edit into this object. `train` (its
+        [train] section, read only) gives the timeline its epochs and rates."""
         self._settings = settings
+        if train is not None:
+            self._train = train
         self._load_settings()
 
     def current_plan(self) -> FreezePlan | None:
@@ -227,18 +257,54 @@ class FreezePanel(QWidget):
         """The engine's problems with the [freeze] section (`engine.preflight`), shown in the summary line."""
         self._error = "; ".join(str(e) for e in found if e.key.startswith("freeze."))
         self._refresh_summary()
+        self._refresh_schedule()  # after any edit: the epochs or the rates may have changed
 
     def set_read_only(self, read_only: bool) -> None:
         """Block every edit (during a run) while keeping the tree scrollable; says so visibly."""
         self._read_only = read_only
         for w in (*self.preset_buttons.values(), self.last_blocks, self.bn_policy, self.suggest_button):
             w.setEnabled(not read_only)
+        self.schedule.set_read_only(read_only)
+        self._stage_shown = 0
+        if read_only:  # a run starts: the last run's activity goes
+            self._clear_activity()
+        elif self.checklist is not None:  # the run is over: the project's own first stage again
+            self._load_settings()
         self.tree_model.set_read_only(read_only)
         self.read_only_label.setVisible(read_only)
         self.tree.setStyleSheet("QTreeView { background: #eeeeee; }" if read_only else "")
 
     def is_read_only(self) -> bool:
         return self._read_only
+
+    def show_now(self, epochs_done: float | None) -> None:
+        """Where a run is, in epochs, as a line on the timeline, and the tree shows the layers its stage trains
+        (None: no run; the tree shows the project's first stage again)."""
+        self.timeline.set_now(epochs_done)
+        shown = self.timeline.schedule
+        if epochs_done is None or shown is None or self.checklist is None:
+            return
+        stage = shown.stage_at(min(int(epochs_done), self._train.epochs - 1))
+        if stage.index != self._stage_shown:
+            self._stage_shown = stage.index
+            self.tree_model.show_change(lambda c: c.set_frozen(stage.plan.is_frozen))
+            self._refresh_summary()
+
+    def show_activity(self, event: LayerActivity) -> None:
+        """Which layers are learning, in the tree's last column (per block: log10 of the update ratio)."""
+        c = self.checklist
+        if c is None:
+            return
+        lanes = schedule.Lanes(c)
+        rows = {}
+        for name, trained, grad, ratio in zip(event.blocks, event.trained, event.grad_norms, event.update_ratios,
+                                              strict=True):
+            if name in lanes.names:
+                path = lanes.paths[lanes.names.index(name)]
+                if c.has(path):
+                    rows[c.index(path)] = (trained, ratio, grad, event.global_step)
+        self.tree_model.set_activity(rows)
+        self._fit_columns()
 
     def show_module(self, path: str) -> None:
         """Scroll the tree to a module (expanding its parents) and select it."""
@@ -276,11 +342,17 @@ class FreezePanel(QWidget):
         self.bn_policy.setCurrentIndex(1 if s.train_frozen_bn else 0)
         self.bn_policy.blockSignals(False)
         self._refresh_summary()
-        self._refresh_strip()
+        self._refresh_schedule()
 
     def _edited(self) -> None:
+        self._clear_activity()  # measured under the plan before this edit
         self._show_settings()
         self.changed.emit()
+
+    def _clear_activity(self) -> None:
+        if self.tree_model.activity:
+            self.tree_model.set_activity({})
+            self._fit_columns()
 
     def _preset_chosen(self, preset: str) -> None:
         if self._read_only or preset == "custom":
@@ -305,6 +377,24 @@ class FreezePanel(QWidget):
         self._settings.train_frozen_bn = bool(self.bn_policy.itemData(index))
         self._edited()
 
+    def _schedule_chosen(self, key: str) -> None:
+        """A schedule preset: the stages (and the first stage's preset) the engine gives for this model."""
+        c = self.checklist
+        if self._read_only or c is None:
+            return
+        values = schedule.preset(key, c, self._train.epochs)
+        for name, value in values.items():
+            setattr(self._settings, name, value)
+        if "preset" in values:
+            self.tree_model.show_change(lambda ch: ch.apply_preset(values["preset"], self._settings.last_blocks))
+        self._edited()
+
+    def _boundary_moved(self, index: int, start: int) -> None:
+        if self._read_only:
+            return
+        self._settings.stages = schedule.moved(self._settings.stages, index, start)
+        self._edited()
+
     def _tree_edited(self) -> None:
         self.checklist.store(self._settings)
         self._edited()
@@ -326,14 +416,8 @@ class FreezePanel(QWidget):
         self.summary.setToolTip(cl.UNKNOWN_COUNT if total is None else "")
         self.summary.setStyleSheet("color: #b00020;" if self._error else "")
 
-    def _refresh_strip(self) -> None:
-        c = self.checklist
-        if c is None:
-            self.strip.set_segments([])
-        elif self.strip.mode() == "params":
-            self.strip.set_segments([Segment(path, float(n), STATES[state]) for path, n, state in c.segments()])
-        else:
-            self.strip.set_segments([Segment(path, 1.0, STATES[state]) for path, state in c.block_states()])
+    def _refresh_schedule(self) -> None:
+        self.schedule.show_schedule(self.checklist, self._settings, self._train)
 
     def _context_menu(self, pos: QPoint) -> None:
         index = self.tree.indexAt(pos)

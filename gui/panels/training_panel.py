@@ -1,11 +1,14 @@
-"""The training panel: the ``[train]`` section of the project (schedule, loss, device, seed, output)."""
+"""The training panel: the ``[train]`` section of the project (schedule, loss, device, seed, output). "Find..." by the
+learning rate asks the window for the learning-rate finder (`find_lr_requested`)."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -33,6 +36,8 @@ SCHEDULERS = [("Cosine decay", "cosine"), ("One-cycle", "onecycle"), ("Step deca
 
 
 class TrainingPanel(ProjectPanel):
+    find_lr_requested = Signal()
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         f = self.fields
@@ -43,7 +48,16 @@ class TrainingPanel(ProjectPanel):
         self.epochs = add_row(form, "Epochs", named(QLineEdit(), "epochs", "Epochs"), "Passes over the training images (1 or more).")
         self.batch_size = add_row(form, "Batch size", named(QLineEdit(), "batchSize", "Batch size"), "Images per step; lower it if memory runs out.")
         self.optimizer = add_row(form, "Optimizer", add_items(named(QComboBox(), "optimizer", "Optimizer"), OPTIMIZERS))
-        self.lr = add_row(form, "Learning rate", named(QLineEdit(), "learningRate", "Learning rate"), "Learning rate of the head, e.g. 0.001 or 1e-3.")
+        self.lr = named(QLineEdit(), "learningRate", "Learning rate")
+        self.lr.setToolTip("Learning rate of the head, e.g. 0.001 or 1e-3.")
+        self.find_lr = named(QPushButton("Find…"), "findLearningRate", "Find a learning rate")
+        self.find_lr.setToolTip("The learning-rate finder: a short sweep from tiny to huge rates suggests one "
+                                "(nothing of it is kept)")
+        self.find_lr.clicked.connect(self.find_lr_requested)
+        lr_row = QHBoxLayout()
+        lr_row.addWidget(self.lr, 1)
+        lr_row.addWidget(self.find_lr)
+        form.addRow("Learning rate", lr_row)
         self.backbone_lr_mult = add_row(
             form, "Backbone LR ×", named(QLineEdit(), "backboneLrMult", "Backbone learning-rate multiplier"),
             "Unfrozen backbone layers learn at this multiple of the learning rate (0.1 = ten times slower).")
@@ -93,7 +107,7 @@ class TrainingPanel(ProjectPanel):
         f.combo("train.device", self.device)
         f.check_box("train.class_weights", self.class_weights)
         f.check_box("train.amp", self.amp)
-        f.extra_widgets.append(self.browse_out)
+        f.extra_widgets += [self.browse_out, self.find_lr]
         self.changed.connect(self._show_backbone_lr)
 
     def _fill_devices(self) -> None:

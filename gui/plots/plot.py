@@ -204,6 +204,13 @@ class Plot(QObject):
         self._reset_range()
         self._corner = self._corners[0]
 
+    def drop_curves(self) -> None:
+        """Take every curve away (a plot whose curves are one model's, e.g. one per block)."""
+        for curve, _series in self.curves.values():
+            self.widget.getPlotItem().removeItem(curve)
+        self.curves.clear()
+        self.clear()
+
     def show_value_at(self, x: float, y: float) -> str:
         """Move the crosshair to (x, y) in data coordinates and report each curve's nearest value."""
         self._vline.setPos(x)

@@ -1,4 +1,5 @@
-"""Live training plots: loss, accuracy, learning rate and images/s, and one line under them for the value under the
+"""Live training plots: loss, accuracy, learning rate and images/s, which layers learn (log10 of each block's
+update ratio over the steps, with the 1e-3 rule of thumb marked), and one line under them for the value under the
 mouse.
 
 Curves are created once and fed from growing, preallocated numpy buffers; a QTimer redraws at most
@@ -9,17 +10,20 @@ whose view moved), never once per batch. Each redraw hands pyqtgraph the min/max
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 
-from engine.events import BatchEnded, EpochEnded
+from engine.events import BatchEnded, EpochEnded, LayerActivity
 from gui.plots.plot import Plot
 
 MAX_REDRAWS_PER_SECOND = 30
 SMOOTHING_WINDOW = 50  # the smoothed training loss averages about this many batches, or one epoch's if fewer
+HEALTHY_RATIO = -3.0  # log10 of the update ratio that is about right (Karpathy's rule of thumb)
 
 pg.setConfigOptions(antialias=False, background="w", foreground="k")
 
@@ -58,11 +62,21 @@ class TrainingPlots(QWidget):
                              percent=True)
         self.lr = Plot("Learning rate", "step", "head lr", self.readout_label.setText, legend=False)
         self.speed = Plot("Throughput", "step", "images/s", self.readout_label.setText, legend=False)
-        self.plots = (self.loss, self.accuracy, self.lr, self.speed)
-        for i, plot in enumerate(self.plots):
+        self.activity = Plot("Which layers learn", "step", "log10 update ratio", self.readout_label.setText,
+                             legend=False)
+        self.plots = (self.loss, self.accuracy, self.lr, self.speed, self.activity)
+        for i, plot in enumerate(self.plots[:4]):
             plot.widget.setMinimumSize(220, 150)
             layout.addWidget(plot.widget, i // 2, i % 2)
-        layout.addWidget(self.readout_label, 2, 0, 1, 2)
+        self.activity.widget.setMinimumSize(220, 120)
+        layout.addWidget(self.activity.widget, 2, 0, 1, 2)
+        layout.addWidget(self.readout_label, 3, 0, 1, 2)
+        layout.setRowStretch(0, 3)
+        layout.setRowStretch(1, 3)
+        layout.setRowStretch(2, 2)
+        guide = pg.InfiniteLine(pos=HEALTHY_RATIO, angle=0, pen=pg.mkPen((44, 160, 44), style=Qt.PenStyle.DashLine),
+                                label="1e-3", labelOpts={"position": 0.05, "color": (44, 120, 44)})
+        self.activity.widget.addItem(guide)
 
         self.train_loss_raw = self.loss.add("train (batch)", (180, 200, 230), width=1)
         self.train_loss = self.loss.add("train (smoothed)", (31, 119, 180), width=2)
@@ -85,6 +99,7 @@ class TrainingPlots(QWidget):
     def clear(self) -> None:
         for plot in self.plots:
             plot.clear()
+        self.activity.drop_curves()  # one per block of the last run's model
         self._ema, self._ema_weight = 0.0, 0.0
         self._steps_per_epoch = 0
         self._history = []
@@ -120,6 +135,17 @@ class TrainingPlots(QWidget):
         self.val_loss.extend([step], [event.val_loss])
         self.train_acc.extend([event.epoch], [100 * event.train_accuracy])
         self.val_acc.extend([event.epoch], [100 * event.val_accuracy])
+
+    def add_activity(self, event: LayerActivity) -> None:
+        """Each trained block's update ratio at this step, a curve per block coloured from input to head; a block
+        gets its curve when it first trains (one unfrozen later by a schedule, then)."""
+        n = len(event.blocks)
+        for k, (name, trained, ratio) in enumerate(zip(event.blocks, event.trained, event.update_ratios, strict=True)):
+            if not trained or ratio <= 0:
+                continue
+            if name not in self.activity.curves:
+                self.activity.add(name, pg.colormap.get("viridis").map(k / max(1, n - 1), mode="qcolor"), width=1.5)
+            self.activity.curves[name][1].extend([event.global_step], [math.log10(ratio)])
 
     def add_history(self, epochs: list[EpochEnded]) -> None:
         """Draw a continued run's earlier epochs (its checkpoint's history), right after `clear`, before its

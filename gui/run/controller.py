@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar, QWidget
 
 from engine.errors import ThawError
-from engine.events import EpochEnded, FitEnded, FitStarted, LogMessage
+from engine.events import EpochEnded, FitEnded, FitStarted, LayerActivity, LogMessage
 from engine.project import Project
 from engine.runs import checkpoint
 from engine.wording import clock, count, training_failed
@@ -62,6 +62,8 @@ class RunController(QObject):
 
     running_changed = Signal(bool)  # True when a run starts, False once its thread has ended
     paused_changed = Signal(bool)
+    now = Signal(object)  # where the run is, in epochs (1.5: half-way through the second); None once it ended
+    activity = Signal(object)  # LayerActivity: which layers learn (the checklist shows it)
 
     def __init__(self, plots: Callable[[], object], log: Callable[[str, str], None],
                  show_error: Callable[[str, str], None], parent: QObject | None = None) -> None:
@@ -124,6 +126,7 @@ class RunController(QObject):
         self.run = self._latest = run
         for signal, slot in ((run.fit_started, self._on_started), (run.batches, self._on_batches),
                              (run.epoch_ended, self._on_epoch), (run.log, self._on_log),
+                             (run.activity, self._on_activity),
                              (run.returned, self._on_returned), (run.errored, self._on_errored),
                              (run.paused_changed, self._on_paused)):
             signal.connect(lambda value, r=run, s=slot: s(value) if r is self._latest else None)
@@ -194,6 +197,11 @@ class RunController(QObject):
         self._show(f"Epoch {last.epoch}/{epochs} · step {last.step}/{last.steps_per_epoch} · "
                    f"ETA {clock(last.eta_seconds)}")
         self.speed_label.setText(f"{last.images_per_second:,.0f} images/s")
+        self.now.emit(last.epoch - 1 + last.step / last.steps_per_epoch)
+
+    def _on_activity(self, event: LayerActivity) -> None:
+        self._plots().add_activity(event)
+        self.activity.emit(event)
 
     def _on_epoch(self, event: EpochEnded) -> None:
         self._plots().add_epoch(event)
@@ -253,6 +261,7 @@ class RunController(QObject):
         self.run = None
         run.wait()
         self.banner.hide()
+        self.now.emit(None)
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
         self.running_changed.emit(False)

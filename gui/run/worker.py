@@ -128,6 +128,7 @@ class TrainingRun(QObject):
     fit_started = Signal(object)     # FitStarted
     batches = Signal(list)           # list[BatchEnded], throttled
     epoch_ended = Signal(object)     # EpochEnded
+    activity = Signal(object)        # LayerActivity: which layers learn, every N steps
     log = Signal(object)             # LogMessage
     paused_changed = Signal(bool)    # True once the loop actually holds, False when it goes on
     returned = Signal(object)        # FitEnded: ended normally, early or by a stop; the run folder is written
@@ -149,6 +150,7 @@ class TrainingRun(QObject):
         self.task.finished.connect(self.finished)
         self._signals = {ev.FitStarted.NAME: self.fit_started, "batches": self.batches,
                          ev.EpochEnded.NAME: self.epoch_ended, ev.LogMessage.NAME: self.log,
+                         ev.LayerActivity.NAME: self.activity,
                          "paused": self.paused_changed}
 
     def _dispatch(self, item: tuple[str, Any]) -> None:

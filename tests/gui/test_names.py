@@ -109,3 +109,14 @@ def test_the_results_and_runs_tabs_controls_are_named_and_listed(window):
     expected = tab_table(window)
     assert expected in DOC.read_text(encoding="utf-8"), "docs/gui-names.md: the Results and Runs table should " \
         "read:\n\n" + expected
+
+
+def test_the_lr_finder_controls_are_named_and_listed(window, qtbot):
+    from gui.lr_finder import LrFinderDialog
+
+    dialog = LrFinderDialog(window.project.copy(), window)  # not shown: no sweep starts
+    controls = interactive_widgets(dialog)
+    assert len(controls) == 8 and all(w.objectName() and w.accessibleName() for w in controls)
+    expected = start_page_table(dialog)
+    assert expected in DOC.read_text(encoding="utf-8"), "docs/gui-names.md: the finder's table should read:\n\n" \
+        + expected

@@ -15,7 +15,6 @@ from engine.model.zoo import DEMO_ARCH
 from engine.project import FreezeSettings, ModelSettings, Project
 from gui.freeze.layer_tree import TRAINABLE_COLUMN
 from gui.freeze.panel import FreezePanel
-from gui.freeze.strip import FROZEN, HEAD, TRAINABLE
 
 
 def units(model):
@@ -95,16 +94,19 @@ def test_each_preset_matches_the_engine_plan_and_keeps_the_head(panel, qtbot, re
         assert trainable == 512 * 4 + 4
 
 
-def test_last_blocks_freezes_up_to_the_boundary_and_the_strip_shows_it(panel, qtbot):
+def test_last_blocks_freezes_up_to_the_boundary_and_the_timeline_shows_it(panel, qtbot):
     panel.last_blocks.setValue(1)
     panel.preset_buttons["last_blocks"].setChecked(True)
-    states = [s.state for s in panel.strip.segments()]
-    assert states[-1] == HEAD and states[-2] == TRAINABLE  # layer4 + fc
-    assert set(states[:-2]) == {FROZEN}
-    panel.strip.set_mode("params")
-    params = panel.strip.segments()
-    assert sum(s.weight for s in params) == 11_178_564
-    assert {s.state for s in params if s.path.startswith("layer4")} == {TRAINABLE}
+    timeline = panel.timeline
+    assert timeline.lanes() == ("conv1", "layer1", "layer2", "layer3", "layer4", "head")
+    assert [(a, b) for a, b, _ in timeline.columns] == [(0, panel._train.epochs)]  # one stage from start to end
+    rates = timeline.columns[0][2].rates
+    assert rates[:4] == (None,) * 4 and rates[4] == pytest.approx(1e-4) and rates[5] == pytest.approx(1e-3)
+    with qtbot.waitSignal(timeline.module_clicked) as clicked:
+        g = timeline.grid()
+        qtbot.mouseClick(timeline, Qt.MouseButton.LeftButton,
+                         pos=QPoint(int(g.center().x()), int(g.top() + 4.5 * g.height() / 6)))
+    assert clicked.args == ["layer4"]
 
 
 def run_context_action(panel, qtbot, path, label):

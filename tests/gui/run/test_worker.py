@@ -84,8 +84,10 @@ class Recorder(QObject):
     def __init__(self, run: TrainingRun) -> None:
         super().__init__()
         self.started, self.batches, self.epochs, self.returned, self.errors = [], [], [], [], []
+        self.activity = []
         self.emits = 0
         run.fit_started.connect(self.started.append)
+        run.activity.connect(self.activity.append)
         run.batches.connect(self._batches)
         run.epoch_ended.connect(self.epochs.append)
         run.returned.connect(self.returned.append)
@@ -113,7 +115,8 @@ def make_run():
 def tiny(project_factory, epochs: int = 2):
     """2 classes x 8 images, 3 steps of 4 per epoch."""
     return project_factory(classes=("circle", "square"), train__epochs=epochs, train__batch_size=4,
-                           train__device="cpu", train__amp=False)
+                           train__device="cpu", train__amp=False, train__activity_every=2,
+                           train__activity_budget=0.0)
 
 
 def test_a_short_run_delivers_every_event_in_order(qtbot, project_factory, make_run):
@@ -126,6 +129,7 @@ def test_a_short_run_delivers_every_event_in_order(qtbot, project_factory, make_
     assert [b.global_step for b in rec.batches] == list(range(1, 2 * steps + 1))
     assert rec.emits <= len(rec.batches)  # batches arrive grouped, never more signals than batches
     assert [e.epoch for e in rec.epochs] == [1, 2]
+    assert [a.global_step for a in rec.activity] == list(range(2, 2 * steps + 1, 2))  # which layers learn
     result = rec.returned[0]
     assert result.epochs_completed == 2 and not result.stopped_by_user and result.frozen_verified
     assert (Path(result.run_dir) / "model.safetensors").is_file()

@@ -1,5 +1,5 @@
 """Frozen layers cost less: one training step of ResNet-50 at 128 px with feature extraction, the last block
-trainable, and full fine-tune, built by the engine (`engine.model.assemble`, `engine.model.freezing.param_groups`).
+trainable, and full fine-tune, built by the engine (`engine.model.assemble`, `engine.train.stages.groups_for`).
 
 Three figures per freeze preset:
 - time of one step (forward, loss, backward, AdamW step), median of alternating rounds;

@@ -4,10 +4,14 @@ image with its Grad-CAM overlay) at 1280x720 and 1920x1080; offscreen, with a th
 folder. `--scale 2` renders the idle window at a device pixel ratio of 2 (HiDPI) instead, as
 idle-1280x720@2x.png; `--dialogs` renders only the dialogs (processes-dialog.png: Run > Run in Several
 Processes..., set for two machines); `--advisor` renders the advisor instead: the Suggest column beside the
-checklist (suggest-WxH.png) and a small transfer study's result (study-1280x720.png; minutes on a CPU).
+checklist (suggest-WxH.png) and a small transfer study's result (study-1280x720.png; minutes on a CPU);
+`--schedule` renders issue 17's parts: a run of the demo with ULMFiT's gradual unfreezing (the timeline's "now"
+line, the checklist's "Learns" column, the plot of which layers learn), the freeze panel alone, and the
+learning-rate finder.
 
     python docs/make_screenshots.py && python docs/make_screenshots.py --scale 2 && python docs/make_screenshots.py --dialogs
     python docs/make_screenshots.py --advisor
+    python docs/make_screenshots.py --schedule
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="device pixel ratio (QT_SCALE_FACTOR)")
     parser.add_argument("--dialogs", action="store_true", help="render the dialogs only")
     parser.add_argument("--advisor", action="store_true", help="the Suggest column and a transfer study instead")
+    parser.add_argument("--schedule", action="store_true", help="the schedule, activity and finder shots only")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="thaw-shots-")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -71,6 +76,10 @@ def main() -> None:
         dialog.close()
         window.dirty = False
         window.close()
+        print(f"written to {OUT}")
+        return
+    if args.schedule:
+        schedule_shots(create_window, settle, tmp)
         print(f"written to {OUT}")
         return
     sizes = SIZES if args.scale == 1 else SIZES[:1]
@@ -151,6 +160,35 @@ def results(window, suffix: str, settle) -> None:
     view.show_image(model.predictions, model.image(0))
     settle(lambda: view.detail.heat is not None, 120)
     window.grab().save(str(OUT / f"results-image-{suffix}.png"))
+
+
+def schedule_shots(create_window, settle, tmp: str) -> None:
+    """The demo with ULMFiT's schedule, mid-run at 1280x720; its freeze panel; the finder on the demo."""
+    os.environ["THAW_DATA_DIR"] = f"{tmp}/data-schedule"
+    window = create_window(demo="inductive")
+    window.resize(1280, 720)
+    window.show()
+    settle(window.start_action.isEnabled)
+    window.freeze_panel.schedule.buttons["gradual"].click()
+    window.project.set("train.out_dir", f"{tmp}/runs")
+    window.project.set("train.epochs", 12)
+    window.project.set("train.activity_every", 2)
+    window.training_panel.show_values()
+    window.recheck()
+    settle()
+    assert window.start(), window.problems()
+    settle(lambda: window.plots.val_acc.n >= 6, 600)
+    window.grab().save(str(OUT / "schedule-run-1280x720.png"))
+    window.freeze_panel.grab().save(str(OUT / "timeline-and-learns-column.png"))
+    window.stop_and_join()
+    settle(lambda: not window.is_running())
+    window.find_lr()
+    dialog = window.lr_finder
+    settle(lambda: dialog.result is not None and not dialog.is_running(), 600)
+    dialog.grab().save(str(OUT / "lr-finder.png"))
+    dialog.close()
+    window.dirty = False
+    window.close()
 
 
 if __name__ == "__main__":

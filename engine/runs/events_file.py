@@ -38,9 +38,7 @@ def from_record(record: Any) -> Any | None:
     if kind is None:
         return None
     names = {f.name for f in dataclasses.fields(kind)}
-    values = {k: v for k, v in record.items() if k in names}
-    if "classes" in values:
-        values["classes"] = tuple(values["classes"])
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items() if k in names}  # (JSON lists)
     try:
         return kind(**values)
     except TypeError:  # a field missing: not an event of this Thaw's

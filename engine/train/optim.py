@@ -54,7 +54,8 @@ class RateCurve:
         step = self.last_epoch
         m = self.momentum(step)
         for g in self.optimizer.param_groups:
-            g["lr"] = self.lr(g.get("base_lr", g["lr"]), step)
+            g.setdefault("base_lr", g["lr"])  # a group added without one (a checkpoint from before schedules)
+            g["lr"] = self.lr(g["base_lr"], step)
             if m is not None:
                 if "betas" in g:
                     g["betas"] = (m, *g["betas"][1:])

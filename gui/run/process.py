@@ -37,6 +37,7 @@ class ProcessRun(QObject):
     batches = Signal(list)           # list[BatchEnded], as read
     epoch_ended = Signal(object)     # EpochEnded
     log = Signal(object)             # LogMessage (the run's, and the command's own lines on stderr)
+    activity = Signal(object)        # LayerActivity: which layers learn, every N steps
     paused_changed = Signal(bool)    # never: a run in other processes does not pause
     returned = Signal(object)        # FitEnded: ended normally, early or by a stop; the run folder is written
     errored = Signal(object)         # RunFailed; the run is over
@@ -62,7 +63,8 @@ class ProcessRun(QObject):
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
-        self._signals = {ev.FitStarted: self.fit_started, ev.EpochEnded: self.epoch_ended, ev.LogMessage: self.log}
+        self._signals = {ev.FitStarted: self.fit_started, ev.EpochEnded: self.epoch_ended, ev.LogMessage: self.log,
+                         ev.LayerActivity: self.activity}
 
     def start(self) -> None:
         self.process.start(self.command[0], self.command[1:])

@@ -156,6 +156,8 @@ def every_scenario(world: World, root: Path) -> dict[str, Any]:
         "loop_unfrozen_without_rewrap": unfreeze_in_the_loop(world, root, rewrap=False),
         "run": train_run(world, root, "run-2"),
         "cached": train_run(world, root, "cached-2", **{"freeze.preset": "feature_extraction"}),
+        "scheduled": train_run(world, root, "scheduled-2", **{"freeze.preset": "feature_extraction",
+                                                             "freeze.stages": [{"start": 1, "unfreeze": 2}]}),
         "stopped": train_run(world, root, "stopped-2", stop_at=2),
         "out_of_memory": out_of_memory(world, root),
     }

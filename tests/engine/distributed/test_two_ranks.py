@@ -82,6 +82,20 @@ def test_both_ranks_end_with_the_same_model(two):
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_an_unfreezing_schedule_rewraps_at_its_transition_and_both_ranks_train_alike(two):
+    """The schedule's transition (`_Fit.apply_stage`) wraps DDP again: the blocks it unfreezes train, with
+    averaged gradients on both ranks, so both end with the same model (without the re-wrap, tried: block3 did
+    not train at all)."""
+    _, (r0, r1) = two
+    a, b = r0["scheduled"]["state"], r1["scheduled"]["state"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["block3.0.weight"], r0["cached"]["state"]["block3.0.weight"])  # it trained
+    for r in (r0, r1):
+        s = r["scheduled"]["summary"]
+        assert s["frozen_verified"] and not s["feature_cache"] and s["epochs_completed"] == 2
+        assert "log" in r["scheduled"]["events"]  # (the stage's line among them)
+
+
 def test_the_feature_cache_is_computed_in_parts_and_shared(two):
     _, (r0, r1) = two
     for r in (r0, r1):

@@ -68,3 +68,13 @@ def test_a_run_writes_every_event_and_a_resumed_run_appends(project_factory, tmp
     again = EventsReader(run_dir).read()
     assert [e.NAME for e in again].count("fit_started") == 2 and again[: len(first)] == first
     assert [e.epoch for e in again if isinstance(e, ev.EpochEnded)] == [1, 2]
+
+
+def test_layer_activity_goes_through_the_events_file_as_it_came(tmp_path):
+    from engine import events as ev
+    from engine.runs.events_file import EventsFile, EventsReader
+
+    event = ev.LayerActivity(global_step=50, epoch=1, blocks=("stem", "head"), trained=(False, True),
+                             grad_norms=(0.0, 0.25), update_ratios=(0.0, 1e-3), every=50, changed_frozen=())
+    EventsFile(tmp_path)(event)
+    assert EventsReader(tmp_path).read() == [event]

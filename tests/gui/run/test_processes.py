@@ -66,7 +66,8 @@ def _command(project, run_dir) -> list[str]:
 
 
 def test_a_run_in_another_process_shows_as_a_run_in_this_one(window, qtbot, project_factory, tmp_path):
-    project = project_factory(classes=("circle", "square"), train__batch_size=4)
+    project = project_factory(classes=("circle", "square"), train__batch_size=4, train__activity_every=2,
+                              train__activity_budget=0.0)
     window.set_project(project)
     qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=30_000)
     cleaned = []
@@ -82,6 +83,8 @@ def test_a_run_in_another_process_shows_as_a_run_in_this_one(window, qtbot, proj
     assert "best val accuracy" in window.summary.label.text() and window.summary.isVisibleTo(window)
     assert "epoch 2/2" in window.log_panel.toPlainText() and window.progress.format().startswith("Done")
     assert cleaned == [1] and window.start_action.isEnabled()
+    assert window.plots.activity.curves["head"][1].n == 3  # which layers learn, read from events.jsonl too
+    assert window.freeze_panel.tree_model.activity
 
 
 def test_a_failing_command_is_one_message(window, qtbot, project_factory, tmp_path):

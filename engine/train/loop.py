@@ -10,9 +10,13 @@ When everything below the head is frozen and augmentation is off, the backbone i
 image: its features are computed once and only the head is trained on them (the feature cache).
 
 Given a checkpoint sink (a run folder's, `engine.runs.checkpoint.CheckpointFile`), the state is checkpointed
-before the first epoch and after each one, and `resume_from` continues from such a checkpoint. Out of memory in a step does not end the run: the epoch
-starts again from the last checkpoint with each batch split in half (gradients of the parts are summed, so
-one optimizer step per batch as before), down to one image at a time.
+before the first epoch and after each one, and `resume_from` continues from such a checkpoint. Out of memory
+in a step does not end the run: the epoch starts again from the last checkpoint with each batch split in half
+(gradients of the parts are summed, so one optimizer step per batch as before), down to one image at a time
+(`engine.train.checkpointing`).
+
+A project's unfreezing schedule (`engine.model.schedule`) changes the plan and the rates between epochs
+(`engine.train.stages`); every N steps a step is measured for which layers learn (`engine.train.activity`).
 
 The stop flag is checked after every batch and, through hooks on the model (`engine.train.interrupt`),
 between its layers: a stop inside a slow batch ends it before its next layer, the batch is thrown away, and
@@ -27,7 +31,6 @@ rank cannot run its epoch again alone): the last checkpoint continues it.
 
 from __future__ import annotations
 
-import gc
 import math
 import random
 import threading
@@ -47,24 +50,23 @@ from engine.distributed.world import World
 from engine.errors import DataError
 from engine.loading import DataBundle, LoadFailure, make_loader, prepare_data
 from engine.model.assemble import assemble
-from engine.model.schedule import StagePlan
 from engine.model.zoo import arch_info, effective_image_size
 from engine.preflight import raise_first
-from engine.project import Project, to_dict
+from engine.project import Project
 from engine.train import state as st
 from engine.train.activity import Activity
+from engine.train.checkpointing import Checkpointing
+from engine.train.epoch import Epoch
 from engine.train.feature_cache import (
     FeatureCache,
     FeatureStore,
     backbone_frozen,
     build_cache,
-    set_train_mode,
     shared,
 )
-from engine.train.interrupt import BufferCopy, StopChecks, StopRequested
+from engine.train.interrupt import StopChecks, StopRequested
 from engine.train.optim import class_weights, make_optimizer, make_scheduler
-from engine.train.stages import Staging, apply_stage
-from engine.train.steps import Pass, autocast, batches, to_device
+from engine.train.stages import StageTransitions, Staging
 from engine.train.summary import fit_summary
 
 Callback = Callable[[Any], None]
@@ -102,8 +104,10 @@ def _seed_everything(seed: int) -> None:
 # ---------------------------------------------------------------- the loop
 
 
-class _Fit:
-    """One call of `fit`: set-up, then the epochs. Kept as an object so each phase is a short method."""
+class _Fit(Epoch, Checkpointing, StageTransitions):
+    """One call of `fit`: set-up, then the epochs. Kept as an object so each phase is a short method; the epoch
+    (`engine.train.epoch`), the checkpoints (`engine.train.checkpointing`) and the schedule's transitions
+    (`engine.train.stages`) are its parts in their own modules."""
 
     def __init__(self, project: Project, callbacks: Iterable[Callback], stop: threading.Event | None,
                  run_dir: str, allow_cache: bool | FeatureStore, checkpoints: st.CheckpointSink | None = None,
@@ -247,151 +251,12 @@ class _Fit:
 
     # -- running
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trained(x)
-
     def stopping(self) -> bool:
         """Whether to stop now. Under torchrun the ranks agree: a stop asked of any one stops them all here."""
         if self.world.any(self.stop.is_set()):
             self.stop.set()
             return True
         return False
-
-    def lr(self) -> float:
-        return float(next(g["lr"] for g in self.state.optimizer.param_groups if g.get("name") == "head"))
-
-    def eta(self, epoch: int, sec_per_step: float, steps_left: int) -> float:
-        """Seconds to the end: the rest of this epoch, the later epochs, and each validation pass left."""
-        epochs_after = self.project.train.epochs - epoch
-        return sec_per_step * (steps_left + epochs_after * self.steps) + self.val_seconds * (epochs_after + 1)
-
-    def train_epoch(self, epoch: int) -> Pass | None:
-        """One epoch of training; None when stopped part-way."""
-        s, t = self.state, self.project.train
-        torch.manual_seed(t.seed * 100_003 + epoch + 1_000_003 * self.world.rank)
-        self.train_loader.generator.manual_seed(t.seed * 100_003 + epoch)
-        ddp.set_epoch(self.train_loader, epoch)
-        set_train_mode(s.model, self.a, self.backbone_frozen)
-        acc = Pass()
-        start = self.clock()
-        for step, (x, y, failures) in enumerate(batches(self.train_loader), start=1):
-            self._note_failures(failures)
-            if len(y):
-                x, y = to_device(x, self.device), y.to(self.device, non_blocking=True)
-                # With no kept weights to fall back on, a stop inside the step puts back the buffers it changed.
-                before = None
-                if s.best_state is None:
-                    before = BufferCopy(self.trainee)
-                stopped = False
-                try:
-                    loss, out = self.step(x, y)
-                except StopRequested:
-                    stopped = True
-                if stopped:  # outside the except block: its traceback no longer holds the batch's tensors
-                    self.discard_batch(before)
-                    return None
-                lr = self.lr()
-                if s.scheduler is not None:
-                    s.scheduler.step()
-                batch_loss = float(loss)
-                batch_correct = int((out.argmax(1) == y).sum())
-            elif self.world.distributed:  # every rank must take every step, or the others wait for it
-                raise DataError(f"rank {self.world.rank}: no image of a training batch in epoch {epoch} could be "
-                                f"read (e.g. {failures[0].path}: {failures[0].reason}); remove the unreadable "
-                                f"files and continue the run with --resume")
-            else:
-                lr, batch_loss, batch_correct = self.lr(), math.nan, 0
-            batch_loss, batch_correct, seen = self.world.batch(batch_loss, batch_correct, len(y))
-            if seen:
-                acc.add(batch_loss, batch_correct, seen)
-            s.global_step += 1
-            acc.seconds = self.clock() - start
-            self.emit(ev.BatchEnded(
-                epoch=epoch, step=step, steps_per_epoch=self.steps, global_step=s.global_step,
-                loss=batch_loss, accuracy=batch_correct / seen if seen else math.nan, lr=lr,
-                images_per_second=acc.seen / acc.seconds if acc.seconds > 0 else 0.0,
-                eta_seconds=self.eta(epoch, acc.seconds / step, self.steps - step)))
-            if self.measured is not None:  # which layers learned in this step
-                self.emit(self.measured)
-                if self.measured.changed_frozen:
-                    self.log(f"frozen layers changed in step {s.global_step}: "
-                             f"{', '.join(self.measured.changed_frozen)}", "error")
-                self.measured = None
-            if self.stopping():
-                return None
-        return acc
-
-    def _backward(self, loss: torch.Tensor) -> None:
-        scaler = self.state.scaler
-        (scaler.scale(loss) if scaler is not None else loss).backward()
-
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step on a batch, in passes of at most `self.micro` images; (loss, logits), detached."""
-        s = self.state
-        s.optimizer.zero_grad(set_to_none=True)
-        if len(y) <= self.micro:
-            with autocast(self.device, self.amp):
-                out = self.forward(x)
-            loss = self.criterion(out.float(), y)
-            self._backward(loss)
-            loss, out = loss.detach(), out.detach()
-        else:  # the batch's mean loss, as a sum of its parts: the same gradient, less memory at once
-            w = self.criterion.weight
-            denom = w[y].sum() if w is not None else torch.tensor(float(len(y)), device=y.device)
-            loss, outs = torch.zeros((), device=y.device), []
-            parts = list(zip(x.split(self.micro), y.split(self.micro), strict=True))
-            for i, (xc, yc) in enumerate(parts):
-                with ddp.no_sync(self.trained, sync=i == len(parts) - 1):
-                    with autocast(self.device, self.amp):
-                        part = self.forward(xc)
-                    part_loss = self.per_image_loss(part.float(), yc).sum() / denom
-                    self._backward(part_loss)
-                loss += part_loss.detach()
-                outs.append(part.detach())
-            out = torch.cat(outs)
-        measuring = self.activity is not None and self.activity.due(s.global_step + 1)
-        if measuring:
-            self.activity.before(s.optimizer, s.scaler)
-        if s.scaler is not None:
-            s.scaler.step(s.optimizer)
-            s.scaler.update()
-        else:
-            s.optimizer.step()
-        if measuring:
-            self.measured = self.activity.after(s.global_step + 1, self.staging.plan.epoch + 1)
-        return loss, out
-
-    def evaluate(self) -> Pass | None:
-        """The validation figures. Under torchrun each rank evaluates its dealt batches with rank 0's buffers,
-        and the per-batch figures are added up in batch order, exactly as one process adds them."""
-        self.world.sync_buffers(self.trainee)
-        model = self.state.model
-        model.eval()
-        dealt = self.val_loader.sampler
-        rows = torch.zeros((dealt.total, 3), dtype=torch.float64)  # each batch's loss, correct, images
-        start = self.clock()
-        with torch.no_grad():
-            for k, (x, y, failures) in enumerate(batches(self.val_loader)):
-                self._note_failures(failures)
-                if self.layer_stop.is_set():
-                    return None
-                if not len(y):
-                    continue
-                x, y = to_device(x, self.device), y.to(self.device, non_blocking=True)
-                try:
-                    with autocast(self.device, self.amp):
-                        out = torch.cat([self.trainee(xc) for xc in x.split(self.micro)])
-                except StopRequested:
-                    return None
-                loss = self.criterion(out.float(), y)
-                rows[dealt.batches()[k]] = torch.tensor([float(loss), int((out.argmax(1) == y).sum()), len(y)],
-                                                        dtype=torch.float64)
-        acc = Pass()
-        for loss, correct, n in self.world.table(rows).tolist():
-            if n:
-                acc.add(loss, int(correct), int(n))
-        acc.seconds = self.clock() - start
-        return acc
 
     def run(self) -> FitResult:
         s, t = self.state, self.project.train
@@ -447,10 +312,7 @@ class _Fit:
                 eta_seconds=sec_per_epoch * (t.epochs - epoch), best_val_accuracy=s.best_val_accuracy,
                 is_best=is_best, train_seconds=tr.seconds, val_seconds=va.seconds)
             s.history.append(e)
-            plan = self.staging.next(epoch, s.optimizer, s.scheduler)
-            if plan is not None:  # a new stage of the schedule begins with the next epoch
-                self.apply_stage(plan)
-                self.staging.began(plan, epoch)
+            self.next_stage(epoch)
             self.last_checkpoint = self.checkpoint()
             if is_best:  # checkpoint tensors are never changed in place, so sharing them is safe
                 s.best_state = {k: self.last_checkpoint.tensors[f"model/{k}"] for k in s.model.state_dict()}
@@ -477,16 +339,6 @@ class _Fit:
                          summary=summary, skipped=skipped, stopped_by_user=stopped_by_user,
                          data=self.data)
 
-    def apply_stage(self, plan: StagePlan) -> None:
-        """The one transition between the schedule's stages: requires_grad, frozen BatchNorm, the optimizer's
-        groups and rates (`engine.train.stages.apply_stage`), then DistributedDataParallel again over what
-        trains now (`wrap_trainee`; every rank makes the same transition after the same epoch)."""
-        s = self.state
-        apply_stage(s.model, s.optimizer, s.scheduler, plan, self.staging.schedule.lanes, self.a.head_paths,
-                    self.project.train.weight_decay)
-        self.a.plan = plan.plan
-        self.wrap_trainee()
-
     def patience_spent(self) -> bool:
         """Early stopping is due (also right after resuming a run that had got there)."""
         t, s = self.project.train, self.state
@@ -495,40 +347,6 @@ class _Fit:
                      f"keeping epoch {s.best_epoch}")
             return True
         return False
-
-    def checkpoint(self) -> st.Checkpoint:
-        """The state now, in memory (for out-of-memory retries) and in the run folder (for resuming)."""
-        c = st.capture(self.state, project=to_dict(self.project), classes=self.data.classes,
-                         micro_batch=self.micro, load_failures=self.load_failures,
-                         loader_generator=self.train_loader.generator)
-        if self.checkpoints is not None:
-            self.checkpoints.write(c)
-        return c
-
-    def _free_memory(self) -> None:
-        self.state.optimizer.zero_grad(set_to_none=True)
-        gc.collect()
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
-
-    def discard_batch(self, before: BufferCopy | None) -> None:
-        """After a stop inside a training step: drop its gradients and put back the buffers its forward pass
-        changed (`before`; None when the best weights replace the model's at the end anyway). The optimizer
-        had not stepped, so the model is as a stop just before the batch would have left it."""
-        self.state.optimizer.zero_grad(set_to_none=True)
-        if before is not None:
-            before.put_back()
-
-    def retry_smaller(self, epoch: int, error: str) -> None:
-        """Free what the failed step held, go back to the last checkpoint and run the epoch again with half
-        as many images per pass."""
-        self._free_memory()
-        before, self.micro = self.micro, max(1, self.micro // 2)
-        st.restore(self.last_checkpoint, self.state, self.train_loader.generator)
-        self.oom_retries.append({"epoch": epoch, "images_per_pass": self.micro, "error": error})
-        self.log(f"out of memory in epoch {epoch} with {before} images per pass ({error}); running the epoch "
-                 f"again with {self.micro} images per pass (the batch size of {self.project.train.batch_size} "
-                 "is kept by adding up the gradients of the parts)", "warning")
 
     def close(self) -> None:
         """Take the stop flag's hooks off the model, and drop the loaders so their worker processes (if any)

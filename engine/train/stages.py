@@ -135,3 +135,26 @@ class Staging:
             self.log(f"frozen tensors changed during training (epochs {self.spans.checks[-1][0]}-{done}): "
                      f"{', '.join(check.changed[:5])}", "error")
         return check
+
+
+class StageTransitions:
+    """The schedule's part of `engine.train.loop._Fit` (a mixin): after each epoch, the next epoch's rates or the
+    next stage. Uses its `staging`, state, assembled model and `wrap_trainee`."""
+
+    def next_stage(self, done: int) -> None:
+        """After `done` epochs: the next epoch's rates, or the next stage when one begins with it."""
+        s = self.state
+        plan = self.staging.next(done, s.optimizer, s.scheduler)
+        if plan is not None:  # a new stage of the schedule begins with the next epoch
+            self.apply_stage(plan)
+            self.staging.began(plan, done)
+
+    def apply_stage(self, plan: StagePlan) -> None:
+        """The one transition between the schedule's stages: requires_grad, frozen BatchNorm, the optimizer's
+        groups and rates (`engine.train.stages.apply_stage`), then DistributedDataParallel again over what
+        trains now (`wrap_trainee`; every rank makes the same transition after the same epoch)."""
+        s = self.state
+        apply_stage(s.model, s.optimizer, s.scheduler, plan, self.staging.schedule.lanes, self.a.head_paths,
+                    self.project.train.weight_decay)
+        self.a.plan = plan.plan
+        self.wrap_trainee()

@@ -1,12 +1,14 @@
 """The window's menus, toolbar, docks and status bar (a mixin of `MainWindow`): actions named and with their
-shortcuts listed in the menus; what they do is the window's."""
+shortcuts listed in the menus; what they do is the window's. The window's size and its docks' places are kept
+in the settings; on first use the docks share the window once it is shown at its size."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QWidget
 
+from gui import settings as gui_settings
 from gui.naming import named
 
 DEMOS = (("inductive", "Inductive demo: digits 5-9 (same domain, new task)"),
@@ -127,3 +129,31 @@ class WindowChrome:
         bar = self.statusBar()
         bar.addPermanentWidget(self.runs.speed_label)
         bar.addPermanentWidget(self.runs.device_label)
+
+    def _save_layout(self) -> None:
+        s = gui_settings.app_settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.sync()
+
+    def _restore_layout(self) -> None:
+        s = gui_settings.app_settings()
+        geometry, state = s.value("window/geometry"), s.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            QTimer.singleShot(0, lambda: self.restoreState(state))
+        else:  # first use: the docks share the window, once it is shown at the size it will have
+            self._share_on_show = True
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self._share_on_show:
+            self._share_on_show = False
+            QTimer.singleShot(0, self._share_screen)
+
+    def _share_screen(self) -> None:
+        w, h = self.width(), self.height()
+        self.resizeDocks([self.setup_dock, self.plots_dock], [round(w * 0.26), round(w * 0.31)],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.log_dock], [max(70, round(h * 0.13))], Qt.Orientation.Vertical)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFrame,
     QLabel,
@@ -31,12 +31,12 @@ from engine.model.checklist import Checklist
 from engine.model.heads import head_in_features
 from engine.preflight import blocking, preflight
 from engine.project import Project
-from gui import settings as gui_settings
 from gui.advisor import Advisor
 from gui.chrome import WindowChrome
 from gui.dialogs import dropped_choice
 from gui.freeze.panel import FreezePanel
 from gui.log_panel import LogPanel
+from gui.lr_finder import LrFinding
 from gui.naming import named
 from gui.panels.data_panel import DataPanel
 from gui.panels.head_panel import HeadPanel
@@ -50,7 +50,6 @@ from gui.run.controller import RunController, ask_to_stop
 from gui.undo import ProjectHistory, Snapshot, put_back
 
 if TYPE_CHECKING:
-    from gui.lr_finder import LrFinderDialog
     from gui.plots.training import TrainingPlots
     from gui.study.dialog import StudyDialog
 
@@ -58,7 +57,7 @@ SCANNING = "the training images are being scanned"
 NOT_SCANNED = "the data has not been scanned since its path changed: press Return in its field"
 
 
-class MainWindow(ProjectFiles, RunResults, WindowChrome, QMainWindow):
+class MainWindow(ProjectFiles, RunResults, LrFinding, WindowChrome, QMainWindow):
     run_finished = Signal()  # the run's thread has ended (after it returned or failed)
     start_page_requested = Signal()  # File > Start Page (gui.app shows it)
     shown_run_changed = Signal(object)  # `shown_run`, the run folder whose results the window shows (gui.results.window)
@@ -130,7 +129,6 @@ class MainWindow(ProjectFiles, RunResults, WindowChrome, QMainWindow):
         self.runs.now.connect(self.freeze_panel.show_now)
         self.runs.activity.connect(self.freeze_panel.show_activity)
         self.training_panel.find_lr_requested.connect(self.find_lr)
-        self.lr_finder: LrFinderDialog | None = None
         self.start_reason = ReasonBar()  # why Start is disabled, in full, above the checklist
         self.start_reason.go_to.connect(self.go_to_field)
         centre = QWidget()
@@ -345,23 +343,6 @@ class MainWindow(ProjectFiles, RunResults, WindowChrome, QMainWindow):
         name = self.path.name if self.path else (self.project.name or "untitled")
         self.setWindowTitle(f"{name}{'*' if self.dirty else ''} — Thaw")
 
-    def find_lr(self) -> None:
-        """The learning-rate finder on the project as it is now; a rate it gives is an edit like any other."""
-        from gui.lr_finder import LrFinderDialog
-
-        if self.lr_finder is not None:
-            self.lr_finder.close()
-        self.lr_finder = LrFinderDialog(self.project.copy(), self)
-        self.lr_finder.use.connect(self.use_lr)
-        self.lr_finder.show()
-
-    def use_lr(self, lr: float) -> None:
-        if self.is_running():
-            return
-        self.project.set("train.lr", lr)
-        self.training_panel.show_values()
-        self._project_edited()
-
     # ------------------------------------------------------------------ running
 
     def is_running(self) -> bool:
@@ -453,39 +434,10 @@ class MainWindow(ProjectFiles, RunResults, WindowChrome, QMainWindow):
         self.advisor.stop_and_join()
         if self.study is not None:
             self.study.stop_and_join()
-        if self.lr_finder is not None:
-            self.lr_finder.close()  # stops its sweep and waits for it
+        self.close_lr_finder()
         if self._plots is not None:
             self._plots.timer.stop()
         self.data_panel.shutdown()
         self._results_shutdown()
         self._save_layout()
         event.accept()
-
-    def _save_layout(self) -> None:
-        s = gui_settings.app_settings()
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        s.sync()
-
-    def _restore_layout(self) -> None:
-        s = gui_settings.app_settings()
-        geometry, state = s.value("window/geometry"), s.value("window/state")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray):
-            QTimer.singleShot(0, lambda: self.restoreState(state))
-        else:  # first use: the docks share the window, once it is shown at the size it will have
-            self._share_on_show = True
-
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
-        super().showEvent(event)
-        if self._share_on_show:
-            self._share_on_show = False
-            QTimer.singleShot(0, self._share_screen)
-
-    def _share_screen(self) -> None:
-        w, h = self.width(), self.height()
-        self.resizeDocks([self.setup_dock, self.plots_dock], [round(w * 0.26), round(w * 0.31)],
-                         Qt.Orientation.Horizontal)
-        self.resizeDocks([self.log_dock], [max(70, round(h * 0.13))], Qt.Orientation.Vertical)

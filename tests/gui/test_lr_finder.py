@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from gui import tasks
-from gui.lr_finder import LrFinderDialog
+from gui.lr_finder.dialog import LrFinderDialog
 
 
 @pytest.fixture

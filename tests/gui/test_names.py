@@ -112,7 +112,7 @@ def test_the_results_and_runs_tabs_controls_are_named_and_listed(window):
 
 
 def test_the_lr_finder_controls_are_named_and_listed(window, qtbot):
-    from gui.lr_finder import LrFinderDialog
+    from gui.lr_finder.dialog import LrFinderDialog
 
     dialog = LrFinderDialog(window.project.copy(), window)  # not shown: no sweep starts
     controls = interactive_widgets(dialog)

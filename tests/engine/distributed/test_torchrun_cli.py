@@ -16,8 +16,8 @@ import pytest
 from tests.engine.test_cli import ROOT, project_file
 
 pytestmark = pytest.mark.slow
-FILES = ["evaluation.json", "events.jsonl", "labels.json", "metrics.csv", "model.safetensors", "predictions.csv",
-         "project.thaw.toml", "summary.json"]
+FILES = ["activity.csv", "evaluation.json", "events.jsonl", "labels.json", "metrics.csv", "model.safetensors",
+         "predictions.csv", "project.thaw.toml", "summary.json"]
 
 
 def _train(*args: str) -> subprocess.Popen:

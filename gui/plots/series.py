@@ -65,10 +65,13 @@ class Series:
         return idx[np.r_[True, idx[1:] != idx[:-1]]]
 
     def _sync(self) -> None:
-        """Fold points [synced, n) into every level, redoing only each level's last (partial) bucket onward."""
+        """Fold points [synced, n) into every level, redoing only each level's last (partial) bucket onward:
+        with numpy for many new points, with plain Python for a few (a live redraw's usual case, where numpy's
+        per-call cost over ~20 levels was most of the work)."""
         n, y = self.n, self._y
         if self._synced == n:
             return
+        few = n - self._synced <= FEW_POINTS
         size, count, k = 2, n, 0
         child_min = child_max = None  # level 0: the points themselves
         while count > 1:
@@ -81,22 +84,50 @@ class Series:
                 cap = max(buckets, 2 * len(imin))
                 imin, imax = _grown(imin, first, cap), _grown(imax, first, cap)
                 self._levels[k] = (imin, imax)
-            lo = 2 * first
-            hi = count
-            if child_min is None:
-                a_min = a_max = np.arange(lo, hi)
+            if few:
+                _fold_few(y, child_min, child_max, imin, imax, first, buckets, count)
             else:
-                a_min, a_max = child_min[lo:hi], child_max[lo:hi]
-            if len(a_min) % 2:  # a bucket with one child so far
-                a_min, a_max = np.append(a_min, a_min[-1]), np.append(a_max, a_max[-1])
-            a_min, a_max = a_min.reshape(-1, 2), a_max.reshape(-1, 2)
-            y0, y1 = y[a_min[:, 0]], y[a_min[:, 1]]
-            imin[first:buckets] = np.where((y0 <= y1) | np.isnan(y1), a_min[:, 0], a_min[:, 1])
-            y0, y1 = y[a_max[:, 0]], y[a_max[:, 1]]
-            imax[first:buckets] = np.where((y0 >= y1) | np.isnan(y1), a_max[:, 0], a_max[:, 1])
+                _fold(y, child_min, child_max, imin, imax, first, buckets, count)
             child_min, child_max, count = imin, imax, buckets
             size, k = 2 * size, k + 1
         self._synced, self._depth = n, k
+
+
+FEW_POINTS = 64  # new points up to which `_sync` folds them without numpy
+
+
+def _fold(y: np.ndarray, child_min, child_max, imin: np.ndarray, imax: np.ndarray, first: int, buckets: int,
+          count: int) -> None:
+    """Buckets [first, buckets) of a level from the `count` entries of the level below (the points when
+    `child_min` is None): each bucket takes the lower minimum and the higher maximum of its two children."""
+    lo, hi = 2 * first, count
+    if child_min is None:
+        a_min = a_max = np.arange(lo, hi)
+    else:
+        a_min, a_max = child_min[lo:hi], child_max[lo:hi]
+    if len(a_min) % 2:  # a bucket with one child so far
+        a_min, a_max = np.append(a_min, a_min[-1]), np.append(a_max, a_max[-1])
+    a_min, a_max = a_min.reshape(-1, 2), a_max.reshape(-1, 2)
+    y0, y1 = y[a_min[:, 0]], y[a_min[:, 1]]
+    imin[first:buckets] = np.where((y0 <= y1) | np.isnan(y1), a_min[:, 0], a_min[:, 1])
+    y0, y1 = y[a_max[:, 0]], y[a_max[:, 1]]
+    imax[first:buckets] = np.where((y0 >= y1) | np.isnan(y1), a_max[:, 0], a_max[:, 1])
+
+
+def _fold_few(y: np.ndarray, child_min, child_max, imin: np.ndarray, imax: np.ndarray, first: int,
+              buckets: int, count: int) -> None:
+    """`_fold` one bucket at a time, for the few buckets a few new points touch (same choices, NaN included)."""
+    for b in range(first, buckets):
+        c0, c1 = 2 * b, min(2 * b + 1, count - 1)
+        if child_min is None:
+            n0 = x0 = int(c0)
+            n1 = x1 = int(c1)
+        else:
+            n0, n1, x0, x1 = int(child_min[c0]), int(child_min[c1]), int(child_max[c0]), int(child_max[c1])
+        v0, v1 = y[n0], y[n1]
+        imin[b] = n0 if v0 <= v1 or v1 != v1 else n1
+        v0, v1 = y[x0], y[x1]
+        imax[b] = x0 if v0 >= v1 or v1 != v1 else x1
 
 
 def _grown(a: np.ndarray, filled: int, capacity: int) -> np.ndarray:

@@ -34,3 +34,25 @@ def test_decimation_keeps_each_buckets_min_and_max_and_the_last_point():
             assert y[seg].min() in y[in_bucket] and y[seg].max() in y[in_bucket]
     assert 12_345 in s.decimated(0, s.n, 100)
     assert np.array_equal(s.decimated(10, 50, 100), np.arange(10, 50))  # few points: all of them
+
+
+def test_a_few_points_at_a_time_build_the_same_pyramid_as_all_at_once():
+    """A live run adds a few points per redraw (folded in plain Python); the pyramid must be the one numpy builds
+    from the whole buffer, NaN losses included."""
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=3_000)
+    y[rng.choice(3_000, 40, replace=False)] = np.nan
+    whole, trickle = Series(), Series()
+    whole.extend(np.arange(3_000), y)
+    whole.decimated(0, whole.n, 10)
+    i = 0
+    for step in (1, 3, 64, 2, 65, 7) * 100:
+        if i >= len(y):
+            break
+        trickle.extend(np.arange(i, min(i + step, len(y))), y[i : i + step])
+        trickle.decimated(0, trickle.n, 10)
+        i += step
+    assert trickle.n == whole.n
+    for k, ((a_min, a_max), (b_min, b_max)) in enumerate(zip(whole._levels, trickle._levels, strict=True)):
+        buckets = -(-whole.n // (1 << (k + 1)))
+        assert np.array_equal(a_min[:buckets], b_min[:buckets]) and np.array_equal(a_max[:buckets], b_max[:buckets])

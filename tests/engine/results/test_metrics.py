@@ -67,9 +67,18 @@ def test_expected_calibration_error_equals_torchmetrics():
 def test_macro_averages_leave_out_a_class_the_data_lacks():
     p, probs = _seeded(missing=3)
     present = [c for c in range(C) if c != 3]
-    _, _, f1, _ = precision_recall_fscore_support(p.labels, probs.argmax(1), labels=present, average="macro",
-                                                  zero_division=0)
-    assert m.averages(p)["macro"]["f1"] == pytest.approx(f1, abs=1e-12)
+    got = m.averages(p)
+    for average in ("macro", "weighted"):
+        theirs = precision_recall_fscore_support(p.labels, probs.argmax(1), labels=present, average=average,
+                                                 zero_division=0)[:3]
+        assert [got[average][k] for k in ("precision", "recall", "f1")] == pytest.approx(theirs, abs=1e-12)
+
+
+def test_normalised_matrices_equal_scikit_learn():
+    p, probs = _seeded(missing=3)
+    for how in ("true", "pred", "all"):
+        theirs = confusion_matrix(p.labels, probs.argmax(1), labels=range(C), normalize=how)
+        assert np.allclose(m.confusion(p, how), theirs, atol=1e-12)
 
 
 def test_every_image_is_in_one_cell_and_cells_go_most_confident_first():

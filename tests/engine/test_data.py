@@ -288,3 +288,17 @@ def test_fixed_transform_decodes_once_but_sees_a_replaced_or_deleted_file(tmp_pa
     path.unlink()
     assert isinstance(ds[0], loading.LoadFailure)
     assert not loading.ImageDataset(samples[1:], ds.transform, 32).cache  # random transforms are never cached
+
+
+def test_a_scan_verifies_a_file_again_only_once_it_changed(tmp_path, monkeypatch):
+    """The window's scan and the run's scan of the same folder: the second reads each file's stat, not its pixels;
+    a file rewritten since is verified again."""
+    path = tmp_path / "a.png"
+    Image.new("RGB", (8, 8), "red").save(path)
+    assert data.check_image(path) is None
+    verified = []
+    real = data._check_image
+    monkeypatch.setattr(data, "_check_image", lambda p, size: verified.append(p) or real(p, size))
+    assert data.check_image(path) is None and verified == []
+    path.write_bytes(b"not an image at all")
+    assert data.check_image(path) == "not an image (cannot identify the format)" and verified == [path]

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 from engine.events import BatchEnded, EpochEnded, LayerActivity
 from gui.plots.plot import Plot
 
-MAX_REDRAWS_PER_SECOND = 30
+MAX_REDRAWS_PER_SECOND = 15  # over all the plots, one per tick: each a few times a second
 SMOOTHING_WINDOW = 50  # the smoothed training loss averages about this many batches, or one epoch's if fewer
 HEALTHY_RATIO = -3.0  # log10 of the update ratio that is about right (Karpathy's rule of thumb)
 

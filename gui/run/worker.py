@@ -9,7 +9,6 @@ only sets a flag: the engine honours it before the next layer and keeps the mode
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -99,25 +98,6 @@ class EventRelay(ev.Handler):
         self.report(("paused", False))
 
 
-TRAINING_NICENESS = 10  # added to the training thread's nice value: the GUI thread's turn comes first
-
-
-def yield_to_window() -> bool:
-    """Lower the calling thread's scheduling priority (Linux: a thread's own nice value), so that the window's
-    thread runs as soon as it has work while training keeps every core the rest of the time; torch's OpenMP
-    threads, started from this thread, inherit it, and all of them end with the run's thread. Before, the run
-    gave torch one core less (measured on 2 cores: 0.5-0.6x the command line's images/s); the window's own
-    work is a few repaints a second. False where a thread's priority cannot be set alone."""
-    if not sys.platform.startswith("linux"):
-        return False  # elsewhere PRIO_PROCESS would lower the whole process, the window's thread included
-    tid = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + TRAINING_NICENESS))
-    except OSError:
-        return False
-    return True
-
-
 def train_task(state: TaskState, relay: EventRelay, project: Project, run_dir: str | Path | None,
                resume: bool) -> ev.FitEnded:
     """The run itself (`engine.runs.folder.train`, or `resume` to continue the run in `run_dir`): the end
@@ -128,8 +108,10 @@ def train_task(state: TaskState, relay: EventRelay, project: Project, run_dir: s
 
     relay.report = state.report
     threads = torch.get_num_threads()
-    if not yield_to_window():  # no lower priority for this thread here: leave the window a core instead
-        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    # Leave a core to the window: with every core busy in torch, its repaints wait their turn (measured on 2
+    # cores: p99 event-loop gap 95 -> 35 ms while fine-tuning the demo). A lower priority for this thread
+    # instead (nice +10) was tried and dropped: on a busy machine the run got a tenth of its CPU (PERFORMANCE.md).
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     try:
         go = folder.resume if resume else folder.train
         go(project, run_dir, callbacks=(relay,), stop=relay.stop)

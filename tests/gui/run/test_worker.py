@@ -3,8 +3,6 @@ real QThread, its signals, stop, pause and errors."""
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from PySide6.QtCore import QObject
 from engine import events as ev
 from engine.errors import DataError
 from gui import tasks
-from gui.run.worker import MAX_EMITS_PER_SECOND, TRAINING_NICENESS, EventRelay, TrainingRun, yield_to_window
+from gui.run.worker import MAX_EMITS_PER_SECOND, EventRelay, TrainingRun
 
 
 def batch(step: int) -> ev.BatchEnded:
@@ -188,24 +186,3 @@ def test_an_error_in_the_run_arrives_as_the_exception(qtbot, tmp_path, project_f
     assert len(rec.errors) == 1 and isinstance(rec.errors[0], DataError)  # told apart by type, not by text
     assert "class" in str(rec.errors[0]).lower()
     assert rec.returned == []
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own priority is Linux's")
-def test_the_training_thread_alone_gives_way_to_the_window():
-    """The run's thread (and the torch threads it starts) yield to the window's thread; the window's thread keeps
-    its priority."""
-    seen = {}
-
-    def run() -> None:
-        tid = threading.get_native_id()
-        before = os.getpriority(os.PRIO_PROCESS, tid)
-        seen["lowered"] = yield_to_window()
-        seen["change"] = os.getpriority(os.PRIO_PROCESS, tid) - before
-        seen["cap"] = before + TRAINING_NICENESS > 19
-
-    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    assert seen["lowered"] and (seen["change"] == TRAINING_NICENESS or seen["cap"])
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main

@@ -32,17 +32,19 @@ from torch import nn  # noqa: E402
 
 
 def write_image_folder(root: Path, classes: int, per_class: int, size: int, seed: int = 0,
-                       fmt: str = "png") -> Path:
-    """root/<class>/<i>.<fmt>: a shape per class on a noisy background, so a model can learn something."""
+                       fmt: str = "png", height: int | None = None) -> Path:
+    """root/<class>/<i>.<fmt>: a shape per class on a noisy background, so a model can learn something;
+    `size` wide and `height` (default `size`) high."""
     rng = random.Random(seed)
+    height = height or size
     for c in range(classes):
         folder = root / f"class{c}"
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            im = Image.effect_noise((size, size), rng.uniform(20, 60)).convert("RGB")
+            im = Image.effect_noise((size, height), rng.uniform(20, 60)).convert("RGB")
             d = ImageDraw.Draw(im)
-            r = rng.uniform(0.2, 0.4) * size
-            cx, cy = (rng.uniform(0.35, 0.65) * size for _ in range(2))
+            r = rng.uniform(0.2, 0.4) * min(size, height)
+            cx, cy = rng.uniform(0.35, 0.65) * size, rng.uniform(0.35, 0.65) * height
             fill = tuple(rng.randrange(120, 256) for _ in range(3))
             sides = 3 + c  # class c: a polygon with 3 + c corners
             pts = [(cx + r * math.cos(2 * math.pi * k / sides + c), cy + r * math.sin(2 * math.pi * k / sides + c))

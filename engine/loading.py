@@ -29,6 +29,7 @@ from engine.data import (
     split_shares,
 )
 from engine.errors import DataError
+from engine.io.images import open_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -78,20 +79,6 @@ def build_transforms(preprocess: Any, image_size: int, augment: str, train: bool
     raise ValueError(f"unknown augment preset {augment!r}")
 
 
-# ---------------------------------------------------------------- images
-
-
-def open_image(path: str | os.PathLike, max_side: int | None = None) -> Image.Image:
-    """An image file as the model gets it, in RGB (grayscale and palette included): the one way Thaw decodes
-    an image, for training, evaluation, saliency and the window's pictures alike. `max_side` lets a JPEG
-    decode at a reduced scale when only a picture about that large is needed (a thumbnail); it is never
-    smaller than that. Raises what PIL raises for a file that cannot be decoded."""
-    with Image.open(path) as im:
-        if max_side is not None:
-            im.draft("RGB", (max_side, max_side))
-        return im.convert("RGB")
-
-
 # ---------------------------------------------------------------- datasets and loaders
 
 
@@ -107,7 +94,7 @@ CACHE_BYTES = 256 * 2**20  # decoded images a dataset with a fixed transform kee
 
 
 class ImageDataset(Dataset):
-    """Samples -> (image tensor, label). Images are converted to RGB (grayscale and palette included).
+    """Samples -> (image tensor, label). Images are decoded as a viewer shows them (`engine.io.images`).
 
     With `cache` (a transform without randomness) each image is decoded once and kept, up to `CACHE_BYTES`,
     so later epochs skip PNG/JPEG decoding. A kept image is used only while its file's size and mtime are

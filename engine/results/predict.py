@@ -30,7 +30,8 @@ from engine import project as proj
 from engine.data import IMAGE_EXTENSIONS, Sample, check_image, scan
 from engine.device import autocast_dtype, pick_device
 from engine.errors import DataError, RunError
-from engine.loading import ImageDataset, build_transforms, eval_geometry, make_loader, open_image
+from engine.io.images import open_image
+from engine.loading import ImageDataset, build_transforms, eval_geometry, make_loader
 from engine.model.assemble import rebuilt
 from engine.model.zoo import arch_info, effective_image_size
 from engine.results.metrics import Predictions

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QImage, QImageReader, QPainter, QPalette, QPixmap
+from PySide6.QtGui import QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 from engine.data import Sources, scan_sources
 from engine.project import Project
 from gui.naming import named
+from gui.pictures import decode
 from gui.tasks import TaskState
 
 THUMB_SIZE = 56
@@ -44,13 +46,12 @@ class ScanResult:
 
 
 def load_thumbnail(path: str, size: int = THUMB_SIZE) -> QImage:
-    """Decode an image at thumbnail size (JPEG readers scale while decoding, so big photos stay cheap)."""
-    reader = QImageReader(path)
-    reader.setAutoTransform(True)
-    full = reader.size()
-    if full.isValid():
-        reader.setScaledSize(full.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio))
-    return reader.read()
+    """The image as the model sees it before resizing (`gui.pictures.decode`), at thumbnail size; a null image
+    when it cannot be read."""
+    try:
+        return decode(path, size)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return QImage()
 
 
 def scan_task(state: TaskState, project: Project) -> ScanResult:

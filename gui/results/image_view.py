@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.naming import named
-from gui.results.thumbnails import to_qimage
+from gui.pictures import to_qimage
 from gui.text import ElidedLabel, WrappingLabel
 
 BAR = QColor(66, 133, 244)

@@ -101,11 +101,11 @@ class RunModel(QObject):
         return self._trained
 
     def _explain(self, path: str, target: int, cam: bool) -> tuple:
-        from engine import loading
+        from engine.io.images import open_image
         from engine.results.predict import explain
 
         trained = self._model()
-        picture, heat = explain(trained, path, target) if cam else (trained.view(loading.open_image(path)), None)
+        picture, heat = explain(trained, path, target) if cam else (trained.view(open_image(path)), None)
         return path, target, picture, heat
 
     def _predict(self, paths: list[str]) -> tuple:

@@ -2,8 +2,8 @@
 
 A view asks for the thumbnails it paints, so only visible images are ever decoded. Requests wait in a short
 queue, newest first (scrolling fast, the images now on screen come before those scrolled past; the oldest
-requests fall off), and one task at a time decodes them through `engine.loading.open_image`, the decoder
-training uses. Only paths wait in memory; the pixels live in `QPixmapCache`, which drops the least recently
+requests fall off), and one task at a time decodes them through `gui.pictures.decode` (the engine's one
+decoder, the one training uses). Only paths wait in memory; the pixels live in `QPixmapCache`, which drops the least recently
 used when it is full, and a dropped one is decoded again when it is painted again.
 """
 
@@ -15,26 +15,12 @@ from collections import OrderedDict
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap, QPixmapCache
 
+from gui.pictures import decode
 from gui.tasks import Task, TaskState
 
 SIZE = 96  # pixels, the longer side
 MAX_WAITING = 256  # requests kept; a few screens of thumbnails
 CACHE_KB = 64 * 1024  # QPixmapCache's room (Qt's default, 10 MB, holds ~70 thumbnails of this size)
-
-
-def to_qimage(picture) -> QImage:
-    """A PIL RGB image as a QImage that owns its pixels (safe to hand to another thread)."""
-    data = picture.tobytes("raw", "RGB")
-    return QImage(data, picture.width, picture.height, 3 * picture.width, QImage.Format.Format_RGB888).copy()
-
-
-def decode(path: str, size: int) -> QImage:
-    """The thumbnail of one file, at most `size` pixels on its longer side."""
-    from engine import loading
-
-    picture = loading.open_image(path, max_side=size)
-    picture.thumbnail((size, size))
-    return to_qimage(picture)
 
 
 class Thumbnails(QObject):

@@ -10,8 +10,10 @@ from PySide6.QtCore import Qt
 from engine.project import Project
 from gui import tasks
 from gui.panels.data_panel import DataPanel
+from gui.panels.data_view import load_thumbnail
 from gui.panels.fields import is_marked
 from tests.gui.panels.util import check, type_into
+from tests.imagekinds import NAMES, H, W, write_kinds
 
 
 def write_folder(root, counts, corrupt=True):
@@ -165,3 +167,20 @@ def test_read_only_keeps_the_view_but_locks_inputs(qtbot, panel, tmp_path):
     assert panel.skipped.toggle.isEnabled()  # the list of skipped files can still be opened
     panel.set_read_only(False)
     assert panel.train.isEnabled() and not panel.val_fraction.isEnabled()  # unused with a validation folder
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory):
+    return {k.name: k for k in write_kinds(tmp_path_factory.mktemp("kinds"))}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_thumbnail_shows_what_the_model_sees(qapp, kinds, name):
+    """The data panel decodes thumbnails through the engine (upright, wide pixels scaled, transparency on
+    white): Qt's own reader showed transparent pixels and could differ from what is trained on."""
+    kind = kinds[name]
+    image = load_thumbnail(str(kind.path), size=max(W, H))  # no shrinking: the pixels compare one to one
+    assert (image.width(), image.height()) == (W, H)
+    pixels = np.array([[image.pixelColor(x, y).getRgb()[:3] for x in range(W)] for y in range(H)], np.int16)
+    assert np.abs(pixels - kind.shown).max() <= kind.tolerance
+

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtGui import QPixmapCache
 
-from engine.loading import open_image
+from engine.io.images import open_image
 from engine.results.metrics import Predictions
 from gui.results.gallery import Gallery
 from gui.results.thumbnails import Thumbnails
@@ -48,8 +48,7 @@ def test_ten_thousand_images_decode_only_what_is_painted(qtbot, tmp_path):
     assert 0 < asked <= visible  # the cells on screen, not the 10,000
     first = QPixmapCache.find(thumbnails.key(real[0]))
     assert first is not None and max(first.width(), first.height()) == 48
-    expected = open_image(real[0])
-    expected.thumbnail((48, 48))
+    expected = open_image(real[0], max_side=48)
     assert first.toImage().pixelColor(5, 5).getRgb()[:3] == expected.getpixel((5, 5))
 
     gallery.scrollToBottom()  # the last screen: its cells are asked for, all missing files

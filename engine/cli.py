@@ -1,6 +1,6 @@
-"""Headless commands: ``python main.py train|layers|models|evaluate|predict|advise|study|lr-find ...``. Exit 0 ok,
-1 failed, 2 bad input, 130 Ctrl-C. `evaluate` and `predict` are in `engine.results_cli`, `advise` and `study` in
-`engine.advice_cli`, `lr-find` in `engine.lr_find_cli`."""
+"""Headless commands: ``python main.py train|layers|models|evaluate|predict|advise|study|lr-find|export ...``.
+Exit 0 ok, 1 failed, 2 bad input, 130 Ctrl-C. `evaluate` and `predict` are in `engine.results_cli`, `advise` and
+`study` in `engine.advice_cli`, `lr-find` in `engine.lr_find_cli`, `export` in `engine.export_cli`."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import TextIO
 
 from engine import events as ev
+from engine import export_cli
 from engine.advice_cli import add_commands, cmd_advise, cmd_study
 from engine.errors import ThawError
 from engine.lr_find_cli import add_lr_find, cmd_lr_find
 from engine.wording import clock, count, training_failed
 
-COMMANDS = ("train", "layers", "models", "evaluate", "predict", "advise", "study", "lr-find")
+COMMANDS = ("train", "layers", "models", "evaluate", "predict", "advise", "study", "lr-find", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", help="where the model runs (default: the run's train.device)")
     add_commands(sub)
     add_lr_find(sub)
+    export_cli.add_parser(sub)
     return parser
 
 
@@ -72,7 +74,7 @@ def main(argv: list[str]) -> int:
 
     handler = {"train": cmd_train, "layers": cmd_layers, "models": cmd_models, "evaluate": cmd_evaluate,
                "predict": cmd_predict, "advise": cmd_advise, "study": cmd_study,
-               "lr-find": cmd_lr_find}[args.command]
+               "lr-find": cmd_lr_find, "export": export_cli.cmd_export}[args.command]
     try:
         code = handler(args)
         sys.stdout.flush()  # inside the try, so a closed pipe is caught here and not at exit

@@ -1,0 +1,182 @@
+"""A trained model as portable graphs, and the check that each computes what the PyTorch model computes.
+
+One `torch.export` program serves both formats: saved as `.pt2` (PyTorch only; labels and preprocessing as
+extra files) and translated to ONNX by torch's dynamo exporter (opset 20; every weight inside the one file up
+to ONNX's 2 GB limit; the batch dimension symbolic; labels and preprocessing in the metadata properties).
+TorchScript is not offered: torch 2.14 deprecates `torch.jit.script/trace/save/load`.
+
+`compare` runs the exported graph and the PyTorch model on the same images, at batch 1 and at batch 3, and asks
+for `rtol=1e-3, atol=1e-4` on the logits and the same top-1 class everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+RTOL, ATOL = 1e-3, 1e-4
+BATCHES = (1, 3)
+INPUT, OUTPUT = "input", "logits"
+BATCH_DIM = "batch"
+MAX_BATCH = 4096
+ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
+INSTALL_HINT = 'pip install "thaw[export]" (or: pip install onnx onnxscript onnxruntime)'
+_SINGLE_FILE_LIMIT = 2 * 10**9  # protobuf's 2 GB: bigger models keep their weights in model.onnx.data
+
+
+class ExportFailed(Exception):
+    """The exporter could not translate the model; `operator` names what it could not handle, if known."""
+
+    def __init__(self, fmt: str, message: str, operator: str | None = None) -> None:
+        self.fmt = fmt
+        self.operator = operator
+        super().__init__(message)
+
+
+class VerificationFailed(Exception):
+    """An exported graph computes something other than the PyTorch model."""
+
+
+@dataclass
+class Check:
+    """How closely one format agreed with PyTorch."""
+
+    fmt: str
+    images: int
+    batches: tuple[int, ...]
+    max_abs_diff: float
+    max_rel_excess: float   # the largest |a - b| / (atol + rtol |b|): at most 1 passes
+    same_top1: bool
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.max_rel_excess <= 1.0 and self.same_top1
+
+    def to_dict(self) -> dict:
+        return {"verified": self.passed, "images": self.images, "batches": list(self.batches),
+                "max_abs_diff": self.max_abs_diff, "rtol": RTOL, "atol": ATOL, "same_top1": self.same_top1,
+                "seconds": round(self.seconds, 2)}
+
+
+def missing_packages() -> list[str]:
+    """The packages ONNX export needs that this Python lacks (the `export` extra)."""
+    from importlib.util import find_spec
+
+    return [name for name in ONNX_PACKAGES if find_spec(name) is None]
+
+
+def operator_in(exc: BaseException) -> str | None:
+    """The operator an exporter error names (e.g. ``aten::_upsample_bicubic2d_aa``), if it names one."""
+    text = "\n".join(str(e) for e in _chain(exc))
+    for pattern in (r"OpOverload\(op='([\w.]+)'", r"target=torch\.ops\.([\w.]+?)(?:\.default)?\]",
+                    r"\b(aten::\w+(?:\.\w+)?)", r"\b(aten\.\w+(?:\.\w+)?)"):
+        found = re.search(pattern, text)
+        if found:
+            return found.group(1).replace(".", "::", 1) if "::" not in found.group(1) else found.group(1)
+    return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+def export_program(model: nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
+    """`torch.export` of the model in eval mode with a symbolic batch (the example has at least 2 images, so no
+    batch of 1 is baked in); `ExportFailed` naming the operator when it cannot be traced."""
+    model.eval()
+    batch = torch.export.Dim(BATCH_DIM, min=1, max=MAX_BATCH)
+    try:
+        return torch.export.export(model, (example,), dynamic_shapes=({0: batch},), strict=False)
+    except Exception as exc:  # torch.export raises many kinds; each means "this model cannot be traced"
+        op = operator_in(exc)
+        raise ExportFailed("pt2", f"torch.export cannot trace this model{f' (operator {op})' if op else ''}: "
+                                  f"{_first_line(exc)}", op) from exc
+
+
+def save_pt2(program: torch.export.ExportedProgram, path: Path, extra: dict[str, str]) -> None:
+    torch.export.save(program, path, extra_files=extra)
+
+
+def load_pt2(path: Path, names: tuple[str, ...] = ()) -> tuple[nn.Module, dict[str, str]]:
+    """The program saved at `path` as a module, and the extra files named."""
+    extra = dict.fromkeys(names, "")
+    module = torch.export.load(path, extra_files=extra).module()
+    return module, extra
+
+
+def save_onnx(program: torch.export.ExportedProgram, example: torch.Tensor, path: Path,
+              metadata: dict[str, str]) -> int:
+    """The program as ONNX at `path`, metadata in its properties; the opset written. `ExportFailed` naming the
+    operator the translation lacks."""
+    try:
+        onnx_program = torch.onnx.export(program, (example,), input_names=[INPUT], output_names=[OUTPUT],
+                                         dynamo=True, verbose=False)
+    except Exception as exc:  # the translation's errors have no common base besides Exception
+        op = operator_in(exc)
+        raise ExportFailed("onnx", f"the ONNX exporter cannot translate this model"
+                                   f"{f': no ONNX function for operator {op}' if op else ''} ({_first_line(exc)})",
+                           op) from exc
+    model = onnx_program.model
+    for value in (*model.graph.inputs, *model.graph.outputs):  # "batch" rather than the tracer's "s77"
+        value.shape = type(value.shape)([BATCH_DIM, *value.shape[1:]])
+    model.metadata_props.update(metadata)
+    onnx_program.save(path, external_data=_weight_bytes(program) >= _SINGLE_FILE_LIMIT)
+    return max(o for d, o in model.opset_imports.items() if d in ("", "ai.onnx"))
+
+
+def _weight_bytes(program: torch.export.ExportedProgram) -> int:
+    return sum(t.numel() * t.element_size() for t in program.state_dict.values())
+
+
+def onnx_runner(path: Path, threads: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """A function that runs the ONNX file in onnxruntime on the CPU (`threads` 0: onnxruntime's choice)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda x: session.run([OUTPUT], {INPUT: x})[0]
+
+
+def compare(fmt: str, run: Callable[[np.ndarray], np.ndarray], model: nn.Module, x: torch.Tensor,
+            batches: tuple[int, ...] = BATCHES) -> Check:
+    """`run` (the exported graph on numpy arrays) against `model` on the images `x`, a batch of each size at a
+    time: the logits within `RTOL`/`ATOL`, the same top-1 class."""
+    import time
+
+    started = time.perf_counter()
+    worst_abs = worst_excess = 0.0
+    same = True
+    model.eval()
+    with torch.inference_mode():
+        for size in batches:
+            for start in range(0, len(x), size):
+                part = x[start:start + size]
+                want = model(part).float().numpy()
+                got = np.asarray(run(part.numpy()), dtype=np.float32)
+                if got.shape != want.shape:
+                    raise VerificationFailed(f"{fmt} gave logits of shape {got.shape} for a batch of {len(part)}; "
+                                             f"PyTorch gives {want.shape}")
+                diff = np.abs(got.astype(np.float64) - want)
+                worst_abs = max(worst_abs, float(diff.max()))
+                worst_excess = max(worst_excess, float((diff / (ATOL + RTOL * np.abs(want))).max()))
+                same = same and bool((got.argmax(1) == want.argmax(1)).all())
+    return Check(fmt, len(x), tuple(batches), worst_abs, worst_excess, same, time.perf_counter() - started)

@@ -1,0 +1,39 @@
+"""Export round-trips on real torchvision architectures (random weights, the new head N(0, 1), so the logits are
+far from zero and the comparison means something): ONNX and .pt2 written, loaded back and verified against
+PyTorch at batch 1 and 3, and the bundle's predict.py reproduces Thaw's probabilities. The slowest to trace run
+with -m slow."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.export.bundle import export_run
+from tests.exportruns import model_run, run_alone
+
+ARCHS = [
+    ("resnet18", 64),
+    ("mobilenet_v3_small", 64),
+    ("efficientnet_b0", 64),
+    pytest.param("convnext_tiny", 64, marks=pytest.mark.slow),
+    pytest.param("vit_b_16", 224, marks=pytest.mark.slow),   # fixed 224 px
+    pytest.param("swin_t", 64, marks=pytest.mark.slow),      # about 2 minutes to trace and translate
+]
+
+
+@pytest.mark.parametrize("arch, size", ARCHS)
+def test_export_round_trips_and_verifies(arch, size, tmp_path):
+    run_dir = model_run(tmp_path, arch, size)
+    result = export_run(run_dir, tmp_path / "bundle", ["onnx", "pt2"])
+    assert result.written == ["onnx", "pt2"] and not result.failed
+    for check in result.checks:
+        assert check.passed and check.batches == (1, 3) and check.images == 6
+    report = json.loads((tmp_path / "bundle" / "export.json").read_text())
+    assert report["verification"]["onnx"]["verified"] and report["verification"]["pt2"]["verified"]
+    assert "run's evaluation" in report["images_from"]
+    expected = json.loads((tmp_path / "bundle" / "reference" / "expected.json").read_text())
+    spread = max(max(item["probabilities"]) for item in expected["images"])
+    assert spread > 0.5  # a head of N(0, 1) weights: confident outputs, not a flat 1/3 that any graph matches
+    done = run_alone(tmp_path / "bundle", "--selftest", tmp=tmp_path)
+    assert done.returncode == 0 and "passed" in done.stdout, done.stdout + done.stderr

@@ -7,11 +7,13 @@ Processes..., set for two machines); `--advisor` renders the advisor instead: th
 checklist (suggest-WxH.png) and a small transfer study's result (study-1280x720.png; minutes on a CPU);
 `--schedule` renders issue 17's parts: a run of the demo with ULMFiT's gradual unfreezing (the timeline's "now"
 line, the checklist's "Learns" column, the plot of which layers learn), the freeze panel alone, and the
-learning-rate finder.
+learning-rate finder. `--export` renders File > Export Model... after a verified export of a short demo run
+(export-dialog.png) instead.
 
     python docs/make_screenshots.py && python docs/make_screenshots.py --scale 2 && python docs/make_screenshots.py --dialogs
     python docs/make_screenshots.py --advisor
     python docs/make_screenshots.py --schedule
+    python docs/make_screenshots.py --export
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main() -> None:
     parser.add_argument("--dialogs", action="store_true", help="render the dialogs only")
     parser.add_argument("--advisor", action="store_true", help="the Suggest column and a transfer study instead")
     parser.add_argument("--schedule", action="store_true", help="the schedule, activity and finder shots only")
+    parser.add_argument("--export", action="store_true", help="only the export dialog after a verified export")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="thaw-shots-")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -58,6 +61,9 @@ def main() -> None:
     if args.advisor:
         advisor_shots(create_window, settle, tmp)
         print(f"written to {OUT}")
+        return
+    if args.export:
+        export_dialog(create_window, settle, tmp)
         return
     if args.dialogs:
         os.environ["THAW_DATA_DIR"] = f"{tmp}/data-dialogs"
@@ -189,6 +195,29 @@ def schedule_shots(create_window, settle, tmp: str) -> None:
     dialog.close()
     window.dirty = False
     window.close()
+
+
+def export_dialog(create_window, settle, tmp: str) -> None:
+    """A 2-epoch demo run, then File > Export Model... on it, exported and verified."""
+    os.environ["THAW_DATA_DIR"] = f"{tmp}/data-export"
+    window = create_window(demo="inductive")
+    window.resize(1280, 720)
+    window.show()
+    settle(window.start_action.isEnabled)
+    window.project.set("train.out_dir", f"{tmp}/runs")
+    window.project.set("train.epochs", 2)
+    assert window.start(), window.problems()
+    settle(lambda: window.last_result is not None or window.last_error is not None, 900)
+    window.export_action.trigger()
+    dialog = window.export_dialog
+    dialog.start()
+    settle(lambda: not dialog.is_running(), 900)
+    assert dialog.result is not None, dialog.error
+    dialog.grab().save(str(OUT / "export-dialog.png"))
+    dialog.close()
+    window.dirty = False
+    window.close()
+    print(f"written to {OUT / 'export-dialog.png'}")
 
 
 if __name__ == "__main__":

@@ -189,13 +189,11 @@ def _check_stop(stop: threading.Event | None) -> None:
 
 
 def _data_folders(trained: TrainedModel) -> list[Path]:
+    """The run's image folders (a CSV list's own folder is not one: projects and runs often sit beside it)."""
     d = trained.project.data
-    folders = []
-    for value in (d.train, d.val, d.test):
-        if value and value.strip():
-            p = Path(trained.project.resolve(value)).expanduser().absolute()
-            folders.append(p if p.is_dir() else p.parent)
-    return folders
+    found = (Path(trained.project.resolve(v)).expanduser().absolute() for v in (d.train, d.val, d.test)
+             if v and v.strip())
+    return [p for p in found if p.is_dir()]
 
 
 def _check_images(trained: TrainedModel) -> tuple[torch.Tensor, str, list[Path | None]]:

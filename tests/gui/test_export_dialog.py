@@ -10,9 +10,8 @@ from PySide6.QtCore import Qt
 from gui import export_dialog as module
 from gui import tasks
 from gui.export_dialog import ExportDialog
-from gui.naming import interactive_widgets
 from tests.gui.test_main_window import tiny_project
-from tests.gui.test_names import DOC
+from tests.gui.test_names import assert_named_and_listed
 
 
 def export_and_wait(dialog, qtbot, timeout=300_000):
@@ -101,17 +100,7 @@ def test_without_the_export_extra_the_dialog_says_how_to_install_it(qtbot, monke
     assert dialog.formats() == ["pt2", "safetensors"] and dialog.export_button.isEnabled()
 
 
-def dialog_table(dialog) -> str:
-    rows = ["| objectName | accessible name | kind |", "|---|---|---|"]
-    rows += [f"| `{w.objectName()}` | {w.accessibleName()} | {type(w).__name__} |" for w in interactive_widgets(dialog)]
-    return "\n".join(rows) + "\n"
-
-
 def test_the_dialogs_controls_are_named_and_listed(qtbot):
     dialog = ExportDialog("")
     qtbot.addWidget(dialog)
-    controls = interactive_widgets(dialog)
-    assert len(controls) >= 10 and all(w.objectName() and w.accessibleName() for w in controls)
-    expected = dialog_table(dialog)
-    assert expected in DOC.read_text(encoding="utf-8"), "docs/gui-names.md: the export dialog's table should read:\n\n" \
-        + expected
+    assert_named_and_listed(dialog, "the export dialog", 10)

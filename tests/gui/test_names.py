@@ -70,25 +70,27 @@ def start_page_table(page) -> str:
     return "\n".join(rows) + "\n"
 
 
+def assert_named_and_listed(root, what: str, at_least: int) -> None:
+    """Every control of `root` (a part shown on its own: the start page, a dialog) is named, and its table is in
+    docs/gui-names.md."""
+    controls = interactive_widgets(root)
+    assert len(controls) >= at_least and all(w.objectName() and w.accessibleName() for w in controls)
+    expected = start_page_table(root)
+    assert expected in DOC.read_text(encoding="utf-8"), f"docs/gui-names.md: {what}'s table should read:\n\n" \
+        + expected
+
+
 def test_the_start_page_controls_are_named_and_listed(qtbot):
     from gui.start_page import StartPage
 
     page = StartPage()
     qtbot.addWidget(page)
-    controls = interactive_widgets(page)
-    assert len(controls) >= 5 and all(w.objectName() and w.accessibleName() for w in controls)
-    expected = start_page_table(page)
-    assert expected in DOC.read_text(encoding="utf-8"), "docs/gui-names.md: the start page's table should read:\n\n" \
-        + expected
+    assert_named_and_listed(page, "the start page", 5)
 
 
 def test_the_transfer_study_controls_are_named_and_listed(window):
     window.open_study()
-    controls = interactive_widgets(window.study)
-    assert len(controls) >= 9 and all(w.objectName() and w.accessibleName() for w in controls)
-    expected = start_page_table(window.study)
-    assert expected in DOC.read_text(encoding="utf-8"), "docs/gui-names.md: the transfer study's table should " \
-        "read:\n\n" + expected
+    assert_named_and_listed(window.study, "the transfer study", 9)
 
 
 def tab_table(window) -> str:

@@ -19,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from engine.errors import ThawError
     from engine.export.bundle import ExportStopped, export_run, parse_formats
     from engine.export.graph import VerificationFailed
 
@@ -34,6 +35,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 130
     except VerificationFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ThawError:
+        raise  # invalid input: exit 2, said by main
+    except Exception as exc:  # a failure while exporting: say what, exit 1 (nothing was left behind)
+        print(f"error: export failed: {type(exc).__name__}: {exc}; nothing was written", file=sys.stderr)
         return 1
     print(result.summary())
     if result.failed:

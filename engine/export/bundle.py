@@ -139,25 +139,32 @@ def _build(trained: TrainedModel, folder: Path, formats: list[str], say: Callabl
     opset = None
     if program is not None and "pt2" in formats:
         say("writing model.pt2 and loading it back")
-        graph.save_pt2(program, folder / "model.pt2", extra)
-        module, _ = graph.load_pt2(folder / "model.pt2")
-        say("comparing model.pt2 with PyTorch at batch 1 and 3")
-        result.checks.append(_verified(graph.compare(
-            "pt2", lambda a: module(torch.from_numpy(a)).detach().numpy(), trained.model, x)))
-        result.written.append("pt2")
+        try:
+            module = graph.save_pt2(program, folder / "model.pt2", extra)
+        except graph.ExportFailed as exc:
+            result.failed["pt2"] = exc
+            (folder / "model.pt2").unlink(missing_ok=True)
+        else:
+            say("comparing model.pt2 with PyTorch at batch 1 and 3")
+            result.checks.append(_verified(graph.compare(
+                "pt2", lambda a: module(torch.from_numpy(a)).detach().numpy(), trained.model, x)))
+            result.written.append("pt2")
         _check_stop(stop)
     if program is not None and "onnx" in formats:
         say("converting to ONNX")
+        metadata = {"thaw.labels": extra["labels.json"], "thaw.preprocessing": extra["preprocessing.json"],
+                    "thaw.arch": trained.project.model.arch}
         try:
-            opset = graph.save_onnx(program, x[:2], folder / "model.onnx",
-                                    {"thaw.labels": extra["labels.json"], "thaw.preprocessing": extra["preprocessing.json"],
-                                     "thaw.arch": trained.project.model.arch})
+            opset = graph.save_onnx(program, x[:2], folder / "model.onnx", metadata)
+            run = graph.onnx_runner(folder / "model.onnx")
         except graph.ExportFailed as exc:
             result.failed["onnx"] = exc
+            opset = None
+            for leftover in folder.glob("model.onnx*"):
+                leftover.unlink()
         else:
             say("comparing model.onnx in onnxruntime with PyTorch at batch 1 and 3")
-            result.checks.append(_verified(graph.compare("onnx", graph.onnx_runner(folder / "model.onnx"),
-                                                         trained.model, x)))
+            result.checks.append(_verified(graph.compare("onnx", run, trained.model, x)))
             result.written.append("onnx")
             say("storing reference images for predict.py --selftest")
             _write_selftest(trained, folder, paths, x)

@@ -110,8 +110,16 @@ def export_program(model: nn.Module, example: torch.Tensor) -> torch.export.Expo
                                   f"{_first_line(exc)}", op) from exc
 
 
-def save_pt2(program: torch.export.ExportedProgram, path: Path, extra: dict[str, str]) -> None:
-    torch.export.save(program, path, extra_files=extra)
+def save_pt2(program: torch.export.ExportedProgram, path: Path, extra: dict[str, str]) -> nn.Module:
+    """The program saved as `.pt2` (with `extra` files) and loaded back as a module; `ExportFailed` when it
+    cannot be saved or read back."""
+    try:
+        torch.export.save(program, path, extra_files=extra)
+        return load_pt2(path)[0]
+    except Exception as exc:  # serialisation errors have no common base
+        op = operator_in(exc)
+        raise ExportFailed("pt2", f"the .pt2 program cannot be saved and read back{f' (operator {op})' if op else ''}"
+                                  f": {_first_line(exc)}", op) from exc
 
 
 def load_pt2(path: Path, names: tuple[str, ...] = ()) -> tuple[nn.Module, dict[str, str]]:
@@ -135,7 +143,8 @@ def save_onnx(program: torch.export.ExportedProgram, example: torch.Tensor, path
                            op) from exc
     model = onnx_program.model
     for value in (*model.graph.inputs, *model.graph.outputs):  # "batch" rather than the tracer's "s77"
-        value.shape = type(value.shape)([BATCH_DIM, *value.shape[1:]])
+        if value.shape is not None:
+            value.shape = type(value.shape)([BATCH_DIM, *value.shape[1:]])
     model.metadata_props.update(metadata)
     onnx_program.save(path, external_data=_weight_bytes(program) >= _SINGLE_FILE_LIMIT)
     return max(o for d, o in model.opset_imports.items() if d in ("", "ai.onnx"))
@@ -146,13 +155,19 @@ def _weight_bytes(program: torch.export.ExportedProgram) -> int:
 
 
 def onnx_runner(path: Path, threads: int = 0) -> Callable[[np.ndarray], np.ndarray]:
-    """A function that runs the ONNX file in onnxruntime on the CPU (`threads` 0: onnxruntime's choice)."""
+    """A function that runs the ONNX file in onnxruntime on the CPU (`threads` 0: onnxruntime's choice);
+    `ExportFailed` when onnxruntime cannot load it (an operator it lacks, say)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's errors have no public base class
+        op = operator_in(exc)
+        raise ExportFailed("onnx", f"onnxruntime cannot load the exported model{f' (operator {op})' if op else ''}: "
+                                   f"{_first_line(exc)}", op) from exc
     return lambda x: session.run([OUTPUT], {INPUT: x})[0]
 
 
@@ -175,7 +190,7 @@ def compare(fmt: str, run: Callable[[np.ndarray], np.ndarray], model: nn.Module,
                 if got.shape != want.shape:
                     raise VerificationFailed(f"{fmt} gave logits of shape {got.shape} for a batch of {len(part)}; "
                                              f"PyTorch gives {want.shape}")
-                diff = np.abs(got.astype(np.float64) - want)
+                diff = np.nan_to_num(np.abs(got.astype(np.float64) - want), nan=np.inf)  # a NaN never passes
                 worst_abs = max(worst_abs, float(diff.max()))
                 worst_excess = max(worst_excess, float((diff / (ATOL + RTOL * np.abs(want))).max()))
                 same = same and bool((got.argmax(1) == want.argmax(1)).all())

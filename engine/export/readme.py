@@ -42,9 +42,9 @@ def text(trained: Any, written: list[str], pre: dict, report: dict) -> str:
         h = trained.project.head
         head = f"kind {h.kind!r}" + (f", hidden layers {list(h.hidden)}" if h.kind == "mlp" else "")
         parts += ["## The weights (model.safetensors)\n",
-                  f"The state dict of torchvision's `{arch}` with the head of the run's project ({head}, {len(classes)} outputs). Thaw loads it "
-                  "back (`python main.py predict` on the run folder); elsewhere build the same modules and "
-                  "`load_state_dict(safetensors.torch.load_file(\"model.safetensors\"))`.\n"]
+                  f"The state dict of `{arch}` (as Thaw builds it) with the head of the run's project ({head}, "
+                  f"{len(classes)} outputs). Thaw loads it back (`python main.py predict` on the run folder); "
+                  "elsewhere build the same modules and `load_state_dict(safetensors.torch.load_file(\"model.safetensors\"))`.\n"]
     return "\n".join(parts)
 
 

@@ -2,8 +2,10 @@
 exporter (`engine.export.graph`) and checked against PyTorch: exported or not (and the operator that failed),
 the largest difference at batch 1 and 3, the export seconds, and onnxruntime's CPU inference time against
 PyTorch's at batch 1 and 32 (a ratio; one thread each, so a machine shared with other work skews neither side;
-the two alternate, medians of the repeats). The new head (5 classes) gets
-random N(0, 1) weights: torchvision zero-initialises some heads, and a comparison of zeros says nothing.
+the two alternate, medians of the repeats). The random weights are made lively (`tests.exportruns.lively`:
+BatchNorm statistics measured on random images, the new 5-class head normal): a freshly initialised
+EfficientNet gives every image the same output, and a comparison of constants says nothing; the row keeps the
+spread of the outputs across the inputs.
 
 Each architecture runs in its own process (memory is returned; one crash or hang costs one row) and its row is
 appended to a JSON-lines file as soon as it is done, so a stopped run resumes where it was. The table goes into
@@ -44,18 +46,17 @@ def one(arch: str, size: int) -> dict:
     from engine.export import graph
     from engine.model import zoo
     from engine.model.heads import HeadSpec, replace_head
+    from tests.exportruns import lively
 
     torch.manual_seed(0)
     info = zoo.arch_info(arch)
     size = zoo.effective_image_size(info, size)[0]
     model = zoo.build_model(arch, "none")
-    head = model.get_submodule(replace_head(model, HeadSpec(), CLASSES)[0])
-    with torch.no_grad():
-        for p in head.parameters():
-            p.normal_(0.0, 1.0)
-    model.eval()
+    lively(model, replace_head(model, HeadSpec(), CLASSES), size)
     x = torch.randn(6 if size <= 256 else 3, 3, size, size)  # vit_h_14 at 518 px: 3 (a batch of 1 takes a minute)
-    row: dict = {"arch": arch, "size": size, "params": sum(p.numel() for p in model.parameters())}
+    with torch.inference_mode():
+        spread = float(model(x).std(0).mean())  # near 0: every input gets the same output, a comparison says little
+    row: dict = {"arch": arch, "size": size, "params": sum(p.numel() for p in model.parameters()), "spread": spread}
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         try:
@@ -151,13 +152,14 @@ def _status(fmt: dict | None) -> str:
 
 
 def table(found: dict[str, dict]) -> str:
-    lines = ["| architecture | input | ONNX | max diff | .pt2 | max diff | export s | ort/torch b=1 | "
-             "ort/torch b=32 |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| architecture | input | output spread | ONNX | max diff | .pt2 | max diff | export s | ort/torch b=1 | "
+             "ort/torch b=32 |", "|---|---|---|---|---|---|---|---|---|---|"]
     for arch in sorted(found):
         r = found[arch]
         if "error" in r:
-            lines.append(f"| {arch} | - | not run: {r['error']} | | | | | | |")
+            lines.append(f"| {arch} | - | - | not run: {r['error']} | | | | | | |")
             continue
+        spread = f"{r['spread']:.2g}" if "spread" in r else "-"
         onnx, pt2, t = r.get("onnx", {}), r.get("pt2", {}), r.get("timing", {})
 
         def ratio(key: str, t=t) -> str:
@@ -165,9 +167,9 @@ def table(found: dict[str, dict]) -> str:
             return f"{b['ort_s'] / b['torch_s']:.2f} ({b['ort_s'] * 1e3:.0f} / {b['torch_s'] * 1e3:.0f} ms)" if b else "-"
 
         seconds = onnx.get("export_s") or pt2.get("export_s")
-        lines.append(f"| {arch} | {r['size']} | {_status(onnx)} | {_diff(onnx)} | {_status(pt2)} | {_diff(pt2)} | "
-                     f"{seconds:.0f} | {ratio('b1')} | {ratio('b32')} |" if seconds else
-                     f"| {arch} | {r['size']} | {_status(onnx)} | - | {_status(pt2)} | - | - | - | - |")
+        lines.append(f"| {arch} | {r['size']} | {spread} | {_status(onnx)} | {_diff(onnx)} | {_status(pt2)} | "
+                     f"{_diff(pt2)} | {seconds:.0f} | {ratio('b1')} | {ratio('b32')} |" if seconds else
+                     f"| {arch} | {r['size']} | {spread} | {_status(onnx)} | - | {_status(pt2)} | - | - | - | - |")
     ok_onnx = sum(1 for r in found.values() if r.get("onnx", {}).get("ok"))
     ok_pt2 = sum(1 for r in found.values() if r.get("pt2", {}).get("ok"))
     either = sum(1 for r in found.values() if r.get("onnx", {}).get("ok") or r.get("pt2", {}).get("ok"))

@@ -1,6 +1,6 @@
 """Run folders to export: one of a real architecture written as a finished run leaves it, without the minutes of
-training (random weights; the new head N(0, 1), since torchvision zero-initialises some heads and comparing
-zeros would say nothing), and the standalone predict.py run where neither torch nor Thaw can be imported."""
+training (random weights made `lively`, so that comparing an export with PyTorch means something), and the
+standalone predict.py run where neither torch nor Thaw can be imported."""
 
 from __future__ import annotations
 
@@ -12,8 +12,32 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
+from torch import nn
 
 from tests.imagesets import shapes_project
+
+
+def lively(model: nn.Module, head_paths: list[str], size: int, seed: int = 0) -> None:
+    """Random weights whose outputs differ from image to image, in eval mode. A freshly initialised network can
+    shrink its features to nothing (EfficientNet's are 1e-14: every image then gets the head's bias, and any
+    export matches PyTorch exactly) and torchvision zero-initialises some heads: so the BatchNorm statistics
+    are measured on random images, and the head gets normal weights scaled by their fan-in and no bias, for
+    logits a few units apart (N(0, 1) on features that are now of size 1 would saturate the softmax: every
+    image one class at 1.0; a bias of N(0, 1) would outweigh the images)."""
+    generator = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # a plain average of the batches seen
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.randn(8, 3, size, size, generator=generator))
+        for path in head_paths:
+            for p in model.get_submodule(path).parameters():
+                scale = 2.0 / p[0].numel() ** 0.5 if p.dim() > 1 else 0.0  # a weight: by its fan-in; a bias: 0
+                p.copy_(torch.randn(p.shape, generator=generator) * scale)
+    model.eval()
 
 
 def model_run(base: Path, arch: str, image_size: int = 64) -> Path:
@@ -29,11 +53,7 @@ def model_run(base: Path, arch: str, image_size: int = 64) -> Path:
                              train__device="cpu", train__amp=False)
     classes = ["circle", "square", "triangle"]
     built = assemble(project, len(classes), "cpu", classes)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for path in built.head_paths:
-            for p in built.model.get_submodule(path).parameters():
-                p.copy_(torch.randn(p.shape, generator=generator))
+    lively(built.model, built.head_paths, built.image_size)
     run_dir = base / f"run-{arch}"
     run_dir.mkdir()
     save_file({k: v.contiguous() for k, v in built.model.state_dict().items()}, str(run_dir / "model.safetensors"))

@@ -1,5 +1,5 @@
-"""Export round-trips on real torchvision architectures (random weights, the new head N(0, 1), so the logits are
-far from zero and the comparison means something): ONNX and .pt2 written, loaded back and verified against
+"""Export round-trips on real torchvision architectures (random weights made lively: outputs that differ from
+image to image, so the comparison means something): ONNX and .pt2 written, loaded back and verified against
 PyTorch at batch 1 and 3, and the bundle's predict.py reproduces Thaw's probabilities. The slowest to trace run
 with -m slow."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import warnings
 
+import numpy as np
 import pytest
 
 from engine.export.bundle import export_run
@@ -36,7 +37,7 @@ def test_export_round_trips_and_verifies(arch, size, tmp_path):
     assert report["verification"]["onnx"]["verified"] and report["verification"]["pt2"]["verified"]
     assert "run's evaluation" in report["images_from"]
     expected = json.loads((tmp_path / "bundle" / "reference" / "expected.json").read_text())
-    spread = max(max(item["probabilities"]) for item in expected["images"])
-    assert spread > 0.5  # a head of N(0, 1) weights: confident outputs, not a flat 1/3 that any graph matches
+    probabilities = np.array([item["probabilities"] for item in expected["images"]])
+    assert probabilities.std(axis=0).max() > 1e-2  # outputs that differ from image to image (a lifeless network: 1e-14)
     done = run_alone(tmp_path / "bundle", "--selftest", tmp=tmp_path)
     assert done.returncode == 0 and "passed" in done.stdout, done.stdout + done.stderr

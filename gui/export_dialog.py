@@ -71,6 +71,8 @@ class ExportDialog(QDialog):
         self.missing = QLabel()
         self.missing.setWordWrap(True)
         self.dest_edit = named(QLineEdit(), "exportDestination", "Destination folder")
+        self.dest_edit.setToolTip("The bundle's own folder: a new one, an empty one, or an earlier export (replaced)."
+                                  " A folder holding anything else is refused, and nothing in it is touched.")
         self.dest_button = named(QPushButton("Browse..."), "exportDestinationBrowse", "Choose the destination")
         self.zip_box = named(QCheckBox("Write one .zip file instead of a folder"), "exportZip", "Write a zip file")
         self.steps = QLabel("")

@@ -54,6 +54,7 @@ class ExportResult:
     checks: list[graph.Check]
     failed: dict[str, graph.ExportFailed] = field(default_factory=dict)   # format -> why it is not there
     report: dict[str, Any] = field(default_factory=dict)                  # export.json
+    traced: bool = False                                                  # torch.export took the model
 
     def summary(self) -> str:
         """One paragraph for the terminal and the window."""
@@ -62,7 +63,9 @@ class ExportResult:
                  "same top class" for c in sorted(self.checks, key=lambda c: FORMATS.index(c.fmt))]
         lines += [f"{fmt}: not exported: {exc}" for fmt, exc in self.failed.items()]
         if self.failed:
-            lines.append(f"formats that work for this model: {', '.join(self.written)}")
+            works = [*self.written, *(["pt2"] if self.traced and "pt2" not in self.written else [])]
+            lines.append(f"formats that work for this model: {', '.join(sorted(works, key=FORMATS.index))} "
+                         f"(the bundle holds {', '.join(self.written)})")
         source = self.report.get("images_from", "")
         return "\n".join([*lines, *([f"images checked: {source}"] if source else [])])
 
@@ -132,6 +135,7 @@ def _build(trained: TrainedModel, folder: Path, formats: list[str], say: Callabl
         say("tracing the model (torch.export)")
         try:
             program = graph.export_program(trained.model, x[:2])
+            result.traced = True
         except graph.ExportFailed as exc:
             for fmt in wanted_graphs:
                 result.failed[fmt] = exc

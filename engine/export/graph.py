@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,6 @@ class Check:
     max_rel_excess: float   # the largest |a - b| / (atol + rtol |b|): at most 1 passes
     same_top1: bool
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:

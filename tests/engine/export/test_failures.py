@@ -70,7 +70,7 @@ def test_an_operator_onnx_lacks_is_named_and_the_other_formats_are_still_written
     result = export_model(with_model(run_dir, Wobbly), tmp_path / "out", ["onnx", "pt2"])
     assert result.written == ["pt2", "safetensors"]  # the weights join in, so the bundle holds the model
     assert result.failed["onnx"].operator == "thawtest::wobble" and "thawtest::wobble" in str(result.failed["onnx"])
-    assert "formats that work for this model: pt2, safetensors" in result.summary()
+    assert "formats that work for this model: pt2, safetensors (the bundle holds pt2, safetensors)" in result.summary()
     names = {p.name for p in (tmp_path / "out").iterdir()}
     assert {"model.pt2", "model.safetensors", "labels.json", "preprocessing.json", "export.json"} <= names
     assert not names & {"model.onnx", "predict.py", "reference"}
@@ -83,6 +83,7 @@ def test_the_command_line_says_which_operator_and_exits_1(run_dir, tmp_path, cap
     assert main(["export", str(run_dir), "--out", str(tmp_path / "out"), "--format", "onnx"]) == 1
     out, err = capsys.readouterr()
     assert "no ONNX function for operator thawtest::wobble" in out and "onnx could not be exported" in err
+    assert "formats that work for this model: pt2, safetensors (the bundle holds safetensors)" in out
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"model.safetensors", "labels.json", "preprocessing.json"}
 
 

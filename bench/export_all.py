@@ -65,13 +65,15 @@ def one(arch: str, size: int) -> dict:
             return {**row, "pt2": {"ok": False, "operator": exc.operator, "error": str(exc)[:300]},
                     "onnx": {"ok": False, "operator": exc.operator, "error": "needs torch.export first"}}
         traced = time.perf_counter() - started
+        ref = graph.reference(model, x)
+        row["pytorch_float32_error"] = ref.noise
         pt2 = Path(tmp) / "model.pt2"
         try:
             module = graph.save_pt2(program, pt2, {"labels.json": "[]"})
         except graph.ExportFailed as exc:
             row["pt2"] = {"ok": False, "operator": exc.operator, "error": str(exc)[:300]}
         else:
-            check = graph.compare("pt2", lambda a: module(torch.from_numpy(a)).detach().numpy(), model, x)
+            check = graph.compare("pt2", lambda a: module(torch.from_numpy(a)).detach().numpy(), ref)
             row["pt2"] = {"ok": check.passed, "max_abs_diff": check.max_abs_diff, "export_s": traced,
                           "mb": pt2.stat().st_size / 1e6}
         started = time.perf_counter()
@@ -83,7 +85,7 @@ def one(arch: str, size: int) -> dict:
         except graph.ExportFailed as exc:
             row["onnx"] = {"ok": False, "operator": exc.operator, "error": str(exc)[:300]}
             return row
-        check = graph.compare("onnx", run, model, x)
+        check = graph.compare("onnx", run, ref)
         row["onnx"] = {"ok": check.passed, "max_abs_diff": check.max_abs_diff, "export_s": traced + translated,
                        "translate_s": translated, "same_top1": check.same_top1,
                        "single_file": not any(p.suffix == ".data" for p in Path(tmp).iterdir())}

@@ -38,8 +38,6 @@ class WindowChrome:
                                            "Save under a new name")
         self.start_page_action = self._action("Start &Page...", self.start_page_requested.emit, "startPage",
                                               tip="Open a demo, a folder of images or a project, or a recent one")
-        self.export_action = self._action("&Export Model...", lambda: self.export_model_dialog(), "exportModel",
-                                          tip="Export a run's model (ONNX, .pt2, safetensors), verified against PyTorch")
         self.quit_action = self._action("&Quit", self.close, "quit", S.Quit)
         self.start_action = self._action("Start", self.start, "startRun", "Ctrl+R", "Train the project")
         self.pause_action = self._action("Pause", self.pause, "pauseRun", "Ctrl+Shift+P",
@@ -70,8 +68,6 @@ class WindowChrome:
         file_menu.addSeparator()
         file_menu.addActions([self.save_action, self.save_as_action])
         file_menu.addSeparator()
-        file_menu.addAction(self.export_action)
-        file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit_menu = self._menu(bar, "&Edit", "editMenu")
         edit_menu.addActions([self.undo_action, self.redo_action])
@@ -83,14 +79,6 @@ class WindowChrome:
         demo_menu.addActions(list(self.demo_actions.values()))
         self.view_menu = self._menu(bar, "&View", "viewMenu")
         self._refresh_recent_menu()
-
-    def export_model_dialog(self, run_dir: str | None = None) -> None:
-        """File > Export Model...: the dialog on `run_dir`, else on the run just finished (if any)."""
-        from gui.export_dialog import ExportDialog
-
-        last = self.runs.last_result
-        self.export_dialog = ExportDialog(run_dir or (last.run_dir if last is not None else ""), self)
-        self.export_dialog.show()
 
     def undo(self) -> None:
         if not self.is_running():  # a run holds the project

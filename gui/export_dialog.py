@@ -1,6 +1,8 @@
-"""File > Export Model...: a run's model as a bundle that predicts the same outside Thaw (`engine.export`).
+"""File > Export Model... (and Export... in the Results tab): a run's model as a bundle that predicts the same
+outside Thaw (`engine.export`).
 
-The dialog names the run folder (the run just finished, or any other), the formats and the destination; the
+The dialog names the run folder (the run the window shows, followed through `follow_run` until the person chooses
+another), the formats and the destination; the
 export runs in a `gui.tasks.Task` and shows its steps; at the end it shows how each format compared with
 PyTorch (or why a format could not be exported) and a button opens the bundle's folder. Without the `export`
 extra the ONNX box is off and the dialog says how to install it. What may be written where, and every
@@ -59,6 +61,7 @@ class ExportDialog(QDialog):
         self._stop = threading.Event()
         self._close_when_done = False
         self._auto_destination = ""
+        self._auto_run = str(run_dir)
 
         self.run_edit = named(QLineEdit(str(run_dir)), "exportRunFolder", "Run folder to export")
         self.run_edit.setPlaceholderText("a run folder (it holds model.safetensors)")
@@ -142,6 +145,13 @@ class ExportDialog(QDialog):
         if lacking:
             self.missing.setText(f"<span style='color:{WARN}'>ONNX export needs {', '.join(lacking)}, which this "
                                  f"Python lacks. Install them with: <code>{INSTALL_HINT}</code></span>")
+
+    def follow_run(self, folder: str | Path | None) -> None:
+        """The window shows another run (`shown_run_changed`): the run folder follows it, unless the person chose
+        their own or an export is running."""
+        if self.task is None and self.run_edit.text().strip() in ("", self._auto_run):
+            self._auto_run = str(folder) if folder is not None else ""
+            self.run_edit.setText(self._auto_run)
 
     def _follow_run(self, text: str) -> None:
         """The destination follows the run folder (RUN/export) until the person types their own."""

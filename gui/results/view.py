@@ -100,9 +100,11 @@ class ResultsView(QWidget):
         self.evaluate_own = named(QPushButton("Evaluate"), "evaluateOwn", "Evaluate on the run's held-out images")
         self.evaluate_own.clicked.connect(lambda: self.evaluate(None))
         self.try_button = named(QPushButton("Try Images..."), "tryImages", "Try the model on images")
+        self.export_button = named(QPushButton("Export..."), "exportShownRun", "Export the run's model")
+        self.export_button.setToolTip("Export this run's model (ONNX, .pt2, safetensors), verified against PyTorch")
         row = QWidget()
         flow = FlowLayout(row, spacing=6)
-        for w in (self.evaluation_choice, self.evaluate_own, self.evaluate_button):
+        for w in (self.evaluation_choice, self.evaluate_own, self.evaluate_button, self.export_button):
             flow.addWidget(w)
         self.figures = WrappingLabel()
         self.figures.setTextFormat(Qt.TextFormat.RichText)
@@ -260,7 +262,7 @@ class ResultsView(QWidget):
             self.evaluation_choice.setCurrentIndex(max(0, self.evaluation_choice.findData(str(done.folder))))
         self.evaluation_choice.setVisible(bool(shown.evaluations))
         self.evaluate_own.setVisible(record.evaluation is None and record.has_model)
-        for button in (self.evaluate_button, self.try_button):
+        for button in (self.evaluate_button, self.try_button, self.export_button):
             button.setEnabled(record.has_model)
         self.figures.setText(figures(done.report) if done is not None else self._why_no_evaluation(record))
         self.per_class_model.show(done.report if done is not None else None)

@@ -3,7 +3,9 @@
 `shown_run` is the run folder the window shows the results of: the last run that finished here, or a past run
 opened (Run > Open Run..., Run > Recent Runs, the Runs tab); None until there is one. `show_run` changes it and
 says so with the window's `shown_run_changed(Path | None)`; whatever acts on "the run shown" (its results,
-trying its model, exporting it) reads `shown_run`. Opening a past run also shows its curves in the training
+trying its model, exporting it) reads `shown_run`. File > Export Model... and the Results tab's Export... open one
+export dialog (`gui.export_dialog`) on the run shown; its run folder follows the run shown until the person
+chooses another. Opening a past run also shows its curves in the training
 plots and its summary card, read from its folder; nothing of the project being edited changes.
 
 The two tabs are made when first shown (importing pyqtgraph and the engine's metrics need not delay the
@@ -39,6 +41,7 @@ class RunResults:
         """The centre: the layer checklist (`layers`) and the Results and Runs tabs; their menu items."""
         self.shown_run: Path | None = None
         self._results_view = self._runs_view = None
+        self.export_dialog = None
         self._curves_wanted: Path | None = None  # a past run whose curves go into the plots once read
         self.centre_tabs = named(QTabWidget(), "centreTabs", "Layers, results and runs")
         self.centre_tabs.tabBar().setObjectName("centreTabBar")
@@ -65,6 +68,10 @@ class RunResults:
         self.recent_runs_menu = self._menu(run_menu, "Recent R&uns", "recentRunsMenu")
         self.recent_runs_menu.aboutToShow.connect(self._refresh_recent_runs)
         run_menu.addAction(self.evaluate_action)
+        self.export_action = self._action("&Export Model...", self.export_model_dialog, "exportModel",
+                                          tip="Export a run's model (ONNX, .pt2, safetensors), verified against PyTorch")
+        file_menu.insertAction(self.quit_action, self.export_action)
+        file_menu.insertSeparator(self.quit_action)
         self._shown_state()
         return self.centre_tabs
 
@@ -81,6 +88,7 @@ class RunResults:
             view.open_run_requested.connect(self.open_run_dialog)
             view.evaluate_button.clicked.connect(self.evaluate_dialog)
             view.try_button.clicked.connect(self.predict_dialog)
+            view.export_button.clicked.connect(self.export_model_dialog)
             self._results_page.layout().addWidget(view)
         return self._results_view
 
@@ -200,8 +208,23 @@ class RunResults:
             if not self.results_view.evaluate(folder):
                 self.show_error("Cannot evaluate", "An evaluation is running already; wait for it or cancel it.")
 
+    def export_model_dialog(self) -> None:
+        """File > Export Model... (and Export... in the Results tab): the export dialog, on the run shown (any run
+        folder can be chosen in it), made on first use and kept, so an export goes on while it is hidden."""
+        if self.export_dialog is None:
+            from gui.export_dialog import ExportDialog
+
+            self.export_dialog = ExportDialog(self.shown_run or "", self)
+            self.shown_run_changed.connect(self.export_dialog.follow_run)
+        self.export_dialog.show()
+        self.export_dialog.raise_()
+        self.export_dialog.activateWindow()
+
     def _results_shutdown(self) -> None:
-        """Join every task of the two tabs (the window is closing)."""
+        """Join every task of the two tabs and an export (the window is closing)."""
         for view in (self._results_view, self._runs_view):
             if view is not None:
                 view.shutdown()
+        if self.export_dialog is not None and self.export_dialog.is_running():
+            self.export_dialog.reject()  # stop: nothing is written
+            self.export_dialog.join()

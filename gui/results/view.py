@@ -104,7 +104,7 @@ class ResultsView(QWidget):
         self.export_button.setToolTip("Export this run's model (ONNX, .pt2, safetensors), verified against PyTorch")
         row = QWidget()
         flow = FlowLayout(row, spacing=6)
-        for w in (self.evaluation_choice, self.evaluate_own, self.evaluate_button, self.export_button):
+        for w in (self.evaluation_choice, self.evaluate_own, self.evaluate_button):
             flow.addWidget(w)
         self.figures = WrappingLabel()
         self.figures.setTextFormat(Qt.TextFormat.RichText)
@@ -188,7 +188,10 @@ class ResultsView(QWidget):
         content = QWidget()
         lay = QVBoxLayout(content)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.run_title)
+        title = QHBoxLayout()
+        title.addWidget(self.run_title, 1)
+        title.addWidget(self.export_button)
+        lay.addLayout(title)
         lay.addWidget(row)
         lay.addWidget(self.figures)
         lay.addWidget(self.evaluating)

@@ -17,13 +17,16 @@ from torch import nn
 from tests.imagesets import shapes_project
 
 
-def lively(model: nn.Module, head_paths: list[str], size: int, seed: int = 0) -> None:
+def lively(model: nn.Module, head_paths: list[str], size: int, seed: int = 0,
+           images: torch.Tensor | None = None) -> None:
     """Random weights whose outputs differ from image to image, in eval mode. A freshly initialised network can
     shrink its features to nothing (EfficientNet's are 1e-14: every image then gets the head's bias, and any
     export matches PyTorch exactly) and torchvision zero-initialises some heads: so the BatchNorm statistics
     are measured on random images, and the head gets normal weights scaled by their fan-in and no bias, for
     logits a few units apart (N(0, 1) on features that are now of size 1 would saturate the softmax: every
-    image one class at 1.0; a bias of N(0, 1) would outweigh the images)."""
+    image one class at 1.0; a bias of N(0, 1) would outweigh the images). With `images` (real inputs, as the
+    model gets them) the statistics are measured on those instead: drawn shapes are far from noise, and statistics
+    of noise gave them logits hundreds apart (every probability 0 or 1)."""
     generator = torch.Generator().manual_seed(seed)
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -31,8 +34,9 @@ def lively(model: nn.Module, head_paths: list[str], size: int, seed: int = 0) ->
             m.momentum = None  # a plain average of the batches seen
     model.train()
     with torch.no_grad():
-        for _ in range(2):
-            model(torch.randn(8, 3, size, size, generator=generator))
+        noise = (torch.randn(8, 3, size, size, generator=generator) for _ in range(2))
+        for batch in [images] if images is not None else noise:
+            model(batch)
         for path in head_paths:
             for p in model.get_submodule(path).parameters():
                 scale = 2.0 / p[0].numel() ** 0.5 if p.dim() > 1 else 0.0  # a weight: by its fan-in; a bias: 0
@@ -44,6 +48,8 @@ def model_run(base: Path, arch: str, image_size: int = 64) -> Path:
     """base/run-<arch>: project.thaw.toml, labels.json, model.safetensors, and the evaluation of its validation
     split (evaluation.json, predictions.csv) as the engine writes it; the drawn shapes in base/train."""
     from engine import project as proj
+    from engine.io.images import open_image
+    from engine.loading import build_transforms
     from engine.model.assemble import assemble
     from engine.results.evaluation import evaluate_run
     from engine.results.predict import load_run
@@ -52,8 +58,11 @@ def model_run(base: Path, arch: str, image_size: int = 64) -> Path:
     project = shapes_project(base, per_class=8, model__arch=arch, data__image_size=image_size,
                              train__device="cpu", train__amp=False)
     classes = ["circle", "square", "triangle"]
+    torch.manual_seed(0)  # the backbone's random weights too: how lively the outputs are must not vary by run
     built = assemble(project, len(classes), "cpu", classes)
-    lively(built.model, built.head_paths, built.image_size)
+    transform = build_transforms(built.info.preprocess, built.image_size, "none", train=False)
+    shapes = torch.stack([transform(open_image(p)) for p in sorted((base / "train").rglob("*.png"))])
+    lively(built.model, built.head_paths, built.image_size, images=shapes)
     run_dir = base / f"run-{arch}"
     run_dir.mkdir()
     save_file({k: v.contiguous() for k, v in built.model.state_dict().items()}, str(run_dir / "model.safetensors"))

@@ -154,14 +154,15 @@ def _status(fmt: dict | None) -> str:
 
 
 def table(found: dict[str, dict]) -> str:
-    lines = ["| architecture | input | output spread | ONNX | max diff | .pt2 | max diff | export s | ort/torch b=1 | "
-             "ort/torch b=32 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| architecture | input | output spread | torch f32 error | ONNX | max diff | .pt2 | max diff | export s | "
+             "ort/torch b=1 | ort/torch b=32 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for arch in sorted(found):
         r = found[arch]
         if "error" in r:
-            lines.append(f"| {arch} | - | - | not run: {r['error']} | | | | | | |")
+            lines.append(f"| {arch} | - | - | - | not run: {r['error']} | | | | | | |")
             continue
         spread = f"{r['spread']:.2g}" if "spread" in r else "-"
+        noise = f"{r['pytorch_float32_error']:.1e}" if "pytorch_float32_error" in r else "-"
         onnx, pt2, t = r.get("onnx", {}), r.get("pt2", {}), r.get("timing", {})
 
         def ratio(key: str, t=t) -> str:
@@ -169,9 +170,9 @@ def table(found: dict[str, dict]) -> str:
             return f"{b['ort_s'] / b['torch_s']:.2f} ({b['ort_s'] * 1e3:.0f} / {b['torch_s'] * 1e3:.0f} ms)" if b else "-"
 
         seconds = onnx.get("export_s") or pt2.get("export_s")
-        lines.append(f"| {arch} | {r['size']} | {spread} | {_status(onnx)} | {_diff(onnx)} | {_status(pt2)} | "
+        lines.append(f"| {arch} | {r['size']} | {spread} | {noise} | {_status(onnx)} | {_diff(onnx)} | {_status(pt2)} | "
                      f"{_diff(pt2)} | {seconds:.0f} | {ratio('b1')} | {ratio('b32')} |" if seconds else
-                     f"| {arch} | {r['size']} | {spread} | {_status(onnx)} | - | {_status(pt2)} | - | - | - | - |")
+                     f"| {arch} | {r['size']} | {spread} | {noise} | {_status(onnx)} | - | {_status(pt2)} | - | - | - | - |")
     ok_onnx = sum(1 for r in found.values() if r.get("onnx", {}).get("ok"))
     ok_pt2 = sum(1 for r in found.values() if r.get("pt2", {}).get("ok"))
     either = sum(1 for r in found.values() if r.get("onnx", {}).get("ok") or r.get("pt2", {}).get("ok"))

@@ -182,7 +182,17 @@ def table(found: dict[str, dict]) -> str:
     head = (f"{len(found)} architectures: ONNX verified on {ok_onnx}, .pt2 on {ok_pt2}, at least one format on "
             f"{either}. onnxruntime / PyTorch CPU time (one thread each), median over architectures: "
             f"{statistics.median(b1):.2f} at batch 1, {statistics.median(b32):.2f} at batch 32." if b1 and b32 else "")
+    missing = [a for a in all_architectures() if a not in found]
+    if missing:
+        head += f" Not measured yet ({len(missing)}; `python bench/export_all.py` resumes with them): {', '.join(missing)}."
     return "\n".join([head, "", *lines])
+
+
+def all_architectures() -> list[str]:
+    """Every classifier `python main.py models` lists but the demo CNN (not torchvision's)."""
+    from engine.model import zoo
+
+    return [a for a in zoo.list_architectures() if a != zoo.DEMO_ARCH]
 
 
 def write_table(found: dict[str, dict]) -> None:
@@ -209,9 +219,7 @@ def main() -> int:
         print(json.dumps(one(args.one, args.size)))
         return 0
     if not args.table:
-        from engine.model import zoo
-
-        archs = args.only.split(",") if args.only else [a for a in zoo.list_architectures() if a != zoo.DEMO_ARCH]
+        archs = args.only.split(",") if args.only else all_architectures()
         done = rows()
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         for arch in archs:

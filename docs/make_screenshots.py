@@ -168,13 +168,19 @@ def results(window, suffix: str, settle) -> None:
     window.grab().save(str(OUT / f"results-image-{suffix}.png"))
 
 
-def schedule_shots(create_window, settle, tmp: str) -> None:
-    """The demo with ULMFiT's schedule, mid-run at 1280x720; its freeze panel; the finder on the demo."""
-    os.environ["THAW_DATA_DIR"] = f"{tmp}/data-schedule"
+def demo_window(create_window, settle, data_dir: str):
+    """The inductive demo's window at 1280x720 with its own settings and data folder, ready to start."""
+    os.environ["THAW_DATA_DIR"] = data_dir
     window = create_window(demo="inductive")
     window.resize(1280, 720)
     window.show()
     settle(window.start_action.isEnabled)
+    return window
+
+
+def schedule_shots(create_window, settle, tmp: str) -> None:
+    """The demo with ULMFiT's schedule, mid-run at 1280x720; its freeze panel; the finder on the demo."""
+    window = demo_window(create_window, settle, f"{tmp}/data-schedule")
     window.freeze_panel.schedule.buttons["gradual"].click()
     window.project.set("train.out_dir", f"{tmp}/runs")
     window.project.set("train.epochs", 12)
@@ -199,11 +205,7 @@ def schedule_shots(create_window, settle, tmp: str) -> None:
 
 def export_dialog(create_window, settle, tmp: str) -> None:
     """A 2-epoch demo run, then File > Export Model... on it, exported and verified."""
-    os.environ["THAW_DATA_DIR"] = f"{tmp}/data-export"
-    window = create_window(demo="inductive")
-    window.resize(1280, 720)
-    window.show()
-    settle(window.start_action.isEnabled)
+    window = demo_window(create_window, settle, f"{tmp}/data-export")
     window.project.set("train.out_dir", f"{tmp}/runs")
     window.project.set("train.epochs", 2)
     assert window.start(), window.problems()

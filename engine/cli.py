@@ -141,7 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume and args.out:
         raise ThawError("--resume continues a run in its own folder; leave out --out")
-    project = proj.apply_overrides(proj.load(args.project), args.overrides)
+    project = proj.load(args.project, args.overrides)
     raise_first(project)
     if args.nproc_per_node is not None:
         return _launch(args, project)

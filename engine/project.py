@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
+import reprlib
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -145,6 +147,15 @@ class Project:
 # ---------------------------------------------------------------- checking values
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 3, 8, 80, 80
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: a deeply nested or long one cut short, not printed whole."""
+    return _SHORT.repr(value)
+
+
 def _type_name(t: Any) -> str:
     return {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false",
             "list[str]": "a list of strings", "list[int]": "a list of whole numbers"}[str(t)]
@@ -198,23 +209,23 @@ def _check_stages(key: str, value: Any) -> list[dict[str, Any]]:
 def _check_scalar(key: str, kind: str, value: Any, rule: dict[str, Any]) -> Any:
     if kind == "bool":
         if not isinstance(value, bool):
-            raise ProjectError(key, f"must be true or false, not {value!r}")
+            raise ProjectError(key, f"must be true or false, not {_shown(value)}")
         return value
     if kind == "str":
         if not isinstance(value, str):
-            raise ProjectError(key, f"must be a string, not {value!r}")
+            raise ProjectError(key, f"must be a string, not {_shown(value)}")
         if rule.get("nonempty") and not value.strip():
             hint = rule["nonempty"]
             raise ProjectError(key, hint if isinstance(hint, str) else "must not be empty")
         if "choices" in rule and value not in rule["choices"]:
-            raise ProjectError(key, f"must be one of {', '.join(map(repr, rule['choices']))}, not {value!r}")
+            raise ProjectError(key, f"must be one of {', '.join(map(repr, rule['choices']))}, not {_shown(value)}")
         return value
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ProjectError(key, f"must be a whole number, not {value!r}")
+            raise ProjectError(key, f"must be a whole number, not {_shown(value)}")
     elif kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ProjectError(key, f"must be a number, not {value!r}")
+            raise ProjectError(key, f"must be a number, not {_shown(value)}")
         value = float(value)
         if not math.isfinite(value):
             raise ProjectError(key, f"must be a finite number, not {value!r}")
@@ -225,7 +236,7 @@ def _check_scalar(key: str, kind: str, value: Any, rule: dict[str, Any]) -> Any:
         ("lt", "<", lambda v, b: v < b),
     ):
         if op in rule and not ok(value, rule[op]):
-            raise ProjectError(key, f"must be {bound} {rule[op]}, not {value!r}")
+            raise ProjectError(key, f"must be {bound} {rule[op]}, not {_shown(value)}")
     return value
 
 
@@ -237,7 +248,7 @@ def _check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
     if kind.startswith("list["):
         item = kind[5:-1]
         if not isinstance(value, list):
-            raise ProjectError(key, f"must be {_type_name(kind)}, not {value!r}")
+            raise ProjectError(key, f"must be {_type_name(kind)}, not {_shown(value)}")
         return [_check_scalar(f"{key}[{i}]", item, v, rule) for i, v in enumerate(value)]
     return _check_scalar(key, kind, value, rule)
 
@@ -253,7 +264,7 @@ def from_dict(data: dict[str, Any], base_dir: str | os.PathLike | None = None) -
     for key, value in data.items():
         if key in SECTIONS:
             if not isinstance(value, dict):
-                raise ProjectError(key, f"must be a table [{key}], not {value!r}")
+                raise ProjectError(key, f"must be a table [{key}], not {_shown(value)}")
             for sub, subvalue in value.items():
                 project.set(f"{key}.{sub}", subvalue)
         elif key == "name":
@@ -263,17 +274,52 @@ def from_dict(data: dict[str, Any], base_dir: str | os.PathLike | None = None) -
     return project
 
 
-def loads(text: str, base_dir: str | os.PathLike | None = None) -> Project:
+def _parse(text: str) -> dict[str, Any]:
+    """Parsed TOML; `ProjectError` for text that is not TOML, or nests lists so deep the parser gives up."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text.removeprefix("\ufeff"))  # Windows Notepad's byte-order mark
     except tomllib.TOMLDecodeError as exc:
         raise ProjectError("", f"not valid TOML: {exc}") from None
-    return from_dict(data, base_dir)
+    except RecursionError:
+        raise ProjectError(_deepest_key(text), "lists nested too deeply; a value here is at most a list of "
+                                               "numbers or strings") from None
 
 
-def load(path: str | os.PathLike) -> Project:
-    """Read a project file and check its values; relative paths in it resolve against its folder. Whether
-    the project can run (paths, weights, data, device) is `engine.preflight`'s to say."""
+def _deepest_key(text: str) -> str:
+    """The dotted key whose value opens the most brackets in a row (what made the parser give up)."""
+    section, best, depth = "", "", 0
+    for line in text.splitlines():
+        header = re.match(r"\s*\[([^\[\]]+)\]\s*$", line)
+        if header:
+            section = header.group(1).strip()
+            continue
+        m = re.match(r"\s*([\w.\-\"' ]+?)\s*=\s*(\[+)", line)
+        if m and len(m.group(2)) > depth:
+            key = m.group(1).strip().strip("\"'")
+            best, depth = f"{section}.{key}" if section else key, len(m.group(2))
+    return best
+
+
+def loads(text: str, base_dir: str | os.PathLike | None = None,
+          overrides: list[str] | tuple[str, ...] = ()) -> Project:
+    """A checked project from TOML text; `overrides` (``section.key=value``) replace the file's values before
+    they are checked, so an override can mend a value the file has wrong."""
+    data = _parse(text)
+    pairs = [parse_override(a) for a in overrides]
+    for key, _ in pairs:
+        section, _, attr = key.rpartition(".")
+        table = data.get(section) if section else data
+        if isinstance(table, dict):
+            table.pop(attr, None)
+    project = from_dict(data, base_dir)
+    for key, value in pairs:
+        project.set(key, value)
+    return project
+
+
+def load(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Project:
+    """Read a project file and check its values (after `overrides`, see `loads`); relative paths in it resolve
+    against its folder. Whether the project can run (paths, weights, data, device) is `engine.preflight`'s."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -281,7 +327,7 @@ def load(path: str | os.PathLike) -> Project:
         raise ProjectError("", f"project file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProjectError("", f"cannot read project file {path}: {exc}") from None
-    return loads(text, base_dir=path.resolve().parent)
+    return loads(text, base_dir=path.resolve().parent, overrides=overrides)
 
 
 def to_dict(project: Project) -> dict[str, Any]:
@@ -347,19 +393,26 @@ def save(project: Project, path: str | os.PathLike) -> Project:
     return project
 
 
+def parse_override(assignment: str) -> tuple[str, Any]:
+    """``section.key=value`` as (key, value): the value in TOML syntax, a bare word a string."""
+    key, sep, raw = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ProjectError(assignment, "an override must look like section.key=value")
+    try:
+        return key, tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, raw.strip()
+    except RecursionError:
+        raise ProjectError(key, "lists nested too deeply; a value here is at most a list of numbers or "
+                                "strings") from None
+
+
 def apply_overrides(project: Project, assignments: list[str]) -> Project:
     """Apply ``section.key=value`` strings (values in TOML syntax; bare words are strings)."""
     out = project.copy()
     for assignment in assignments:
-        key, sep, raw = assignment.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ProjectError(assignment, "an override must look like section.key=value")
-        try:
-            value = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw.strip()
-        out.set(key, value)
+        out.set(*parse_override(assignment))
     return out
 
 

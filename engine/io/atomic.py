@@ -1,12 +1,44 @@
-"""Crash-safe file writing: write to a temporary file in the same folder, then rename over the target."""
+"""Crash-safe file writing: write to a temporary file in the same folder, then rename over the target.
+
+The temporary file gets the mode the target should end with: an existing file's own mode (a shared project
+file stays 0664), else what the process's umask gives a new file (0644 under the usual 022), never the 0600
+`mkstemp` creates files with.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux), else set and put back."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def new_file_mode(target: Path) -> int:
+    """The permission bits `target` should have once written: its own if it exists, else a new file's."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~current_umask()
 
 
 @contextlib.contextmanager
@@ -17,10 +49,13 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    mode = new_file_mode(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
     tmp_path = Path(tmp)
     try:
+        with contextlib.suppress(OSError):  # a file system without modes (FAT) keeps its own
+            os.fchmod(fd, mode) if hasattr(os, "fchmod") else os.chmod(tmp_path, mode)
+        os.close(fd)
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
@@ -31,5 +66,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:
+    """UTF-8; a file name that is not valid UTF-8 (held in `text` as surrogate escapes, as Python reads it from
+    the disk) is written back as the bytes it has on the disk instead of failing."""
     with atomic_path(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", errors="surrogateescape")

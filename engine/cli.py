@@ -137,12 +137,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from engine import project as proj
     from engine.distributed import launch, worker
     from engine.distributed.world import World
-    from engine.preflight import raise_first
+    from engine.preflight import blocking, preflight
 
     if args.resume and args.out:
         raise ThawError("--resume continues a run in its own folder; leave out --out")
     project = proj.load(args.project, args.overrides)
-    raise_first(project)
+    given = args.out or args.resume  # the run folder is given: train.out_dir is not used (the run checks it)
+    errors = [e for e in blocking(preflight(project)) if not (given and e.key == "train.out_dir")]
+    if errors:
+        raise errors[0]
     if args.nproc_per_node is not None:
         return _launch(args, project)
     world = World.from_env()

@@ -1,6 +1,7 @@
-"""Training data: image folders and CSV lists, bad files found, stratified seeded splits (validation and
-test), and the rules a project's sources must meet (`path_problems`, `share_problems`, `source_problems`,
-and `source_warnings` for what a run leaves out), written once for the preflight and the run.
+"""Training data: image folders and CSV lists (`engine.datalist`), bad files found, stratified seeded splits
+(validation and test), and the rules a project's sources must meet (`path_problems`, `share_problems`,
+`source_problems`, `output_problem`, and `source_warnings` for what a run leaves out), written once for the
+preflight and the run. Thaw's own folders (runs, caches) in an image folder are not classes.
 
 Every image is opened once while scanning (cheap: header + `verify`), so unreadable files are listed with a
 reason before training instead of crashing it. Turning images into tensors is `engine.loading`'s.
@@ -8,7 +9,6 @@ reason before training instead of crashing it. Turning images into tensors is `e
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import random
@@ -20,7 +20,9 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from engine.datalist import read_list
 from engine.errors import DataError
+from engine.io.ownership import inside, is_thaw_folder
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
@@ -42,6 +44,7 @@ class Scan:
     samples: list[Sample]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     empty_classes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how a CSV list was read (`engine.datalist`)
 
     def counts(self) -> dict[str, int]:
         """Images per class name, in class order."""
@@ -104,7 +107,8 @@ def _class_files(folder: Path) -> list[Path]:
 
 
 def _scan_folder(root: Path) -> Scan:
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_dirs = sorted(p for p in root.iterdir()
+                        if p.is_dir() and not p.name.startswith(".") and not is_thaw_folder(p))
     if not class_dirs:
         loose = [p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
         hint = " (the images lie directly in it)" if loose else ""
@@ -127,25 +131,12 @@ def _scan_folder(root: Path) -> Scan:
 
 
 def _scan_csv(csv_path: Path) -> Scan:
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot read CSV list {csv_path}: {exc}") from None
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
-        rows = rows[1:]
-    pairs: list[tuple[int, str, str]] = []
-    for i, row in enumerate(rows, start=1):
-        if len(row) < 2 or not row[0].strip() or not row[1].strip():
-            raise DataError(f"{csv_path}, row {i}: expected 'path,label', got {','.join(row)!r}")
-        pairs.append((i, row[0].strip(), row[1].strip()))
-    classes = sorted({label for _, _, label in pairs})
+    listing = read_list(csv_path, IMAGE_EXTENSIONS)
+    classes = sorted({label for _, label in listing.entries})
     index = {name: i for i, name in enumerate(classes)}
     samples: list[Sample] = []
     skipped: list[tuple[str, str]] = []
-    for _, rel, label in pairs:
-        p = Path(os.path.expanduser(rel))
-        p = p if p.is_absolute() else csv_path.parent / p
+    for p, label in listing.entries:
         if not p.is_file():
             skipped.append((str(p), "listed in the CSV but not found"))
             continue
@@ -154,7 +145,7 @@ def _scan_csv(csv_path: Path) -> Scan:
             skipped.append((str(p), reason))
         else:
             samples.append(Sample(str(p), index[label]))
-    return Scan(classes, samples, skipped)
+    return Scan(classes, samples, skipped, notes=listing.notes)
 
 
 def _without(result: Scan, empty: list[str]) -> Scan:
@@ -162,7 +153,7 @@ def _without(result: Scan, empty: list[str]) -> Scan:
     kept = [name for name in result.classes if name not in empty]
     index = {name: i for i, name in enumerate(kept)}
     samples = [Sample(s.path, index[result.classes[s.label]]) for s in result.samples]
-    return Scan(kept, samples, result.skipped, sorted(set(result.empty_classes) | set(empty)))
+    return Scan(kept, samples, result.skipped, sorted(set(result.empty_classes) | set(empty)), result.notes)
 
 
 def _names(names: list[str]) -> str:
@@ -402,11 +393,40 @@ def source_problems(project: Any, sources: Sources) -> list[tuple[str, str]]:
         elif not sources.labelled(held):
             found.append((key, f"every {what} image is of a class without usable training images "
                                f"({_names(held.classes)}); nothing could be {done}"))
+        else:
+            found.extend(_overlap_problems(key, sources))
     if sources.train is not None:
         problem = split_problem(sources.train.counts(), *split_shares(project))
         if problem:
             found.append(problem)
     return found
+
+
+def _overlap_problems(key: str, sources: Sources) -> list[tuple[str, str]]:
+    """The same image in training and in a held-out source (or in validation and test): what it then measures
+    is memory, not learning."""
+    what = HELD_OUT[key][0]
+    held = sources.val if key == "data.val" else sources.test
+    others = [("training", sources.train), ("validation", sources.val if key == "data.test" else None)]
+    mine = {os.path.realpath(s.path): s.path for s in held.samples}
+    for other, scan in others:
+        both = sorted(mine[p] for p in {os.path.realpath(s.path) for s in scan.samples} & set(mine)) if scan else []
+        if both:
+            return [(key, f"{len(both)} image(s) of the {what} data are also in the {other} data (e.g. {both[0]}); "
+                          f"{what} would then measure memory, not learning: take them out of one of the two")]
+    return []
+
+
+def output_problem(project: Any, folder: Path) -> str | None:
+    """Why a run may not write into `folder` (None if it may): the folder lies inside the data, which Thaw never
+    writes into (a run there would also become a class folder of the next scan)."""
+    for key, what in (("data.train", "training"), *((key, what) for key, (what, _) in HELD_OUT.items())):
+        value = project.get(key).strip()
+        source = project.resolve(value) if value else None
+        if source is not None and source.suffix.lower() != ".csv" and inside(folder, source):
+            return (f"{folder} is inside the {what} data {source} ({key}); Thaw never writes into the data: choose "
+                    f"an output folder outside it, e.g. {source.resolve().parent / 'runs'}")
+    return None
 
 
 def split_sizes(project: Any, sources: Sources) -> tuple[int, int, int] | None:
@@ -427,13 +447,23 @@ def split_sizes(project: Any, sources: Sources) -> tuple[int, int, int] | None:
 
 
 def source_warnings(project: Any, sources: Sources) -> list[tuple[str, str]]:
-    """(key, why) for what the scanned sources make a run leave out without stopping it: the training data's
-    classes without usable images (a class with no images cannot be learned; its validation and test images
-    are left out too). An empty or absent class in a validation or test source needs no word: it is just not
-    validated or tested."""
+    """(key, why) for what the scanned sources make a run leave out or read its own way without stopping it:
+    the training data's classes without usable images (a class with no images cannot be learned; its
+    validation and test images are left out too), and how a CSV list was read (`Scan.notes`). An empty or
+    absent class in a validation or test source needs no word: it is just not validated or tested."""
+    found = [(key, note) for key, scan in (("data.train", sources.train), ("data.val", sources.val),
+                                           ("data.test", sources.test)) if scan is not None for note in scan.notes]
     train = sources.train
-    if train is None or not train.empty_classes:
-        return []
+    if train is not None and train.empty_classes:
+        found.append(("data.train", _empty_classes_warning(project, sources)))
+    by_key: dict[str, list[str]] = {}
+    for key, why in found:  # one message per key: the window shows one under each field
+        by_key.setdefault(key, []).append(why)
+    return [(key, "; ".join(whys)) for key, whys in by_key.items()]
+
+
+def _empty_classes_warning(project: Any, sources: Sources) -> str:
+    train = sources.train
     empty = train.empty_classes
     one = len(empty) == 1
     why = (f"{'class' if one else 'classes'} {_names(empty)} {'has' if one else 'have'} no usable images in "
@@ -443,4 +473,4 @@ def source_warnings(project: Any, sources: Sources) -> list[tuple[str, str]]:
         left_out = [name for name, n in held.counts().items() if n and name in empty] if held is not None else []
         if left_out:
             why += f" (the {HELD_OUT[key][0]} images of {_names(left_out)} are left out too)"
-    return [("data.train", f"{why}. Add images to {'it' if one else 'them'} to train {'it' if one else 'them'}")]
+    return f"{why}. Add images to {'it' if one else 'them'} to train {'it' if one else 'them'}"

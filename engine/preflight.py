@@ -12,7 +12,14 @@ does something the setting does not say (an input size the architecture forces) 
 
 from __future__ import annotations
 
-from engine.data import Sources, path_problems, share_problems, source_problems, source_warnings
+from engine.data import (
+    Sources,
+    output_problem,
+    path_problems,
+    share_problems,
+    source_problems,
+    source_warnings,
+)
 from engine.device import device_problem
 from engine.errors import ProjectError
 from engine.io.space import run_bytes, space_problem
@@ -41,6 +48,8 @@ def preflight(project: Project, scan: Sources | None = None) -> list[ProjectErro
         add("model.arch", f"unknown architecture {arch!r}; known names: see `python main.py models`")
     for key, problem in path_problems(project) + share_problems(project):
         add(key, problem)
+    if project.train.out_dir.strip():
+        add("train.out_dir", output_problem(project, project.resolve(project.train.out_dir)))
     if known:
         add("model.weights", zoo.weights_problem(arch, project.model.weights, project.base_dir))
         for note in zoo.effective_image_size(zoo.arch_info(arch), project.data.image_size)[1]:

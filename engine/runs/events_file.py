@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import events as ev
+from engine.io.ownership import RUN_PROJECT
 
 FILENAME = "events.jsonl"
 FLUSH_SECONDS = 0.25
@@ -47,7 +48,8 @@ def from_record(record: Any) -> Any | None:
 
 class EventsFile(ev.Handler):
     """The loop's callback that appends each event to ``<run folder>/events.jsonl``. Events that come before the
-    folder exists (a warning while the data is read) wait for it."""
+    run has written its first files (a warning while the data is read) wait for them: a run refused during its
+    set-up leaves its folder empty, and the folder goes (`engine.runs.claim`)."""
 
     def __init__(self, run_dir: str | os.PathLike, clock: Callable[[], float] = time.monotonic) -> None:
         self.path = Path(run_dir) / FILENAME
@@ -62,8 +64,8 @@ class EventsFile(ev.Handler):
             self.flush(now)
 
     def flush(self, now: float | None = None) -> None:
-        """Append what is pending (once the run folder is there)."""
-        if not self._pending or not self.path.parent.is_dir():
+        """Append what is pending (once the run folder holds the run's project)."""
+        if not self._pending or not (self.path.parent / RUN_PROJECT).is_file():
             return
         with open(self.path, "a", encoding="utf-8") as f:
             f.write("".join(self._pending))

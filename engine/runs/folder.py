@@ -1,6 +1,6 @@
 """A run folder: where one training run leaves its results.
 
-    <out_dir>/<project name>-<YYYYmmdd-HHMMSS>/
+    <out_dir>/<project name>-<YYYYmmdd-HHMMSS>/   (`engine.runs.naming`; taken by `engine.runs.claim`)
         project.thaw.toml   the project as run (overrides applied, paths made absolute)
         labels.json         class names in output order
         metrics.csv         epoch,split,loss,accuracy,lr,seconds (rewritten after every epoch)
@@ -13,11 +13,13 @@
                             removed when the run finishes (or stops early): only a stopped or crashed run
                             has anything to continue, and the file is 3-4x the model's size
         events.jsonl        every event of the run as it went, one JSON object a line (`engine.runs.events_file`)
-        .lock               locked while a process trains here (`engine.runs.lock`): one run at a time
+        .lock               locked while a process trains here (`engine.runs.lock`): one run at a time;
+                            removed when the run ends
 
 Every file is written under a temporary name and renamed, so a crash never leaves a half-written one
-(events.jsonl is appended to, a whole line at a time). The folder is only created once the data and the model
-are ready, so a run rejected up front leaves nothing behind.
+(events.jsonl is appended to, a whole line at a time). The folder is taken (made and locked) before the data is
+scanned or the model built, so no other run can pick it meanwhile; a run rejected during its set-up removes it
+again, leaving nothing behind.
 
 Under torchrun (`world`) rank 0 alone chooses, locks and writes the folder, as a single process does; the
 other ranks train beside it (`fit` with the same `world`) and learn from it what they need (the folder's
@@ -31,9 +33,7 @@ import io
 import json
 import math
 import os
-import re
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -44,13 +44,14 @@ from engine import project as proj
 from engine.distributed.world import World
 from engine.errors import CheckpointError, ProjectError, ThawError
 from engine.io.atomic import atomic_path, write_text_atomic
-from engine.io.space import nearest_existing, write_problem
+from engine.io.space import write_problem
 from engine.project import Project
 from engine.results.evaluation import PREDICTIONS_FILE, REPORT_FILE, evaluate
 from engine.results.predict import load_run
 from engine.runs import checkpoint, events_file
 from engine.runs.activity_file import FILENAME as ACTIVITY_FILE
 from engine.runs.activity_file import ActivityFile
+from engine.runs.claim import Claim, claim
 from engine.runs.events_file import EventsFile
 from engine.runs.lock import RunLock
 from engine.train.feature_cache import FeatureStore
@@ -59,31 +60,6 @@ from engine.train.loop import Callback, FitResult, fit
 METRICS_HEADER = ("epoch", "split", "loss", "accuracy", "lr", "seconds")
 OUTPUTS = ("project.thaw.toml", "labels.json", "metrics.csv", "model.safetensors", "summary.json",
            checkpoint.FILENAME, REPORT_FILE, PREDICTIONS_FILE, events_file.FILENAME, ACTIVITY_FILE)
-
-
-def default_run_dir(project: Project, now: float | None = None) -> Path:
-    """<out_dir>/<name>-<timestamp>, with -2, -3, ... when that folder already exists."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    name = re.sub(r"[^\w.-]+", "_", project.name).strip("._") or "run"
-    base = project.resolve(project.train.out_dir) / f"{name}-{stamp}"
-    candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
-
-
-def check_writable(run_dir: Path, key: str = "train.out_dir") -> None:
-    """Raise `ProjectError` now (before any training) if the run folder cannot be written or holds a run."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ProjectError(key, f"{run_dir} exists and is not a folder")
-    if run_dir.is_dir() and any((run_dir / name).exists()
-                                for name in ("summary.json", "model.safetensors", checkpoint.FILENAME)):
-        raise ProjectError(key, f"{run_dir} already holds a run; choose another folder, remove it, or continue "
-                                "it with --resume")
-    problem = write_problem(nearest_existing(run_dir))
-    if problem:
-        raise ProjectError(key, f"cannot write the run folder {run_dir}: {problem}")
 
 
 def metrics_csv(history: Iterable[ev.EpochEnded]) -> str:
@@ -134,6 +110,14 @@ def resolved(project: Project) -> Project:
     return out
 
 
+def as_run(project: Project, folder: Path) -> Project:
+    """The project as run in `folder`: paths absolute, and ``train.out_dir`` the folder the run folder is in
+    (also for ``--out``, so the setting it replaced is neither checked nor recorded)."""
+    out = resolved(project)
+    out.train.out_dir = str(folder.parent)
+    return out
+
+
 def save_outputs(run_dir: Path, result: FitResult) -> None:
     """The model's state dict (same keys as ``model.state_dict()``) and summary.json; then, for a run with
     nothing left to continue (it finished or stopped early), the checkpoint goes."""
@@ -178,41 +162,39 @@ def evaluate_kept(run_dir: Path, project: Project, result: FitResult, callbacks:
             f"error {r['calibration']['ece']:.3f}: {REPORT_FILE} and {PREDICTIONS_FILE} in {run_dir}")
 
 
-def _new_run_dir(project: Project, run_dir: str | os.PathLike | None) -> Path:
-    if run_dir is None:
-        folder = default_run_dir(project)
-        check_writable(folder, "train.out_dir")
-    else:
-        folder = Path(run_dir).expanduser().absolute()
-        check_writable(folder, "--out")
-    return folder
-
-
 def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbacks: Iterable[Callback] = (),
           stop: threading.Event | None = None, world: World | None = None,
           feature_store: FeatureStore | None = None) -> tuple[Path, FitResult]:
-    """Run `project` into a run folder (default: a new one under ``train.out_dir``) and save its outputs.
-    A `feature_store` lends a frozen backbone's features from earlier runs (`engine.train.loop.fit`).
+    """Run `project` into a run folder (default: a new one under ``train.out_dir``; `engine.runs.claim` takes
+    it first) and save its outputs. A `feature_store` lends a frozen backbone's features from earlier runs
+    (`engine.train.loop.fit`).
 
     Also after a stop request: what was trained so far is saved. Invalid projects, unusable data and an
-    unwritable folder raise a `ThawError` before anything is trained or written. Under torchrun every rank
-    calls it with its `world`; rank 0 writes the folder.
+    unwritable or taken folder raise a `ThawError` before anything is trained or written. Under torchrun every
+    rank calls it with its `world`; rank 0 takes and writes the folder.
     """
     world = world or World()
-    folder = world.main_does(lambda: _new_run_dir(project, run_dir))
+    taken: list[Claim] = []
+
+    def take() -> Path:
+        taken.append(claim(project, run_dir))
+        return taken[0].folder
+
+    folder = world.main_does(take)
+    project = as_run(project, folder)
     if not world.is_main:
         return folder, fit(resolved(project), callbacks=callbacks, stop=stop, run_dir=str(folder), world=world)
-    lock, events = RunLock(folder), EventsFile(folder)
+    events = EventsFile(folder)
     try:
-        result = fit(resolved(project), callbacks=[RunRecorder(project, folder, lock), ActivityFile(folder), events,
-                                                   *callbacks],
+        result = fit(resolved(project), callbacks=[RunRecorder(project, folder, taken[0].lock), ActivityFile(folder),
+                                                   events, *callbacks],
                      stop=stop, run_dir=str(folder), checkpoints=checkpoint.CheckpointFile(folder), world=world,
                      feature_cache=feature_store if feature_store is not None else True)
         save_outputs(folder, result)
         evaluate_kept(folder, resolved(project), result, [events, *callbacks], stop)
     finally:
         events.flush()
-        lock.release()
+        taken[0].release()
     return folder, result
 
 
@@ -248,6 +230,7 @@ def resume(project: Project, run_dir: str | os.PathLike, *, callbacks: Iterable[
     """
     world = world or World()
     folder = Path(run_dir).expanduser().absolute()
+    project = as_run(project, folder)
     lock = RunLock(folder)
     try:
         saved = world.main_does(lambda: _reopen(project, folder, lock))

@@ -1,19 +1,21 @@
 """One process at a time in a run folder: an OS lock on ``<run folder>/.lock`` while a run writes there.
 
-`engine.runs.folder.train` takes it when it creates the folder, `engine.runs.folder.resume` before it changes anything, so a
-second process resuming the same run (the command line and the window, or two terminals) is refused instead
+`engine.runs.claim` takes it as it creates the folder, `engine.runs.folder.resume` before it changes anything, so
+a second process resuming the same run (the command line and the window, or two terminals) is refused instead
 of interleaving checkpoints. The OS frees the lock when its process ends, however it ends (a SIGKILL
-included): a crashed run never leaves its folder locked. The file itself stays; it holds the last holder's pid.
+included): a crashed run never leaves its folder locked. The file holds the holder's pid; a run that ends
+removes it (while still holding it: a process that opened the old file meanwhile sees it is gone and takes
+the new one instead, so two processes never both hold "the" lock).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 from engine.errors import ThawError
-
-LOCK_NAME = ".lock"
+from engine.io.ownership import LOCK_NAME
 
 
 class RunLocked(ThawError):
@@ -33,15 +35,21 @@ class RunLock:
         """Take the lock, or raise `RunLocked` at once (never waits). Taking a held lock again does nothing."""
         if self._fd is not None:
             return
-        fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            _lock(fd)
-        except OSError:
-            holder = _read_pid(fd)
+        path = self.folder / LOCK_NAME
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                _lock(fd)
+            except OSError:
+                holder = _read_pid(fd)
+                os.close(fd)
+                who = f" (pid {holder})" if holder else ""
+                raise RunLocked(f"another Thaw run{who} is training in {self.folder}; wait for it to end or stop "
+                                "it, then try again") from None
+            if _is_the_file_at(fd, path):
+                break
+            _unlock(fd)  # its holder removed it as it ended: lock the file there now
             os.close(fd)
-            who = f" (pid {holder})" if holder else ""
-            raise RunLocked(f"another Thaw run{who} is training in {self.folder}; wait for it to end or stop it, "
-                            "then try again") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
@@ -51,9 +59,18 @@ class RunLock:
             return
         fd, self._fd = self._fd, None
         try:
+            with contextlib.suppress(OSError):  # Windows keeps an open file; it stays, unlocked
+                (self.folder / LOCK_NAME).unlink()
             _unlock(fd)
         finally:
             os.close(fd)
+
+
+def _is_the_file_at(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        return False
 
 
 def _read_pid(fd: int) -> str:

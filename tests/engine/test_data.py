@@ -64,7 +64,7 @@ def test_scan_csv_with_and_without_header(tmp_path):
         assert s.counts() == {"A": 2, "B": 2}
         assert [Path(p).name for p, _ in s.skipped] == ["missing.png"]
     (tmp_path / "bad.csv").write_text("path,label\nonly-a-path\n")
-    with pytest.raises(DataError, match="row 1"):
+    with pytest.raises(DataError, match="row 2"):  # the file's own row numbers: the header is row 1
         data.scan(tmp_path / "bad.csv")
 
 

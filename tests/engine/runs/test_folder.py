@@ -28,8 +28,9 @@ def test_run_writes_every_output(tmp_path, project_factory):
     p = project_factory(freeze__preset="last_blocks", data__augment="light")
     run_dir, result = run.train(p)
     assert run_dir.parent == tmp_path / "runs" and run_dir.name.startswith("shapes-")
-    # the checkpoint went when the run finished; the lock file stays (unlocked), see engine/runlock.py
-    assert sorted(f.name for f in run_dir.iterdir()) == sorted({*run.OUTPUTS, LOCK_NAME} - {checkpoint.FILENAME})
+    # the checkpoint went when the run finished, and the lock file when it ended (engine/runs/lock.py)
+    assert sorted(f.name for f in run_dir.iterdir()) == sorted(set(run.OUTPUTS) - {checkpoint.FILENAME})
+    assert not (run_dir / LOCK_NAME).exists()
 
     rows = list(csv.DictReader(io.StringIO((run_dir / "metrics.csv").read_text())))
     assert [(r["epoch"], r["split"]) for r in rows] == [("1", "train"), ("1", "val"), ("2", "train"), ("2", "val")]

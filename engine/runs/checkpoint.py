@@ -21,6 +21,7 @@ from engine.errors import CheckpointError
 from engine.io.atomic import atomic_path
 from engine.io.space import check_space, run_bytes
 from engine.project import Project, to_dict
+from engine.runs.checkpoint_meta import meta_problem
 from engine.train.state import FORMAT, Checkpoint
 from engine.wording import count
 
@@ -113,6 +114,9 @@ def read(run_dir: str | os.PathLike, tensors: bool = True) -> Checkpoint:
         raise CheckpointError(f"{damaged}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{damaged}: no Thaw checkpoint data (format {FORMAT}) in it")
+    problem = meta_problem(meta)
+    if problem:
+        raise CheckpointError(f"{damaged}: {problem}")
     missing = _missing_refs(meta, tensors) if want_tensors else []
     if missing:
         raise CheckpointError(f"{damaged}: tensors missing, e.g. {missing[0]}")

@@ -5,11 +5,12 @@
         labels.json         class names in output order
         metrics.csv         epoch,split,loss,accuracy,lr,seconds (rewritten after every epoch)
         activity.csv        step,epoch,block,trained,grad_norm,update_ratio: which layers learned (`activity_file`)
-        model.safetensors   state dict of the kept model (best by validation accuracy)
+        model.safetensors   state dict of the kept model (best by validation accuracy); none before epoch 1
         summary.json        the run's figures and the skipped files
         evaluation.json     the kept model on the test split (else the validation split): every figure
         predictions.csv     ... and its prediction for each of those images (`engine.results.evaluation`)
-        checkpoint.safetensors  the loop's state after the last completed epoch (`resume` continues from it);
+        checkpoint.safetensors  the loop's state after the last completed epoch (`resume` continues from it, on
+                            the run's classes and split, both kept in it);
                             removed when the run finishes (or stops early): only a stopped or crashed run
                             has anything to continue, and the file is 3-4x the model's size
         events.jsonl        every event of the run as it went, one JSON object a line (`engine.runs.events_file`)
@@ -118,12 +119,18 @@ def as_run(project: Project, folder: Path) -> Project:
     return out
 
 
-def save_outputs(run_dir: Path, result: FitResult) -> None:
+def save_outputs(run_dir: Path, result: FitResult, callbacks: Iterable[Callback] = ()) -> None:
     """The model's state dict (same keys as ``model.state_dict()``) and summary.json; then, for a run with
-    nothing left to continue (it finished or stopped early), the checkpoint goes."""
-    state = {k: v.detach().cpu().contiguous().clone() for k, v in result.model.state_dict().items()}
-    with atomic_path(run_dir / "model.safetensors") as tmp:
-        save_file(state, str(tmp), metadata={"classes": json.dumps(result.classes)})
+    nothing left to continue (it finished or stopped early), the checkpoint goes. A run that completed no epoch
+    has no trained model: none is written (untrained weights would only look like a result), and it says so."""
+    if result.history:
+        state = {k: v.detach().cpu().contiguous().clone() for k, v in result.model.state_dict().items()}
+        with atomic_path(run_dir / "model.safetensors") as tmp:
+            save_file(state, str(tmp), metadata={"classes": json.dumps(result.classes)})
+    else:
+        for cb in callbacks:
+            cb(ev.LogMessage(f"stopped before its first epoch ended: no model was saved (nothing was trained); "
+                             f"{run_dir} keeps the settings and the summary", "warning"))
     summary = dict(result.summary, run_dir=str(run_dir))
     write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     if not result.stopped_by_user:
@@ -190,7 +197,7 @@ def train(project: Project, run_dir: str | os.PathLike | None = None, *, callbac
                                                    events, *callbacks],
                      stop=stop, run_dir=str(folder), checkpoints=checkpoint.CheckpointFile(folder), world=world,
                      feature_cache=feature_store if feature_store is not None else True)
-        save_outputs(folder, result)
+        save_outputs(folder, result, [events, *callbacks])
         evaluate_kept(folder, resolved(project), result, [events, *callbacks], stop)
     finally:
         events.flush()
@@ -243,7 +250,7 @@ def resume(project: Project, run_dir: str | os.PathLike, *, callbacks: Iterable[
             result = fit(resolved(project), callbacks=[recorder, kept, events, *callbacks], stop=stop,
                          run_dir=str(folder), checkpoints=checkpoint.CheckpointFile(folder), resume_from=saved,
                          world=world, feature_cache=feature_store if feature_store is not None else True)
-            save_outputs(folder, result)
+            save_outputs(folder, result, [events, *callbacks])
             evaluate_kept(folder, resolved(project), result, [events, *callbacks], stop)
         finally:
             events.flush()

@@ -17,12 +17,12 @@ class Checkpointing:
     """The checkpointing part of `engine.train.loop._Fit` (a mixin): uses its state, loader, project, sink and
     `micro`."""
 
-    def checkpoint(self) -> st.Checkpoint:
-        """The state now, in memory (for out-of-memory retries) and in the run folder (for resuming)."""
+    def checkpoint(self, write: bool = True) -> st.Checkpoint:
+        """The state now, in memory (for out-of-memory retries) and, if `write`, in the run folder (for resuming)."""
         c = st.capture(self.state, project=to_dict(self.project), classes=self.data.classes,
                          micro_batch=self.micro, load_failures=self.load_failures,
-                         loader_generator=self.train_loader.generator)
-        if self.checkpoints is not None:
+                         loader_generator=self.train_loader.generator, split=self.split)
+        if self.checkpoints is not None and write:
             self.checkpoints.write(c)
         return c
 

@@ -10,8 +10,9 @@ When everything below the head is frozen and augmentation is off, the backbone i
 image: its features are computed once and only the head is trained on them (the feature cache).
 
 Given a checkpoint sink (a run folder's, `engine.runs.checkpoint.CheckpointFile`), the state is checkpointed
-before the first epoch and after each one, and `resume_from` continues from such a checkpoint. Out of memory
-in a step does not end the run: the epoch starts again from the last checkpoint with each batch split in half
+after each epoch (the state before the first is kept in memory only: the seed makes it again), and
+`resume_from` continues from such a checkpoint, on the run's classes and split (`engine.train.resumed_data`).
+Out of memory in a step does not end the run: the epoch starts again from the last checkpoint with each batch split in half
 (gradients of the parts are summed, so one optimizer step per batch as before), down to one image at a time
 (`engine.train.checkpointing`).
 
@@ -66,6 +67,7 @@ from engine.train.feature_cache import (
 )
 from engine.train.interrupt import StopChecks, StopRequested
 from engine.train.optim import class_weights, make_optimizer, make_scheduler
+from engine.train.resumed_data import as_the_run_had, split_record
 from engine.train.stages import StageTransitions, Staging
 from engine.train.summary import fit_summary
 
@@ -158,6 +160,11 @@ class _Fit(Epoch, Checkpointing, StageTransitions):
         self.data: DataBundle = project_data(p)
         for warning in self.data.warnings:
             self.log(warning, "warning")
+        if self.resume_from is not None:  # the run's classes and its own split, or a DataError
+            self.data, changed = as_the_run_had(self.data, self.resume_from.meta)
+            if changed:
+                self.log(changed, "warning")
+        self.split = split_record(self.data)
         self.a = assemble(p, len(self.data.classes), self.device, classes=list(self.data.classes))
         for note in self.a.notes:
             self.log(note, "warning")
@@ -269,7 +276,7 @@ class _Fit(Epoch, Checkpointing, StageTransitions):
             run_dir=self.run_dir, world_size=self.world.size))
         start = self.clock()
         resumed_from = s.epoch if self.resume_from is not None else None
-        self.last_checkpoint = self.resume_from or self.checkpoint()
+        self.last_checkpoint = self.resume_from or self.checkpoint(write=False)  # the seed makes it again
         stopped_early = self.patience_spent()
         train_images, train_seconds = 0, 0.0
         while not stopped_early and s.epoch < t.epochs and not self.stopping():
@@ -370,8 +377,7 @@ def fit(project: Project, *, callbacks: Iterable[Callback] = (), stop: threading
     of `engine.events` in order, on this thread.
     `feature_cache=False` never caches features (to compare, or to save memory); a `FeatureStore` keeps them
     for the next run of the same backbone (a transfer study's recipes).
-    With `checkpoints` (a `CheckpointSink`), a checkpoint goes there before the first epoch and after each
-    one; `resume_from` (from `engine.runs.checkpoint.read`, for this same project) continues after its epoch.
+    With `checkpoints` (a `CheckpointSink`), a checkpoint goes there after each epoch; `resume_from` (from `engine.runs.checkpoint.read`, for this same project) continues after its epoch.
     `world` (`engine.distributed.world.World`): this process's rank under torchrun, whose process group has
     been joined; every rank calls `fit` alike (only rank 0 with sinks and callbacks that write).
     """

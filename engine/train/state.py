@@ -131,10 +131,12 @@ def _set_rng_state(state: dict[str, Any], loader_generator: torch.Generator | No
 
 
 def capture(state: LoopState, *, project: dict[str, Any], classes: list[str], micro_batch: int,
-            load_failures: dict[str, str], loader_generator: torch.Generator | None = None) -> Checkpoint:
+            load_failures: dict[str, str], loader_generator: torch.Generator | None = None,
+            split: dict[str, list[list[Any]]] | None = None) -> Checkpoint:
     """A CPU copy of everything the loop needs to carry on after `state.epoch` completed epochs.
 
-    `project` is the project as run (`engine.project.to_dict`), kept to refuse resuming with other settings.
+    `project` is the project as run (`engine.project.to_dict`), kept to refuse resuming with other settings;
+    `split` the images of each part (`engine.train.resumed_data.split_record`), kept so a resume keeps them.
     """
     tensors: dict[str, torch.Tensor] = {}
     for name, t in state.model.state_dict().items():
@@ -162,6 +164,8 @@ def capture(state: LoopState, *, project: dict[str, Any], classes: list[str], mi
         "scaler": _encode(state.scaler.state_dict(), tensors, "scaler/") if state.scaler else None,
         "rng": _encode(_rng_state(loader_generator), tensors, "rng/"),
     }
+    if split is not None:
+        meta["split"] = split
     return Checkpoint(meta, tensors)
 
 

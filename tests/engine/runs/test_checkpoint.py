@@ -46,11 +46,12 @@ def _train_cli(path: Path, run_dir: Path, resume: bool) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for_training(proc: subprocess.Popen) -> None:
+def _wait_for_training(proc: subprocess.Popen, start: str = "training ") -> None:
+    """Until the run prints a line starting with `start` (by default FitStarted's: the data and model are ready)."""
     for line in proc.stdout:
-        if line.startswith("training "):  # FitStarted: the data and model are ready
+        if line.startswith(start):
             return
-    raise AssertionError(f"the run ended before training (exit {proc.wait()})")
+    raise AssertionError(f"the run ended before {start!r} (exit {proc.wait()})")
 
 
 @posix_only
@@ -62,7 +63,8 @@ def test_killed_at_random_moments_the_last_checkpoint_resumes(tmp_path, project_
     for kill in range(2):  # each kill costs a process start (torch import); the write is killed below too
         proc = _train_cli(path, run_dir, resume=kill > 0)
         try:
-            _wait_for_training(proc)
+            # the first checkpoint is the one after epoch 1 (the state before it is made again from the seed)
+            _wait_for_training(proc, "training " if kill else "epoch 1/")
             threading.Event().wait(rng.uniform(0.0, 0.6))
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=60)
@@ -96,10 +98,10 @@ KILL_IN_WRITE = textwrap.dedent("""
         writes.append(filename)
         data = real_save(tensors, metadata=metadata)
         with open(filename, "wb") as f:
-            f.write(data[: len(data) // 2] if len(writes) == 3 else data)
+            f.write(data[: len(data) // 2] if len(writes) == 2 else data)
             f.flush()
             os.fsync(f.fileno())
-        if len(writes) == 3:  # the checkpoint after epoch 2, half written
+        if len(writes) == 2:  # the checkpoint after epoch 2, half written
             os.kill(os.getpid(), signal.SIGKILL)
 
     st.save_file = save_half_then_die

@@ -36,4 +36,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C before a command took it over (importing the engine): one line, 130
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        sys.exit(130)

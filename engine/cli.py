@@ -19,7 +19,7 @@ from engine import export_cli
 from engine.advice_cli import add_commands, cmd_advise, cmd_study
 from engine.errors import ThawError
 from engine.lr_find_cli import add_lr_find, cmd_lr_find
-from engine.wording import clock, count, training_failed
+from engine.wording import clock, count, printable, training_failed
 
 COMMANDS = ("train", "layers", "models", "evaluate", "predict", "advise", "study", "lr-find", "export")
 
@@ -69,19 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    from engine.results_cli import cmd_evaluate, cmd_predict
-
-    handler = {"train": cmd_train, "layers": cmd_layers, "models": cmd_models, "evaluate": cmd_evaluate,
-               "predict": cmd_predict, "advise": cmd_advise, "study": cmd_study,
-               "lr-find": cmd_lr_find, "export": export_cli.cmd_export}[args.command]
+    for stream in (sys.stdout, sys.stderr):  # whatever is printed, a name that is not UTF-8 never crashes it
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
+        args = build_parser().parse_args(argv)
+        from engine.results_cli import cmd_evaluate, cmd_predict
+
+        handler = {"train": cmd_train, "layers": cmd_layers, "models": cmd_models, "evaluate": cmd_evaluate,
+                   "predict": cmd_predict, "advise": cmd_advise, "study": cmd_study,
+                   "lr-find": cmd_lr_find, "export": export_cli.cmd_export}[args.command]
         code = handler(args)
         sys.stdout.flush()  # inside the try, so a closed pipe is caught here and not at exit
         return code
     except ThawError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while starting (importing torch, checking the project): one line
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # e.g. `main.py models | head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
@@ -100,7 +106,7 @@ class _Progress(ev.Handler):
         if self.width:
             self.stream.write("\r" + " " * self.width + "\r")
             self.width = 0
-        self.stream.write(text + "\n")
+        self.stream.write(printable(text) + "\n")
         self.stream.flush()
 
     def on_batch_ended(self, e: ev.BatchEnded) -> None:

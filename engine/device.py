@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 import torch
@@ -48,3 +49,33 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     if not amp or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def ram_bytes() -> int | None:
+    """The machine's physical memory (None where the OS cannot be asked)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # Windows has no sysconf
+        pass
+    try:  # pragma: no cover - Windows only
+        import ctypes
+
+        class _Status(ctypes.Structure):
+            _fields_ = [("length", ctypes.c_ulong), ("load", ctypes.c_ulong), ("total", ctypes.c_ulonglong),
+                        ("avail", ctypes.c_ulonglong), ("page_total", ctypes.c_ulonglong),
+                        ("page_avail", ctypes.c_ulonglong), ("virtual_total", ctypes.c_ulonglong),
+                        ("virtual_avail", ctypes.c_ulonglong), ("extended", ctypes.c_ulonglong)]
+
+        status = _Status(length=ctypes.sizeof(_Status))
+        return int(status.total) if ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)) else None
+    except (AttributeError, OSError):
+        return None
+
+
+def training_memory(name: str) -> tuple[str, int | None]:
+    """(what, bytes) of the memory a model trained on device `name` lives in: the GPU's for CUDA, else the
+    machine's RAM (MPS shares it); None where it cannot be asked."""
+    kind = pick_device(name).type if name == "auto" else name
+    if kind == "cuda" and torch.cuda.is_available():
+        return f"GPU memory ({torch.cuda.get_device_name(0)})", torch.cuda.get_device_properties(0).total_memory
+    return "RAM", ram_bytes()

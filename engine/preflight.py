@@ -5,9 +5,11 @@ the first), the window's Start button and each set-up panel (which marks the fie
 same thing in the same words. What it checks: the values' own rules, the architecture, the weights (the
 pretrained file on this machine, or a file's suffix and that its tensors fit the architecture, from its header
 where the format allows), a custom freeze plan's and an unfreezing schedule's layer names (and its stages
-that start after the last epoch: a warning), the head, the device, the data paths, the validation
-and test shares together and, given a scan of the sources, the classes and the split. Warnings (`ProjectError.warning`) do not stop a run: the run
-does something the setting does not say (an input size the architecture forces) and says so.
+that start after the last epoch: a warning), the head, the device, the memory training takes
+(`engine.model.footprint`) against this machine's, the data paths, the output folder (never inside the data), the
+validation and test shares together and, given a scan of the sources, the classes and the split. Warnings
+(`ProjectError.warning`) do not stop a run: the run does something the setting does not say (an input size the
+architecture forces) and says so.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from engine.data import (
     source_problems,
     source_warnings,
 )
-from engine.device import device_problem
-from engine.errors import ProjectError
+from engine.device import device_problem, ram_bytes, training_memory
+from engine.errors import ProjectError, ThawError
 from engine.io.space import run_bytes, space_problem
 from engine.model import zoo
 from engine.model.checklist import unknown_names, unknown_names_error
+from engine.model.footprint import footprint
 from engine.model.heads import missing_source_classes
 from engine.model.modpath import under
 from engine.project import Project, value_problems
@@ -63,6 +66,8 @@ def preflight(project: Project, scan: Sources | None = None) -> list[ProjectErro
     add("head.kind", _head_problem(project, scan))
     problem = device_problem(project.train.device)
     add("train.device", problem.problem if problem else None)
+    if known and not problem:
+        add(*_memory_problem(project, scan))
     if scan is not None:  # errors before warnings: a key keeps its first problem
         for key, problem in source_problems(project, scan):
             add(key, problem)
@@ -118,6 +123,33 @@ def _space_problem(project: Project) -> str | None:
     if not params or not project.train.out_dir.strip():
         return None
     return space_problem(project.resolve(project.train.out_dir), run_bytes(4 * params, project.train.optimizer))
+
+
+def _memory_problem(project: Project, scan: Sources | None) -> tuple[str, str | None]:
+    """(key, why) when the model cannot train in this machine's memory (`engine.model.footprint`: the least it
+    needs), naming the setting that makes it large: the head's hidden layers, else the architecture."""
+    try:
+        fp = footprint(project, len(scan.classes) if scan is not None and len(scan.classes) > 1 else 2)
+    except (ThawError, ValueError, RuntimeError):  # a head or plan the model refuses: its key says why
+        return "model.arch", None
+    opt = project.train.optimizer
+    where, limit = training_memory(project.train.device)
+    on_gpu = where != "RAM"
+    needs = [(where, limit, fp.on_device(opt) + (0 if on_gpu else fp.kept_copy(opt)))]
+    if on_gpu:
+        needs.append(("RAM", ram_bytes(), fp.kept_copy(opt)))
+    for what, limit, need in needs:
+        if limit and need > limit:
+            big_head = project.head.kind == "mlp" and 2 * fp.head > fp.total
+            fix = (f"the head's hidden layers {project.head.hidden} hold {fp.head:,} of them: make them smaller"
+                   if big_head else "choose a smaller architecture, or freeze more of it (feature extraction "
+                                    "trains the head alone)")
+            return ("head.hidden" if big_head else "model.arch",
+                    f"training this model needs at least {need / 2**30:,.1f} GiB of {what} ({fp.total:,} parameters, "
+                    f"{fp.trainable:,} trainable, with their gradients, the optimizer's state and the copy kept to "
+                    f"recover from running out of memory), more than the {limit / 2**30:,.1f} GiB this machine has; "
+                    f"{fix}")
+    return "model.arch", None
 
 
 def _head_problem(project: Project, scan: Sources | None) -> str | None:

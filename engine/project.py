@@ -156,6 +156,15 @@ def _shown(value: Any) -> str:
     return _SHORT.repr(value)
 
 
+def _is_utf8(text: str) -> bool:
+    """False for a name Python read from the disk with bytes that are not UTF-8 (held as surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _type_name(t: Any) -> str:
     return {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false",
             "list[str]": "a list of strings", "list[int]": "a list of whole numbers"}[str(t)]
@@ -214,6 +223,9 @@ def _check_scalar(key: str, kind: str, value: Any, rule: dict[str, Any]) -> Any:
     if kind == "str":
         if not isinstance(value, str):
             raise ProjectError(key, f"must be a string, not {_shown(value)}")
+        if not value.isascii() and not _is_utf8(value):
+            raise ProjectError(key, f"{_shown(value)} holds bytes that are not UTF-8 text (a name from another "
+                                    "system?), which a project file cannot hold; rename that folder or file")
         if rule.get("nonempty") and not value.strip():
             hint = rule["nonempty"]
             raise ProjectError(key, hint if isinstance(hint, str) else "must not be empty")

@@ -27,3 +27,9 @@ def training_failed(exc: BaseException) -> str:
 def count(n: int, noun: str) -> str:
     """"1 epoch", "2 epochs" (a noun that takes an s)."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def printable(text: str) -> str:
+    """`text` with the bytes of a name that is not UTF-8 (surrogate escapes, as Python reads such a name from
+    the disk) shown as ``\\xNN``: a log line or a label that would otherwise fail or drop them."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -8,6 +8,8 @@ import time
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
+from engine.wording import printable
+
 COLORS = {"info": "#222", "warning": "#b36b00", "error": "#c62828"}
 MAX_LINES = 5000
 
@@ -22,7 +24,7 @@ class LogPanel(QPlainTextEdit):
 
     def write(self, text: str, level: str = "info") -> None:
         stamp = time.strftime("%H:%M:%S")
-        for line in text.rstrip("\n").splitlines() or [""]:
+        for line in printable(text).rstrip("\n").splitlines() or [""]:  # a name's non-UTF-8 bytes as \xNN
             plain = f"{stamp}  {line}"
             self.lines.append(plain)
             color = COLORS.get(level, COLORS["info"])

@@ -51,12 +51,12 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     mode = new_file_mode(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
     tmp_path = Path(tmp)
     try:
-        with contextlib.suppress(OSError):  # a file system without modes (FAT) keeps its own
-            os.fchmod(fd, mode) if hasattr(os, "fchmod") else os.chmod(tmp_path, mode)
-        os.close(fd)
         yield tmp_path
+        with contextlib.suppress(OSError):  # after the write: a writer may make the file anew (safetensors: 0600)
+            os.chmod(tmp_path, mode)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, target)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -55,6 +56,9 @@ def test_out_at_the_project_folder_or_among_other_files_is_refused(tmp_path, pro
     empty.mkdir()
     assert main(["train", str(path), "--out", str(empty)]) == 0
     assert (empty / "model.safetensors").is_file() and not (empty / LOCK_NAME).exists()
+    mask = os.umask(0)
+    os.umask(mask)
+    assert {stat.S_IMODE(f.stat().st_mode) for f in empty.iterdir()} == {0o666 & ~mask}  # not mkstemp's 0600
 
 
 def test_the_data_folder_is_never_written_and_thaws_folders_are_not_classes(tmp_path, capsys):

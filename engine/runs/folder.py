@@ -79,8 +79,9 @@ def _num(x: float) -> str:
 
 
 class RunRecorder(ev.Handler):
-    """A callback that creates (and locks) the run folder when training starts and rewrites metrics.csv
-    every epoch. `history`: the epochs of a resumed run so far, kept at the top of metrics.csv."""
+    """A callback that writes the run's first files when training starts and rewrites metrics.csv every epoch.
+    The folder and its lock are already taken (`engine.runs.claim`, or `resume`); making and locking them here
+    again changes nothing then. `history`: the epochs of a resumed run so far, kept at the top of metrics.csv."""
 
     def __init__(self, project: Project, run_dir: Path, lock: RunLock,
                  history: Iterable[ev.EpochEnded] = ()) -> None:

@@ -16,6 +16,9 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from engine.startup import interrupts_wait_for_imports
+
+    interrupts_wait_for_imports()  # Ctrl-C while torch is imported: one line, not a broken import's traceback
     from engine.cli import COMMANDS
 
     if argv and argv[0] in COMMANDS:

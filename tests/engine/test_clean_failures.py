@@ -82,10 +82,10 @@ def _importing_torch(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="watches /proc for torch's libraries")
 def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path, project_factory):
     """Before: Ctrl-C in the first seconds (importing torch) printed a 40-line KeyboardInterrupt traceback. Sent
-    once torch's libraries are being loaded, and 0.3 s and 1 s later (the project checked, the data scanned)."""
+    once torch's libraries are being loaded, and 0.5 s later."""
     path = tmp_path / "p.thaw.toml"
     proj.save(project_factory(train__epochs=10_000), path)
-    for delay in (0.0, 0.3, 1.0):
+    for delay in (0.0, 0.5):
         proc = subprocess.Popen([sys.executable, "main.py", "train", str(path)], cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60

@@ -3,15 +3,18 @@
 `claim` makes the folder with an exclusive create (of two runs that pick the same name in the same second,
 one gets ``-2``) and locks it (`engine.runs.lock`), so a parallel sweep of one project simply works and a run
 can never write into a folder another run is using or has filled. A folder given with ``--out`` is taken only
-when it is new or empty: a folder holding a run is refused (continue it with ``--resume``), and so is any
-other folder with files in it (the person's project folder, say), so no file the run did not make is ever
-replaced. Nowhere inside the data (`engine.data.output_problem`). `Claim.release` unlocks, and removes the
-folders the claim made if the run wrote nothing into them (a run refused during its set-up leaves nothing).
+when it is new or empty, or holds only what a run that trained nothing left (`holds_untrained_run`: made anew):
+a folder holding a run is refused (continue it with ``--resume``), and so is any other folder with files in it
+(the person's project folder, say), so no file Thaw did not make is ever replaced. Nowhere inside the data
+(`engine.data.output_problem`). `Claim.release` unlocks, and removes the folders the claim made if the run
+wrote nothing into them (a run refused during its set-up leaves nothing). Under torchrun rank 0 alone claims
+(`engine.runs.folder.train`); the other ranks write nothing.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -19,16 +22,35 @@ from pathlib import Path
 
 from engine.data import output_problem
 from engine.errors import ProjectError
-from engine.io.ownership import LOCK_NAME, is_run_folder
+from engine.io.ownership import LOCK_NAME, RUN_LABELS, RUN_PROJECT, is_run_folder
 from engine.io.space import nearest_existing, write_problem
 from engine.project import Project
+from engine.runs import events_file
 from engine.runs.lock import RunLock
 from engine.runs.naming import folder_name
 
 # What an "empty" folder may hold: the lock of a run that was refused while starting, and the files the
 # desktop leaves in any folder it shows.
 NOT_CONTENT = frozenset({LOCK_NAME, ".DS_Store", "Thumbs.db", "desktop.ini"})
-RUN_RESULTS = ("summary.json", "model.safetensors", "checkpoint.safetensors")
+TRAINED_FILES = ("model.safetensors", "checkpoint.safetensors")
+RUN_RESULTS = ("summary.json", *TRAINED_FILES)
+UNTRAINED_FILES = frozenset({RUN_PROJECT, RUN_LABELS, "metrics.csv", "summary.json", events_file.FILENAME})
+
+
+def holds_untrained_run(folder: str | os.PathLike) -> bool:
+    """The folder holds a run that ended before its first epoch did: a run folder with nothing trained and
+    nothing to continue (no model, no checkpoint), its summary saying 0 epochs or, for a run killed, none. A new
+    run may take the folder (`--out`, a study's run) once nobody trains there (`claim` holds its lock first)."""
+    folder = Path(folder)
+    if not is_run_folder(folder) or any((folder / name).exists() for name in TRAINED_FILES):
+        return False
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and summary.get("epochs_completed") == 0
 
 
 @dataclass
@@ -125,6 +147,11 @@ def _check_empty(folder: Path, key: str, held: bool) -> None:
             probe = RunLock(folder)
             probe.acquire()
             probe.release()
+        if set(content) <= UNTRAINED_FILES and holds_untrained_run(folder):
+            if held:  # what a run that trained nothing left (Thaw's, not the person's): made again by this one
+                for name in content:
+                    (folder / name).unlink(missing_ok=True)
+            return
         raise ProjectError(key, f"{folder} already holds a run; choose another folder, remove it, or continue "
                                 "it with --resume")
     raise ProjectError(key, f"{folder} is not empty ({len(content)} item(s), e.g. {content[0]}) and is not a Thaw "

@@ -55,12 +55,19 @@ from engine.runs.activity_file import ActivityFile
 from engine.runs.claim import Claim, claim
 from engine.runs.events_file import EventsFile
 from engine.runs.lock import RunLock
+from engine.runs.naming import free_folder
 from engine.train.feature_cache import FeatureStore
 from engine.train.loop import Callback, FitResult, fit
 
 METRICS_HEADER = ("epoch", "split", "loss", "accuracy", "lr", "seconds")
 OUTPUTS = ("project.thaw.toml", "labels.json", "metrics.csv", "model.safetensors", "summary.json",
            checkpoint.FILENAME, REPORT_FILE, PREDICTIONS_FILE, events_file.FILENAME, ACTIVITY_FILE)
+
+
+def default_run_dir(project: Project, now: float | None = None) -> Path:
+    """A free run folder name under ``train.out_dir`` (`engine.runs.naming.free_folder`), for a folder handed on
+    to other processes; `train` takes its own with `engine.runs.claim`."""
+    return free_folder(project.resolve(project.train.out_dir).absolute(), project.name, now)
 
 
 def metrics_csv(history: Iterable[ev.EpochEnded]) -> str:

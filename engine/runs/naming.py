@@ -10,8 +10,10 @@ get ``-2``, ``-3``, ... (`engine.runs.claim` takes the first free one).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import time
+from pathlib import Path
 
 MAX_NAME_BYTES = 96  # of the name part; with the stamp and a -N suffix, far below any file system's 255
 
@@ -30,3 +32,12 @@ def folder_name(name: str, now: float | None = None, n: int = 1) -> str:
     """The `n`-th candidate folder name for a run of the project `name` started at `now`."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     return f"{safe_name(name)}-{stamp}" + (f"-{n}" if n > 1 else "")
+
+
+def free_folder(base: Path, name: str, now: float | None = None) -> Path:
+    """The first candidate under `base` that does not exist now: a choice, not a claim (a run takes its folder
+    with `engine.runs.claim`; this is for a folder handed on, e.g. to the processes of a torchrun, whose rank 0
+    then takes it)."""
+    now = time.time() if now is None else now
+    return next(base / folder_name(name, now, n) for n in itertools.count(1)
+                if not (base / folder_name(name, now, n)).exists())

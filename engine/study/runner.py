@@ -40,6 +40,7 @@ from engine.preflight import raise_first
 from engine.project import Project
 from engine.runs import checkpoint
 from engine.runs import folder as runs
+from engine.runs.claim import holds_untrained_run
 from engine.study import recipes as rc
 from engine.study.table import markdown, tables
 from engine.train.feature_cache import FeatureStore
@@ -233,12 +234,14 @@ class Study:
         epochs = ev.Handler()
         epochs.on_epoch_ended = lambda e: self._report(progress, cell, name, e.epoch / e.epochs, seconds)
         start = time.perf_counter()
-        if not (folder / "summary.json").is_file() or checkpoint.path_in(folder).is_file():
+        has_checkpoint = checkpoint.path_in(folder).is_file()
+        if not (folder / "summary.json").is_file() or has_checkpoint or holds_untrained_run(folder):
             go = runs.resume if checkpoint.path_in(folder).is_file() else runs.train
             go(p, folder, callbacks=[epochs, *callbacks], stop=stop, feature_store=self.store)
         elapsed = time.perf_counter() - start
         run["seconds"] += elapsed
-        if not checkpoint.path_in(folder).is_file():  # finished (a stopped run keeps its checkpoint)
+        # finished, unless stopped: a stopped run keeps its checkpoint, or trained nothing (done again next time)
+        if not checkpoint.path_in(folder).is_file() and not holds_untrained_run(folder):
             run.update(_result(folder))
         return elapsed
 

@@ -158,7 +158,7 @@ def every_scenario(world: World, root: Path) -> dict[str, Any]:
         "cached": train_run(world, root, "cached-2", **{"freeze.preset": "feature_extraction"}),
         "scheduled": train_run(world, root, "scheduled-2", **{"freeze.preset": "feature_extraction",
                                                              "freeze.stages": [{"start": 1, "unfreeze": 2}]}),
-        "stopped": train_run(world, root, "stopped-2", stop_at=2),
+        "stopped": train_run(world, root, "stopped-2", stop_at=4),  # in epoch 2: epoch 1 checkpointed
         "out_of_memory": out_of_memory(world, root),
     }
 

@@ -15,6 +15,7 @@ def _batch(step: int, loss: float = 0.5) -> ev.BatchEnded:
 
 
 def test_events_come_back_as_they_were_written_and_only_once(tmp_path):
+    (tmp_path / "project.thaw.toml").touch()  # a run folder with its first files: the events are written at once
     clock = [0.0]
     writer, reader = EventsFile(tmp_path, clock=lambda: clock[0]), EventsReader(tmp_path)
     writer(ev.LogMessage("hello", "warning"))  # at once
@@ -45,9 +46,12 @@ def test_events_wait_for_the_run_folder(tmp_path):
     writer = EventsFile(run_dir)
     writer(ev.LogMessage("before the folder"))
     assert not run_dir.exists()
-    run_dir.mkdir()
+    run_dir.mkdir()  # taken, but the run has written nothing yet (it may still be refused, and the folder go)
+    writer(ev.LogMessage("while the data is read"))
+    assert list(run_dir.iterdir()) == []
+    (run_dir / "project.thaw.toml").touch()
     writer(ev.LogMessage("after"))
-    assert [e.text for e in EventsReader(run_dir).read()] == ["before the folder", "after"]
+    assert [e.text for e in EventsReader(run_dir).read()] == ["before the folder", "while the data is read", "after"]
 
 
 def test_a_run_writes_every_event_and_a_resumed_run_appends(project_factory, tmp_path):

@@ -128,11 +128,16 @@ def test_a_run_stopped_before_its_first_epoch_writes_no_model_and_no_checkpoint(
             logs.append(e.text)
 
     run_dir, result = run.train(p, tmp_path / "run", stop=stop, callbacks=[stop_in_epoch_1])
-    assert during == [[".lock", "labels.json", "metrics.csv", "project.thaw.toml"]]  # no checkpoint in epoch 1
-    assert sorted(f.name for f in run_dir.iterdir()) == ["labels.json", "metrics.csv", "project.thaw.toml",
-                                                         "summary.json"]
+    assert during == [[".lock", "events.jsonl", "labels.json", "metrics.csv", "project.thaw.toml"]]  # no checkpoint
+    assert sorted(f.name for f in run_dir.iterdir()) == ["events.jsonl", "labels.json", "metrics.csv",
+                                                         "project.thaw.toml", "summary.json"]
     assert json.loads((run_dir / "summary.json").read_text())["epochs_completed"] == 0
     assert any("no model was saved" in t for t in logs)
     with pytest.raises(CheckpointError, match="Start the run again"):
         run.resume(p, run_dir)
     assert proj.load(run_dir / "project.thaw.toml").train.epochs == 2
+    # started again in the same folder: what the untrained run left is Thaw's, and is made anew
+    again, result = run.train(p, run_dir)
+    assert again == run_dir and result.summary["epochs_completed"] == 2
+    events = [json.loads(line)["event"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert events.count("fit_started") == 1

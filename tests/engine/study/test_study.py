@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
+from engine import events as ev
 from engine import project as proj
 from engine.data import Sample
 from engine.errors import ThawError
@@ -71,6 +73,35 @@ def test_stopped_and_continued_it_keeps_what_is_done(project_factory, tmp_path):
     assert state["cells"][0]["runs"][name] == first  # not trained again
     assert (tmp_path / "s" / "runs" / f"all-seed0-{name}" / "model.safetensors").stat().st_mtime_ns == stamp
     assert state["tables"][0]["split"] == "validation"  # no test split: the validation accuracy
+
+
+def test_a_run_ended_in_its_first_epoch_is_trained_anew_when_the_study_goes_on(project_factory, tmp_path):
+    """A run keeps no checkpoint before its first epoch ends: one stopped there (summary: 0 epochs) or killed
+    there (no summary) has nothing to continue. Going on trains it anew in its folder, instead of refusing the
+    folder as holding a run or counting its 0 epochs as a result."""
+    project = tiny(project_factory, data__test_fraction=0.0)
+    settings = Settings(["fe"], seeds=1)
+    stop = threading.Event()
+
+    class StopInEpoch1(ev.Handler):
+        def on_batch_ended(self, e):
+            stop.set()
+
+    state = Study(project, tmp_path / "s", settings).run(callbacks=[StopInEpoch1()], stop=stop)
+    name, run = next(iter(state["cells"][0]["runs"].items()))  # the first run, stopped in its first batch
+    folder = Path(run["run_dir"])
+    assert run["accuracy"] is None and json.loads((folder / "summary.json").read_text())["epochs_completed"] == 0
+    state = Study(project, tmp_path / "s", settings).run()
+    first = dict(state["cells"][0]["runs"][name])
+    assert first["accuracy"] is not None and (folder / "model.safetensors").is_file()
+    for stale in ("model.safetensors", "summary.json", "evaluation.json", "predictions.csv"):
+        (folder / stale).unlink(missing_ok=True)  # as a run killed in its first epoch leaves its folder
+    state["cells"][0]["runs"][name]["accuracy"] = None
+    (tmp_path / "s" / STUDY_FILE).write_text(json.dumps(state))
+    state = Study(project, tmp_path / "s", settings).run()
+    assert state["cells"][0]["runs"][name]["accuracy"] == first["accuracy"]  # the same seed, the same run
+    events = [json.loads(line)["event"] for line in (folder / "events.jsonl").read_text().splitlines()]
+    assert events.count("fit_started") == 1  # the folder's old files went: made anew by the new run
 
 
 def test_a_folder_of_another_study_or_of_other_files_is_refused(project_factory, tmp_path):

@@ -1,6 +1,7 @@
 """A careless hand on the window: seeded random actions a person could take, on real widgets found by their
 objectName (clicks, typing with key events, combo boxes, the layer checklist and its menu, presets, tabs, the
-toolbar and menu actions, file dialogs and question boxes answered, files dropped), with what each did counted.
+toolbar and menu actions, menus opened and an item picked, the cells and rows of the Results and Runs tabs' tables,
+matrix and gallery, file dialogs and question boxes answered, files dropped), with what each did counted.
 
 Legal means a person could do it: a disabled or hidden control is not touched, an error box is closed before
 the next action (it is window-modal), and a file dialog gets one of the files a person might pick, or Cancel.
@@ -11,25 +12,33 @@ size is at most 64 px, so a run on a shared machine never takes more than a few 
 from __future__ import annotations
 
 import random
+import shutil
 from collections import Counter
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, Qt, QTimer, QUrl
+from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QObject, QPoint, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QContextMenuEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QAbstractItemView,
     QApplication,
     QComboBox,
     QFileDialog,
     QLineEdit,
     QMenu,
     QMessageBox,
+    QSlider,
     QSpinBox,
+    QTableView,
+    QTabWidget,
 )
+from pytestqt.exceptions import TimeoutError as WaitTimeout
 
 SMALL_ARCHS = ("thaw_digits_cnn", "resnet18", "mobilenet_v3_small", "squeezenet1_1")
 RUN_BUTTONS = {"startRunButton", "pauseRunButton", "resumeRunButton", "stopRunButton"}
-NOT_BY_CHANCE = {"quit", "startPage", "startRun"}  # closing the window ends the test; Start has its own rule
+# Closing the window ends the test; Start has its own rule. Runs in several processes (torchrun) and transfer
+# studies (dozens of runs) are too heavy for a shared machine: their own tests drive them.
+NOT_BY_CHANCE = {"quit", "startPage", "startRun", "runInProcesses", "runInProcessesButton", "startStudy"}
 ANSWERS = (QMessageBox.StandardButton.Save, QMessageBox.StandardButton.Discard, QMessageBox.StandardButton.Cancel,
            QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No)
 
@@ -43,10 +52,12 @@ class Monkey(QObject):
         self.rng = random.Random(seed)
         self.place = place
         self.done: Counter[str] = Counter()
+        self.touched: Counter[str] = Counter()  # the objectNames acted on (tabs by their text)
         self.texts = self._texts()
         self.actions = [(12, self.click), (14, self.type_text), (6, self.correct), (5, self.choose), (3, self.spin),
-                        (4, self.tree), (1, self.tree_menu), (3, self.tab), (5, self.trigger), (4, self.start),
-                        (3, self.run_control), (2, self.arch), (2, self.drop), (3, self.wait)]
+                        (4, self.tree), (1, self.tree_menu), (4, self.tab), (5, self.trigger), (3, self.menu),
+                        (4, self.item), (4, self.start), (3, self.run_control), (2, self.arch), (2, self.drop),
+                        (3, self.wait)]
         QApplication.instance().installEventFilter(self)
 
     def remove(self) -> None:
@@ -74,10 +85,11 @@ class Monkey(QObject):
     # ---------------------------------------------------------------- the actions
 
     def click(self) -> str | None:
-        buttons = [b for b in self._visible(QAbstractButton) if b.objectName() not in RUN_BUTTONS]
+        buttons = [b for b in self._visible(QAbstractButton) if b.objectName() not in RUN_BUTTONS | NOT_BY_CHANCE]
         if not buttons:
             return None
         b = self.rng.choice(buttons)
+        self.touched[b.objectName()] += 1
         self.qtbot.mouseClick(b, Qt.MouseButton.LeftButton)
         return f"click {b.objectName()}"
 
@@ -122,16 +134,18 @@ class Monkey(QObject):
         if not combos:
             return None
         c = self.rng.choice(combos)
+        self.touched[c.objectName()] += 1
         c.setFocus()
         key = self.rng.choice((Qt.Key.Key_Down, Qt.Key.Key_Up, Qt.Key.Key_Home, Qt.Key.Key_End))
         self.qtbot.keyClick(c, key)
         return f"choose {c.objectName()}={c.currentText()!r}"
 
     def spin(self) -> str | None:
-        spins = self._visible(QSpinBox)
+        spins = self._visible(QSpinBox) + self._visible(QSlider)
         if not spins:
             return None
         s = self.rng.choice(spins)
+        self.touched[s.objectName()] += 1
         s.setFocus()
         self.qtbot.keyClick(s, self.rng.choice((Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp)))
         return f"spin {s.objectName()}={s.value()}"
@@ -169,12 +183,43 @@ class Monkey(QObject):
         return "tree_menu on a layer"
 
     def tab(self) -> str | None:
-        bar = self.window.setup_tabs.tabBar()
-        if not bar.isVisible():
+        """A tab of the set-up, of the centre (Layers, Results, Runs) or of the Results' own, clicked."""
+        bars = [t.tabBar() for t in self._visible(QTabWidget) if t.count()]
+        if not bars:
             return None
+        bar = self.rng.choice(bars)
         i = self.rng.randrange(bar.count())
+        self.touched[bar.tabText(i)] += 1
         self.qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(i).center())
         return f"tab {bar.tabText(i)}"
+
+    def item(self) -> str | None:
+        """A cell or row of a table, list, matrix or gallery (the checklist has its own actions) clicked, now and
+        then twice, or chosen with the keyboard."""
+        top = QModelIndex()
+        views = [v for v in self._visible(QAbstractItemView) if v is not self.window.freeze_panel.tree
+                 and v.model() is not None and v.model().rowCount(top)]
+        if not views:
+            return None
+        v = self.rng.choice(views)
+        model = v.model()
+        columns = v.horizontalHeader().count() if isinstance(v, QTableView) else 1
+        index = model.index(self.rng.randrange(model.rowCount(top)), self.rng.randrange(max(1, columns)))
+        v.scrollTo(index)
+        rect = v.visualRect(index)
+        if not rect.isValid():
+            return None
+        self.touched[v.objectName()] += 1
+        how = self.rng.random()
+        if how < 0.6:
+            self.qtbot.mouseClick(v.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        elif how < 0.85:
+            self.qtbot.mouseDClick(v.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        else:
+            v.setFocus()
+            v.setCurrentIndex(index)
+            self.qtbot.keyClick(v, self.rng.choice((Qt.Key.Key_Return, Qt.Key.Key_Down, Qt.Key.Key_End)))
+        return f"item {v.objectName()} ({index.row()}, {index.column()})"
 
     def _actions(self) -> list[QAction]:
         return [a for a in self.window.findChildren(QAction) if a.objectName() and a.isEnabled()
@@ -186,18 +231,44 @@ class Monkey(QObject):
             return None
         a = self.rng.choice(actions)
         name = a.objectName()  # a recent project's action goes with the menu it rebuilds
+        self.touched[name] += 1
         a.trigger()
         return f"trigger {name}"
+
+    def menu(self) -> str | None:
+        """A menu of the menu bar (or one inside it: Recent Projects, Recent Runs) opened, and an item picked
+        (`_answer_menu`): menus filled as they open are driven this way."""
+        menus = [m for m in self.window.menuBar().findChildren(QMenu) if m.objectName() and m.isEnabled()]
+        if not menus:
+            return None
+        m = self.rng.choice(menus)
+        self.touched[m.objectName()] += 1
+        self._opened = m
+        m.popup(self.window.mapToGlobal(QPoint(40, 40)))
+        return f"menu {m.objectName()}"
 
     def small_enough(self) -> bool:
         p = self.window.project
         return p.model.arch in SMALL_ARCHS and p.data.image_size <= 64
 
     def start(self) -> str | None:
+        """Start, when the project can run on a small model; when it cannot, now and then the person gives up
+        on the edits and opens a copy of the project that trains (answering "save changes?"), then starts."""
         w = self.window
-        if not w.start_action.isEnabled() or not self.small_enough():
+        if w.is_running():
             return None
-        self.qtbot.mouseClick(self.window.findChild(QAbstractButton, "startRunButton"), Qt.MouseButton.LeftButton)
+        if not (w.start_action.isEnabled() and self.small_enough()):
+            if self.rng.random() > 0.25:
+                return None
+            copy = self.place["saves"] / "reopened.thaw.toml"
+            shutil.copyfile(self.place["kept"], copy)
+            if not w.open_path(copy):
+                return "start (kept the edits)"
+            try:
+                self.qtbot.waitUntil(w.start_action.isEnabled, timeout=30_000)  # the data scanned
+            except WaitTimeout:
+                return "start (cannot start)"
+        self.qtbot.mouseClick(w.findChild(QAbstractButton, "startRunButton"), Qt.MouseButton.LeftButton)
         return "start"
 
     def run_control(self) -> str | None:
@@ -267,8 +338,10 @@ class Monkey(QObject):
         pl = self.place
         if dialog.acceptMode() == QFileDialog.AcceptMode.AcceptSave:
             pool = [pl["saves"] / f"saved-{self.rng.randrange(5)}.thaw.toml"]
-        elif dialog.fileMode() == QFileDialog.FileMode.Directory:
-            pool = [pl["train"], pl["val"], *sorted(pl["project"].parent.glob("runs/*"))[:3]]
+        elif dialog.fileMode() == QFileDialog.FileMode.Directory:  # data, and run folders (Open Run, Continue)
+            p = self.window.project
+            runs = sorted(p.resolve(p.train.out_dir).glob("*")) + sorted(pl["project"].parent.glob("runs/*"))
+            pool = [pl["train"], pl["val"], pl["missing"], *runs[-3:]]
         else:
             pool = [pl["project"], pl["bad_project"], pl["csv"], pl["png"]]
         return str(self.rng.choice(pool)) if self.rng.random() < 0.7 else None
@@ -279,10 +352,10 @@ class Monkey(QObject):
                 choice = self._dialog_choice(obj)
                 self.done["dialog"] += 1
                 QTimer.singleShot(0, obj, lambda: self._answer_dialog(obj, choice))
-            elif isinstance(obj, QMenu) and obj.objectName() == "layerMenu":
+            elif isinstance(obj, QMenu) and (obj.objectName() == "layerMenu" or obj is getattr(self, "_opened", None)):
                 QTimer.singleShot(0, obj, lambda: self._answer_menu(obj))
             elif isinstance(obj, QMessageBox) and isinstance(obj.parent(), QFileDialog):  # "replace the file?"
-                QTimer.singleShot(0, obj, lambda: self._answer_replace(obj, obj.parent()))
+                QTimer.singleShot(0, obj, lambda: self._answer_box(obj, obj.parent()))
         return False
 
     def _answer_dialog(self, dialog: QFileDialog, choice: str | None) -> None:
@@ -292,16 +365,22 @@ class Monkey(QObject):
         dialog.selectFile(choice)
         dialog.accept()
 
-    def _answer_replace(self, box: QMessageBox, dialog: QFileDialog) -> None:
-        """Yes, or No and then Cancel in the file dialog (it stays open after a No)."""
-        if self.rng.random() < 0.5:
-            box.button(QMessageBox.StandardButton.Yes).click()
+    def _answer_box(self, box: QMessageBox, dialog: QFileDialog) -> None:
+        """The file dialog's own question ("replace the file?"): Yes, or No and then Cancel in the file dialog
+        (it stays open after a No). Its notice (a folder that does not exist): OK, then Cancel."""
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        if yes is not None and self.rng.random() < 0.5:
+            yes.click()
             return
-        box.button(QMessageBox.StandardButton.No).click()
+        (box.button(QMessageBox.StandardButton.No) or box.buttons()[0]).click()
         QTimer.singleShot(0, dialog, dialog.reject)
 
     def _answer_menu(self, menu: QMenu) -> None:
-        items = [a for a in menu.actions() if a.isEnabled()]
+        self._opened = None
+        items = [a for a in menu.actions() if a.isEnabled() and not a.isSeparator() and a.menu() is None
+                 and a.objectName() not in NOT_BY_CHANCE]
         if items and self.rng.random() < 0.8:
-            self.rng.choice(items).trigger()
+            a = self.rng.choice(items)
+            self.touched[a.objectName() or a.text()] += 1
+            a.trigger()
         menu.close()

@@ -36,18 +36,25 @@ def _places(tmp_path: Path) -> dict[str, Path]:
     folder.mkdir()
     p = shapes_project(tmp_path, train__device="cpu")
     projects.save(p, folder / "base.thaw.toml")
+    (tmp_path / "kept").mkdir()  # the short runs' own copy: the monkey may save its edits over base.thaw.toml
+    projects.save(p, tmp_path / "kept" / "base.thaw.toml")
     (folder / "broken.thaw.toml").write_text("name = \n[[[")
     (tmp_path / "saves").mkdir()
     return {"train": train, "val": val, "csv": data / "list.csv", "png": data / "one.png", "project":
             folder / "base.thaw.toml", "bad_project": folder / "broken.thaw.toml", "missing": tmp_path / "nowhere",
-            "out": tmp_path / "out", "saves": tmp_path / "saves"}
+            "out": tmp_path / "out", "saves": tmp_path / "saves",
+            "kept": tmp_path / "kept" / "base.thaw.toml"}
 
 
 def _short_run(window, qtbot, place) -> None:
     """The base project opened and trained to its end (2 epochs), as a person would between the clicks."""
     window.stop_and_join()
-    assert window.open_path(place["project"], ask=False)
-    qtbot.waitUntil(lambda: window.start_action.isEnabled(), timeout=RUN_MS)
+    assert window.open_path(place["kept"], ask=False)
+
+    def can_start() -> None:
+        assert window.start_action.isEnabled(), (window.is_running(), [str(r) for r in window.reasons()])
+
+    qtbot.waitUntil(can_start, timeout=60_000)  # the scan of 24 images
     with qtbot.waitSignal(window.run_finished, timeout=RUN_MS):
         assert window.start()
     assert window.last_error is None, window.last_error
@@ -74,7 +81,7 @@ def run_monkey(window, qtbot, answer, tmp_path, seed: int, steps: int, runs_betw
                 where = f"seed {seed}, action {i}: {done[-1]} (before it: {done[-6:-1]})"
                 assert not exceptions, f"{where}: {exceptions[0][1]!r}"
                 assert window.isVisible(), where
-                assert len(tasks.running()) <= 3, f"{where}: {len(tasks.running())} threads"
+                assert len(tasks.running()) <= 4, f"{where}: {len(tasks.running())} threads"  # run, scan, advice, a Results task
                 if runs_between and (i + 1) % (steps // (runs_between + 1)) == 0 and i + 1 < steps:
                     _short_run(window, qtbot, place)
             window.stop_and_join()
@@ -93,7 +100,7 @@ def run_monkey(window, qtbot, answer, tmp_path, seed: int, steps: int, runs_betw
     assert projects.to_dict(projects.load(final)) == projects.to_dict(window.project)
     assert window.open_path(final, ask=False) and not window.dirty
     return {"seed": seed, "actions": steps, "seconds": round(time.monotonic() - started, 1),
-            "longest_wait_s": round(max(gaps), 2), "by_kind": dict(monkey.done)}
+            "longest_wait_s": round(max(gaps), 2), "by_kind": dict(monkey.done), "touched": dict(monkey.touched)}
 
 
 def test_a_careless_hand_breaks_nothing(window, qtbot, answer, tmp_path):
@@ -101,6 +108,9 @@ def test_a_careless_hand_breaks_nothing(window, qtbot, answer, tmp_path):
     summary = run_monkey(window, qtbot, answer, tmp_path, seed=21, steps=1000, runs_between=1)
     print(summary)
     assert summary["by_kind"].get("start", 0) and summary["by_kind"].get("type", 0)
+    touched = summary["touched"]
+    assert touched.get("Results") and touched.get("Runs") and summary["by_kind"].get("item")  # main's new parts too
+    assert touched.get("recentRunsMenu") and touched.get("openRun", 0) + touched.get("openRunButton", 0)
 
 
 @pytest.mark.slow

@@ -123,6 +123,12 @@ def train_run(world: World, root: Path, name: str, stop_at: int | None = None, *
             "state": {k: v.detach().clone() for k, v in result.model.state_dict().items()}}
 
 
+def default_folder_run(world: World, root: Path) -> dict[str, Any]:
+    """A run given no folder: rank 0 claims a new one under ``train.out_dir``, the other rank is told its name."""
+    run_dir, result = folder.train(train_project(root, **{"train.epochs": 1}), world=world)
+    return {"run_dir": run_dir, "epochs": result.summary["epochs_completed"]}
+
+
 def out_of_memory(world: World, root: Path) -> tuple[str, int, bool]:
     """Rank 1 runs out of memory in its second training step: how each rank's run ends (`worker.describe`)."""
     p = train_project(root)
@@ -159,6 +165,7 @@ def every_scenario(world: World, root: Path) -> dict[str, Any]:
         "scheduled": train_run(world, root, "scheduled-2", **{"freeze.preset": "feature_extraction",
                                                              "freeze.stages": [{"start": 1, "unfreeze": 2}]}),
         "stopped": train_run(world, root, "stopped-2", stop_at=4),  # in epoch 2: epoch 1 checkpointed
+        "default_folder": default_folder_run(world, root),
         "out_of_memory": out_of_memory(world, root),
     }
 

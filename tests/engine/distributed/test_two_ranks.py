@@ -75,6 +75,16 @@ def test_rank_0_alone_writes_the_run_folder_with_the_files_of_a_single_process_r
     assert r1["run"]["events"] and not r1["run"]["summary"].get("run_dir")  # rank 1 trained, wrote nothing
 
 
+def test_given_no_folder_rank_0_alone_claims_one_and_the_other_rank_trains_into_it(two):
+    """The claim (an exclusive create and the lock) is rank 0's: the other rank is never refused as "another Thaw
+    run is training" and makes no folder of its own."""
+    root, (r0, r1) = two
+    run_dir = r0["default_folder"]["run_dir"]
+    assert r1["default_folder"]["run_dir"] == run_dir and r1["default_folder"]["epochs"] == 1
+    assert [p.name for p in (root / "train-set" / "runs").iterdir()] == [run_dir.name]
+    assert (run_dir / "model.safetensors").is_file() and not (run_dir / ".lock").exists()
+
+
 def test_both_ranks_end_with_the_same_model(two):
     _, (r0, r1) = two
     for run in ("run", "cached"):

@@ -25,7 +25,7 @@ from engine.errors import ProjectError
 from engine.io.ownership import LOCK_NAME, RUN_LABELS, RUN_PROJECT, is_run_folder
 from engine.io.space import nearest_existing, write_problem
 from engine.project import Project
-from engine.runs import events_file
+from engine.runs import activity_file, events_file
 from engine.runs.lock import RunLock
 from engine.runs.naming import folder_name
 
@@ -34,7 +34,8 @@ from engine.runs.naming import folder_name
 NOT_CONTENT = frozenset({LOCK_NAME, ".DS_Store", "Thumbs.db", "desktop.ini"})
 TRAINED_FILES = ("model.safetensors", "checkpoint.safetensors")
 RUN_RESULTS = ("summary.json", *TRAINED_FILES)
-UNTRAINED_FILES = frozenset({RUN_PROJECT, RUN_LABELS, "metrics.csv", "summary.json", events_file.FILENAME})
+UNTRAINED_FILES = frozenset({RUN_PROJECT, RUN_LABELS, "metrics.csv", "summary.json", events_file.FILENAME,
+                             activity_file.FILENAME})
 
 
 def holds_untrained_run(folder: str | os.PathLike) -> bool:

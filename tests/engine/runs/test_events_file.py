@@ -80,5 +80,6 @@ def test_layer_activity_goes_through_the_events_file_as_it_came(tmp_path):
 
     event = ev.LayerActivity(global_step=50, epoch=1, blocks=("stem", "head"), trained=(False, True),
                              grad_norms=(0.0, 0.25), update_ratios=(0.0, 1e-3), every=50, changed_frozen=())
+    (tmp_path / "project.thaw.toml").touch()  # a run folder with its first files: the events are written at once
     EventsFile(tmp_path)(event)
     assert EventsReader(tmp_path).read() == [event]

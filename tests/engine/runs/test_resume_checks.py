@@ -129,7 +129,7 @@ def test_a_run_stopped_before_its_first_epoch_writes_no_model_and_no_checkpoint(
 
     run_dir, result = run.train(p, tmp_path / "run", stop=stop, callbacks=[stop_in_epoch_1])
     assert during == [[".lock", "events.jsonl", "labels.json", "metrics.csv", "project.thaw.toml"]]  # no checkpoint
-    assert sorted(f.name for f in run_dir.iterdir()) == ["events.jsonl", "labels.json", "metrics.csv",
+    assert sorted(f.name for f in run_dir.iterdir()) == ["activity.csv", "events.jsonl", "labels.json", "metrics.csv",
                                                          "project.thaw.toml", "summary.json"]
     assert json.loads((run_dir / "summary.json").read_text())["epochs_completed"] == 0
     assert any("no model was saved" in t for t in logs)

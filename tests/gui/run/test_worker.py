@@ -147,6 +147,7 @@ def started(qtbot, make_run, project_factory, epochs: int) -> tuple[TrainingRun,
 
 def test_stop_ends_the_run_within_a_batch_and_keeps_the_model(qtbot, project_factory, make_run):
     run, rec = started(qtbot, make_run, project_factory, epochs=200)
+    qtbot.waitUntil(lambda: len(rec.epochs) >= 1, timeout=120_000)  # a run stopped in epoch 1 keeps no model
     with qtbot.waitSignal(run.finished, timeout=10_000):
         run.request_stop()
     result = rec.returned[0]

@@ -96,6 +96,7 @@ def test_during_a_run_the_now_line_moves_and_the_tree_shows_the_stage_it_trains(
     nows, stages = [], []
     w.runs.now.connect(nows.append)
     w.runs.now.connect(lambda _n: stages.append(w.freeze_panel.tree_model.checklist.state("block3")))
+    qtbot.waitUntil(w.start_action.isEnabled, timeout=30_000)  # the data is scanned
     with qtbot.waitSignal(w.run_finished, timeout=180_000):
         assert w.start()
     assert w.last_result is not None and w.last_result.epochs_completed == 6, w.last_error

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from engine.errors import ProjectError, WeightsError
+from engine.io.weights import loadable
 from engine.model import zoo
 from engine.model.checklist import plan_from_project
 from engine.model.freezing import FreezePlan, apply_plan
@@ -71,7 +72,7 @@ def rebuilt(project, classes: list[str], state: dict[str, torch.Tensor], device:
     model = zoo.build_model(project.model.arch, "none")
     out = _finish(model, project, len(classes), info, [], classes, freeze=False)
     try:
-        out.model.load_state_dict(state, strict=True)
+        out.model.load_state_dict(loadable(out.model, state), strict=True)
     except (RuntimeError, ValueError) as exc:
         raise WeightsError(f"the saved model does not fit {project.model.arch} with this head: "
                            f"{str(exc).splitlines()[0]}") from None

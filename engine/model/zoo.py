@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +21,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from engine.errors import ProjectError, WeightsError
+from engine.io.weight_formats import conform
 from engine.io.weights import (
     KINDS_OF_FILE,
     SUFFIXES,
@@ -29,6 +30,7 @@ from engine.io.weights import (
     load_state_dict,
     misfit_message,
     read_shapes,
+    shapes,
 )
 from engine.model import digits_cnn as demo_cnn
 from engine.model.heads import classifier_paths
@@ -110,7 +112,8 @@ def _default_weights(name: str) -> Any:
     return get_model_weights(name).DEFAULT
 
 
-def _family(name: str) -> str:
+def family(name: str) -> str:
+    """The torchvision module that builds `name` ("resnet", "vision_transformer", ...): its family."""
     from torchvision.models import get_model_builder
 
     return get_model_builder(name).__module__.rsplit(".", 1)[-1]
@@ -129,12 +132,12 @@ def arch_info(name: str) -> ArchInfo:
     cached = path.is_file()
     size = path.stat().st_size if cached else (round(meta["_file_size"] * 1024 * 1024) if "_file_size" in meta
                                                else None)
-    family = _family(name)
+    fam = family(name)
     min_size = int(max(meta.get("min_size", (1, 1))))
     acc = meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1")
     return ArchInfo(
         name=name,
-        family=family,
+        family=fam,
         num_params=meta.get("num_params"),
         imagenet_acc1=float(acc) if acc is not None else None,
         weights_name=str(w),
@@ -149,7 +152,7 @@ def arch_info(name: str) -> ArchInfo:
             interpolation=t.interpolation.value,
         ),
         min_size=min_size,
-        fixed_size=min_size if family in _FIXED_SIZE_FAMILIES else None,
+        fixed_size=min_size if fam in _FIXED_SIZE_FAMILIES else None,
         gflops=float(meta["_ops"]) if "_ops" in meta else None,
     )
 
@@ -232,21 +235,28 @@ def build_model(arch: str, weights: str = "none", *, base_dir: str | os.PathLike
     _check_known(arch)
     if arch == DEMO_ARCH:
         model = demo_cnn.DigitsCNN(num_classes=_demo_num_classes(_demo_meta()))
-        family = "thaw"
+        fam = "thaw"
     else:
         from torchvision.models import get_model_builder
 
-        family = _family(arch)
+        fam = family(arch)
         w = _default_weights(arch)
-        model = get_model_builder(arch)(weights=None, **_builder_kwargs(arch, family, w, weights == "pretrained"))
+        model = get_model_builder(arch)(weights=None, **_builder_kwargs(arch, fam, w, weights == "pretrained"))
     if weights == "none":
         return model
     path = _weights_path(arch, weights, base_dir)
     if weights == "pretrained" and not path.is_file():
         raise WeightsError(_missing_pretrained_message(arch, path))
     tolerate = _tolerated(weights, classifier_paths(model))
-    state = _renamed(arch, load_state_dict(path))
-    skipped = load_into(model, state, str(path), tolerate=tolerate)
+    said: list[str] = []
+    own = model.state_dict()
+    state = _conformed(arch, load_state_dict(path, notes=said), own, path.name, said)
+    problem = _misfit(arch, str(path), shapes(own), shapes(state), tolerate)
+    if problem:
+        raise WeightsError(problem)
+    skipped = load_into(model, state, path.name, tolerate=tolerate, notes=said)
+    if notes is not None:
+        notes += said
     if skipped and notes is not None:
         notes.append(f"{path.name}: skipped {len(skipped)} classifier tensors that do not fit "
                      f"({', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''}); the head is replaced anyway")
@@ -276,9 +286,29 @@ def build_skeleton(arch: str) -> nn.Module:
     return model.to("meta")
 
 
+def _conformed(arch: str, found: dict[str, Any], own: Mapping[str, Any], source: str, notes: list[str]) -> dict[str, Any]:
+    """A file's tensors (or shapes) under the names `arch`'s modules use: a training wrapper's prefix removed
+    where that makes more keys match (`weight_formats.conform`), old DenseNet names renamed."""
+    state, said = conform(_renamed(arch, found), own, source)
+    notes += said
+    return state
+
+
+def _misfit(arch: str, source: str, own: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]],
+            tolerate: tuple[str, ...]) -> str | None:
+    """Why tensors of these shapes do not fit `arch` (None when they do), naming the architecture they fit
+    when it is another one of the zoo's."""
+    problems, _ = fit_problems(own, found, tolerate)
+    if not problems:
+        return None
+    from engine.model.lookalike import lookalike
+
+    return misfit_message(source, problems, own, found, lookalike(found, exclude=arch))
+
+
 def _renamed(arch: str, state: dict[str, Any]) -> dict[str, Any]:
     """A weights file's keys as `arch`'s modules name them (old DenseNet checkpoints say 'norm.1' for 'norm1')."""
-    if arch == DEMO_ARCH or _family(arch) != "densenet":
+    if arch == DEMO_ARCH or family(arch) != "densenet":
         return state
     renamed = {}
     for key, value in state.items():
@@ -318,7 +348,7 @@ class SkeletonFacts:
     classifier_paths: tuple[str, ...]    # the classifier and any auxiliary heads
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=128)
 def skeleton_facts(arch: str) -> SkeletonFacts:
     """`SkeletonFacts` of `arch`, built once per architecture on the meta device."""
     model = build_skeleton(arch)
@@ -343,18 +373,17 @@ def weights_problem(arch: str, weights: str, base_dir: str | os.PathLike | None 
     path = _weights_path(arch, weights, base_dir)
     if weights == "pretrained":
         return None if path.is_file() else _missing_pretrained_message(arch, path)
-    if path.suffix.lower() not in SUFFIXES:
+    if not path.exists() and path.suffix.lower() not in SUFFIXES:
         return f"must be 'pretrained', 'none' or {KINDS_OF_FILE}, not {weights!r}"
-    if not path.is_file():
-        return f"weights file {path} does not exist"
+    if not path.is_file():  # a folder, or nothing there: `read_shapes` says which
+        return str(_file_shapes(str(path), (0, 0)))
     st = path.stat()
     found = _file_shapes(str(path), (st.st_size, st.st_mtime_ns))
     if isinstance(found, WeightsError):
         return str(found)
-    found = _renamed(arch, found)
     facts = skeleton_facts(arch)
-    problems, _ = fit_problems(facts.shapes, found, _tolerated(weights, facts.classifier_paths))
-    return misfit_message(str(path), problems) if problems else None
+    found = _conformed(arch, found, facts.shapes, path.name, [])
+    return _misfit(arch, str(path), facts.shapes, found, _tolerated(weights, facts.classifier_paths))
 
 
 def _missing_pretrained_message(arch: str, path: Path) -> str:

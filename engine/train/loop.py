@@ -49,6 +49,7 @@ from engine.device import autocast_dtype, pick_device
 from engine.distributed import ddp
 from engine.distributed.world import World
 from engine.errors import DataError
+from engine.io.weights import loadable
 from engine.loading import DataBundle, LoadFailure, make_loader, prepare_data
 from engine.model.assemble import assemble
 from engine.model.zoo import arch_info, effective_image_size
@@ -329,7 +330,7 @@ class _Fit(Epoch, Checkpointing, StageTransitions):
         self.staging.end(s.epoch)
         check = self.staging.spans.total()
         if s.best_state is not None:
-            s.model.load_state_dict(s.best_state)
+            s.model.load_state_dict(loadable(s.model, s.best_state))
         best = s.best_val_accuracy if s.best_state is not None else math.nan
         final = s.history[-1].val_accuracy if s.history else math.nan
         seconds = self.clock() - start

@@ -40,8 +40,11 @@ def test_missing_folders_and_weights_files(tmp_path):
     found = {e.key: e.problem for e in preflight(p)}
     assert "is not a folder" in found["data.train"] and "does not exist" in found["data.val"]
     assert "does not exist" in found["model.weights"]
-    p.model.weights = "w.bin"
-    assert "a .safetensors, .pth or .pt file" in {e.key: e.problem for e in preflight(p)}["model.weights"]
+    p.model.weights = "pretrianed"  # a typo, not a path
+    assert "must be 'pretrained', 'none' or a weights file" in {e.key: e.problem for e in preflight(p)}["model.weights"]
+    (tmp_path / "downloads").mkdir()
+    p.model.weights = "downloads"
+    assert "is a folder, not a weights file" in {e.key: e.problem for e in preflight(p)}["model.weights"]
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".pth"])

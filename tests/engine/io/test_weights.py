@@ -70,9 +70,12 @@ def test_a_fine_tuned_file_with_another_head_loads_its_backbone(tmp_path):
     assert notes and "classifier" in notes[0]
 
 
-def test_missing_and_wrong_suffix(tmp_path):
+def test_missing_a_folder_and_another_format_are_named(tmp_path):
     with pytest.raises(WeightsError, match="does not exist"):
         load_state_dict(tmp_path / "nope.pth")
-    (tmp_path / "w.bin").write_bytes(b"x")
-    with pytest.raises(WeightsError, match=r"\.safetensors, \.pth or \.pt"):
+    (tmp_path / "weights").mkdir()
+    with pytest.raises(WeightsError, match="is a folder, not a weights file"):
+        load_state_dict(tmp_path / "weights")
+    (tmp_path / "w.bin").write_bytes(b"x" * 100)
+    with pytest.raises(WeightsError, match="neither safetensors nor PyTorch"):
         load_state_dict(tmp_path / "w.bin")

@@ -115,7 +115,7 @@ def unwrap(obj: Any, source: str) -> tuple[Mapping[str, Any], list[str]]:
         if inner is None:
             break
         others = [k for k in obj if k != inner[0]]
-        also = f" (beside {first_few(others)}, not used)" if others else ""
+        also = f"; not used: {first_few(others)}" if others else ""
         notes.append(f"{source}: read the state dict under {inner[0]!r}{also}")
         obj = inner[1]
     if not isinstance(obj, Mapping) or not obj:

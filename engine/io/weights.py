@@ -77,6 +77,9 @@ def _kind(path: Path) -> str:
 def _torch_load(path: Path, mmap: bool = False) -> object:
     try:
         with torch.serialization.safe_globals(fmt.safe_globals(path)):
+            if path.suffix.lower() == ".safetensors":  # torch.load would read it as safetensors, by its name
+                with open(path, "rb") as f:
+                    return torch.load(f, map_location="cpu", weights_only=True)
             try:
                 return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
             except RuntimeError:

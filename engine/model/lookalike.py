@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.io.atomic import write_text_atomic
-from engine.io.locations import data_dir
+from engine.io.locations import RESOURCES, data_dir
 from engine.model.modpath import under
 
 
@@ -34,18 +34,25 @@ def _top(backbone: Mapping[str, Any]) -> list[str]:
     return sorted({k.split(".", 1)[0] for k in backbone})
 
 
-def _index_file() -> Path:
+def _file_name() -> str:
     import torchvision
 
-    return data_dir() / "cache" / f"architecture-fingerprints-torchvision-{torchvision.__version__}.json"
+    return f"architecture-fingerprints-torchvision-{torchvision.__version__.split('+')[0]}.json"
+
+
+def _index_file() -> Path:
+    return data_dir() / "cache" / _file_name()
 
 
 @lru_cache(maxsize=1)
 def _stored() -> dict[str, dict[str, Any]]:
-    try:
-        return dict(json.loads(_index_file().read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return {}
+    """The fingerprints known so far: shipped with Thaw for its torchvision version, and those this machine
+    computed (for another version)."""
+    stored: dict[str, dict[str, Any]] = {}
+    for path in (RESOURCES / _file_name(), _index_file()):
+        with contextlib.suppress(OSError, ValueError):
+            stored.update(json.loads(path.read_text(encoding="utf-8")))
+    return stored
 
 
 def fingerprint(arch: str) -> dict[str, Any]:
@@ -86,3 +93,11 @@ def lookalike(found: Mapping[str, tuple[int, ...]], exclude: str = "") -> str | 
         if hit:
             return hit
     return None
+
+
+if __name__ == "__main__":
+    from engine.model.zoo import DEMO_ARCH, list_architectures
+
+    table = {a: fingerprint(a) for a in list_architectures() if a != DEMO_ARCH}
+    write_text_atomic(RESOURCES / _file_name(), json.dumps(table, indent=0, sort_keys=True) + "\n")
+    print(f"wrote {RESOURCES / _file_name()} ({len(table)} architectures)")

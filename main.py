@@ -5,13 +5,20 @@
     python main.py --demo inductive     open the GUI on a demo (inductive or transductive)
     python main.py train PROJECT        train headless (see `python main.py train --help`)
     python main.py layers PROJECT       print the layer tree and freeze plan
-    python main.py models               list the architectures
+    python main.py models [--timm]      list the architectures (timm's too, where timm is installed)
+    python main.py fetch-weights ARCH   download an architecture's pretrained weights (or --file: import them)
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
+import os
+
+# Offline: huggingface_hub (timm's) reads this once, when it is imported; set before anything can import it.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
-"""Headless commands: ``python main.py train|layers|models|evaluate|predict|advise|study|lr-find|export ...``.
-Exit 0 ok, 1 failed, 2 bad input, 130 Ctrl-C. `evaluate` and `predict` are in `engine.results_cli`, `advise` and
-`study` in `engine.advice_cli`, `lr-find` in `engine.lr_find_cli`, `export` in `engine.export_cli`."""
+"""Headless commands: ``python main.py train|layers|models|evaluate|predict|advise|study|lr-find|export|
+fetch-weights ...``. Exit 0 ok, 1 failed, 2 bad input, 130 Ctrl-C. `evaluate` and `predict` are in
+`engine.results_cli`, `advise` and `study` in `engine.advice_cli`, `lr-find` in `engine.lr_find_cli`, `export` in
+`engine.export_cli`, `fetch-weights` in `engine.models_cli`."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from pathlib import Path
 from typing import TextIO
 
 from engine import events as ev
-from engine import export_cli
+from engine import export_cli, models_cli
 from engine.advice_cli import add_commands, cmd_advise, cmd_study
 from engine.errors import ThawError
 from engine.lr_find_cli import add_lr_find, cmd_lr_find
 from engine.wording import clock, count, printable, training_failed
 
-COMMANDS = ("train", "layers", "models", "evaluate", "predict", "advise", "study", "lr-find", "export")
+COMMANDS = ("train", "layers", "models", "evaluate", "predict", "advise", "study", "lr-find", "export",
+            "fetch-weights")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("project", help="a *.thaw.toml project file")
     layers.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    sub.add_parser("models", help="list the architectures, their size, accuracy and offline weights")
+    models = sub.add_parser("models", help="list the architectures, their size, accuracy and offline weights")
+    models.add_argument("--timm", action="store_true", help="also list timm's pretrained models (timm installed)")
 
     evaluate = sub.add_parser("evaluate", help="evaluate a run's model: per-class table, confusion, calibration")
     evaluate.add_argument("run_dir", help="a run folder (it holds model.safetensors)")
@@ -65,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub)
     add_lr_find(sub)
     export_cli.add_parser(sub)
+    models_cli.add_parser(sub)
     return parser
 
 
@@ -78,7 +82,8 @@ def main(argv: list[str]) -> int:
 
         handler = {"train": cmd_train, "layers": cmd_layers, "models": cmd_models, "evaluate": cmd_evaluate,
                    "predict": cmd_predict, "advise": cmd_advise, "study": cmd_study,
-                   "lr-find": cmd_lr_find, "export": export_cli.cmd_export}[args.command]
+                   "lr-find": cmd_lr_find, "export": export_cli.cmd_export,
+                   "fetch-weights": models_cli.cmd_fetch_weights}[args.command]
         code = handler(args)
         sys.stdout.flush()  # inside the try, so a closed pipe is caught here and not at exit
         return code
@@ -288,5 +293,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         params = f"{info.num_params / 1e6:.1f}M" if info.num_params else "?"
         acc = f"{info.imagenet_acc1:.1f}" if info.imagenet_acc1 is not None else "-"
         print(f"{name:<22} {params:>8} {acc:>6}  {'yes' if info.weights_cached else 'no':<7}  {info.weights_file}")
-    print(f"pretrained weights are read from {zoo.checkpoints_dir()} (never downloaded)")
+    print(f"pretrained weights are read from {zoo.checkpoints_dir()} (never downloaded unless you run "
+          "`python main.py fetch-weights ARCH`)")
+    if args.timm:
+        from engine.models_cli import print_timm_models
+
+        print_timm_models()
     return 0

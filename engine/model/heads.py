@@ -62,8 +62,22 @@ def aux_head_names(model: nn.Module) -> list[str]:
     return [name for name, child in model.named_children() if name.lower().startswith("aux") and child is not None]
 
 
+def declared_classifiers(model: nn.Module) -> list[str]:
+    """The classifiers a timm model's config names (``pretrained_cfg["classifier"]``: ``fc``, ``head.fc``, or
+    ViT-distilled's ``head`` and ``head_dist``), where they are Linear or Conv2d layers; [] for other models."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    named = cfg.get("classifier") if isinstance(cfg, dict) else None
+    named = [named] if isinstance(named, str) else list(named or ())
+    modules = dict(model.named_modules())
+    return [n for n in named if isinstance(modules.get(n), (nn.Linear, nn.Conv2d))]
+
+
 def find_classifier(model: nn.Module) -> str:
-    """Dotted path of the final classifier: the last Linear outside aux heads, else the last Conv2d."""
+    """Dotted path of the final classifier: the one a timm config names, else the last Linear outside aux
+    heads, else the last Conv2d."""
+    declared = declared_classifiers(model)
+    if declared:
+        return declared[0]
     aux = tuple(aux_head_names(model))
     linear, conv = None, None
     for path, module in model.named_modules():
@@ -80,8 +94,8 @@ def find_classifier(model: nn.Module) -> str:
 
 
 def classifier_paths(model: nn.Module) -> list[str]:
-    """The classifier and the auxiliary heads: the parts a new head makes obsolete."""
-    return [find_classifier(model), *aux_head_names(model)]
+    """The classifier(s) and the auxiliary heads: the parts a new head makes obsolete."""
+    return declared_classifiers(model) or [find_classifier(model), *aux_head_names(model)]
 
 
 def _in_features(module: nn.Module) -> int:
@@ -188,15 +202,17 @@ def replace_head(model: nn.Module, spec: HeadSpec, num_classes: int) -> list[str
     The new head sits on the old one's device and dtype. Auxiliary heads are removed and ``aux_logits``
     switched off, so the model's output is always a single logits tensor.
     """
-    path = find_classifier(model)
-    old = model.get_submodule(path)
-    ref = next(old.parameters())
-    head = build_head(spec, _in_features(old), num_classes, conv=isinstance(old, nn.Conv2d))
-    _set_submodule(model, path, head.to(device=ref.device, dtype=ref.dtype))
+    paths = declared_classifiers(model)[1:]  # a second classifier a timm model averages in (distilled ViTs)
+    paths.insert(0, find_classifier(model))
+    for path in paths:
+        old = model.get_submodule(path)
+        ref = next(old.parameters())
+        head = build_head(spec, _in_features(old), num_classes, conv=isinstance(old, nn.Conv2d))
+        _set_submodule(model, path, head.to(device=ref.device, dtype=ref.dtype))
     _drop_aux_heads(model)
     if hasattr(model, "num_classes"):
         model.num_classes = num_classes
-    return [path]
+    return paths
 
 
 def _drop_aux_heads(model: nn.Module) -> None:
@@ -226,28 +242,30 @@ def keep_head(model: nn.Module, source_classes: list[str] | None = None,
     `source_classes`; a class the source does not have is a `ValueError` naming it. Without them (a display
     skeleton) the classifier stays whole. Auxiliary heads are switched off, as `replace_head` does.
     """
-    path = find_classifier(model)
+    paths = declared_classifiers(model)[1:]
+    paths.insert(0, find_classifier(model))
     _drop_aux_heads(model)
     if classes is None:
-        return [path]
+        return paths
     problem = missing_source_classes(source_classes or [], classes)
     if problem:
         raise ValueError(problem)
     index = {name: i for i, name in enumerate(source_classes or [])}
-    old = model.get_submodule(path)
     rows = [index[c] for c in classes]
-    kept = build_head(HeadSpec(), _in_features(old), len(rows), conv=isinstance(old, nn.Conv2d))
-    kept.to(device=old.weight.device, dtype=old.weight.dtype)
-    with torch.no_grad():
-        kept.weight.copy_(old.weight[rows])
-        if old.bias is not None:
-            kept.bias.copy_(old.bias[rows])
-        else:
-            kept.bias = None
-    _set_submodule(model, path, kept)
+    for path in paths:
+        old = model.get_submodule(path)
+        kept = build_head(HeadSpec(), _in_features(old), len(rows), conv=isinstance(old, nn.Conv2d))
+        kept.to(device=old.weight.device, dtype=old.weight.dtype)
+        with torch.no_grad():
+            kept.weight.copy_(old.weight[rows])
+            if old.bias is not None:
+                kept.bias.copy_(old.bias[rows])
+            else:
+                kept.bias = None
+        _set_submodule(model, path, kept)
     if hasattr(model, "num_classes"):
         model.num_classes = len(rows)
-    return [path]
+    return paths
 
 
 def describe_head(spec: HeadSpec, in_features: int, num_classes: int) -> str:

@@ -80,8 +80,13 @@ def describe(model: nn.Module, head_paths: Sequence[str] = ()) -> LayerInfo:
 
 
 def blocks(model: nn.Module, head_paths: Sequence[str] = ()) -> list[str]:
-    """Block paths in registration order (input -> output for torchvision models): the unit of "last N"."""
+    """Block paths in registration order (input -> output for torchvision models): the unit of "last N".
+    A timm model says its own (`timm_zoo.blocks`, from its parameter groups)."""
     heads = heads_of(model, head_paths)
+    if callable(getattr(model, "group_matcher", None)):
+        from engine.model.timm_zoo import blocks as timm_blocks
+
+        return timm_blocks(model, heads, _NORMS)
     found: list[str] = []
 
     def open_up(module: nn.Module, path: str) -> None:

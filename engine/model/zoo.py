@@ -33,10 +33,12 @@ from engine.io.weights import (
     shapes,
 )
 from engine.model import digits_cnn as demo_cnn
+from engine.model import timm_zoo
 from engine.model.heads import classifier_paths
 from engine.model.layers import model_names
 
 DEMO_ARCH = demo_cnn.DEMO_ARCH
+is_timm = timm_zoo.is_timm
 
 # Families whose positional embeddings / partitions fix the input size to the weights' size.
 _FIXED_SIZE_FAMILIES = ("vision_transformer", "maxvit")
@@ -87,18 +89,25 @@ def _torchvision_names() -> tuple[str, ...]:
     return tuple(torchvision.models.list_models(module=torchvision.models))
 
 
-def list_architectures() -> list[str]:
-    """The torchvision image classifiers and the demo CNN, sorted by name."""
-    return sorted((*_torchvision_names(), DEMO_ARCH))
+def list_architectures(timm: bool = False) -> list[str]:
+    """The torchvision image classifiers and the demo CNN, sorted by name; with `timm` (and timm installed),
+    then timm's pretrained models ("timm:...")."""
+    names = sorted((*_torchvision_names(), DEMO_ARCH))
+    return names + list(timm_zoo.names()) if timm and timm_zoo.available() else names
 
 
 def is_known_arch(name: str) -> bool:
-    return name == DEMO_ARCH or name in _torchvision_names()
+    return name == DEMO_ARCH or name in _torchvision_names() or timm_zoo.is_known(name)
 
 
 def _check_known(name: str) -> None:
-    if not is_known_arch(name):
-        raise ProjectError("model.arch", f"unknown architecture {name!r}; known names: see `python main.py models`")
+    if is_known_arch(name):
+        return
+    if is_timm(name) and not timm_zoo.available():
+        raise ProjectError("model.arch", f"{name} is a timm model, and timm is not installed: "
+                                         "pip install \".[timm]\" (or pip install timm)")
+    more = " (with --timm for timm's)" if is_timm(name) else ""
+    raise ProjectError("model.arch", f"unknown architecture {name!r}; known names: see `python main.py models`{more}")
 
 
 def checkpoints_dir() -> Path:
@@ -124,6 +133,8 @@ def arch_info(name: str) -> ArchInfo:
     _check_known(name)
     if name == DEMO_ARCH:
         return _demo_info()
+    if is_timm(name):
+        return _timm_info(name)
     w = _default_weights(name)
     meta = w.meta
     t = w.transforms()
@@ -157,11 +168,27 @@ def arch_info(name: str) -> ArchInfo:
     )
 
 
+def _timm_info(name: str) -> ArchInfo:
+    resize, crop, mean, std, interpolation = timm_zoo.preprocess_values(name)
+    path = timm_zoo.weights_file(name)
+    min_size, fixed = timm_zoo.sizes(name)
+    return ArchInfo(name=name, family=timm_zoo.family(name), num_params=timm_zoo.num_params(name),
+                    imagenet_acc1=None, weights_name=timm_zoo.full_name(name)[len(timm_zoo.PREFIX):],
+                    weights_file=path.name if path else "model.safetensors", weights_cached=path is not None,
+                    weights_size_bytes=path.stat().st_size if path else None,
+                    preprocess=Preprocess(resize, crop, mean, std, interpolation), min_size=min_size, fixed_size=fixed)
+
+
 def source_classes(arch: str) -> list[str]:
     """The class names behind the pretrained weights' outputs, in output order (ImageNet's for torchvision)."""
     _check_known(arch)
     if arch == DEMO_ARCH:
         return [str(c) for c in _demo_meta().get("classes", ())]
+    if is_timm(arch):
+        classes = timm_zoo.source_classes(arch)
+        if classes is None:
+            raise ProjectError("head.kind", f"the class names of {arch}'s weights are not known; choose a new head")
+        return classes
     return [str(c) for c in _default_weights(arch).meta["categories"]]
 
 
@@ -233,20 +260,14 @@ def build_model(arch: str, weights: str = "none", *, base_dir: str | os.PathLike
     from an earlier fine-tune with another head) are skipped, with a line appended to `notes`.
     """
     _check_known(arch)
-    if arch == DEMO_ARCH:
-        model = demo_cnn.DigitsCNN(num_classes=_demo_num_classes(_demo_meta()))
-        fam = "thaw"
-    else:
-        from torchvision.models import get_model_builder
-
-        fam = family(arch)
-        w = _default_weights(arch)
-        model = get_model_builder(arch)(weights=None, **_builder_kwargs(arch, fam, w, weights == "pretrained"))
-    if weights == "none":
-        return model
-    path = _weights_path(arch, weights, base_dir)
+    path = None if weights == "none" else _weights_path(arch, weights, base_dir)
     if weights == "pretrained" and not path.is_file():
         raise WeightsError(_missing_pretrained_message(arch, path))
+    if weights == "pretrained" and is_timm(arch):  # timm adapts its own weights (`timm_zoo.create`), read safely
+        return timm_zoo.create(arch, load_state_dict(path, notes=notes))
+    model = _bare(arch, pretrained=weights == "pretrained")
+    if path is None:
+        return model
     tolerate = _tolerated(weights, classifier_paths(model))
     said: list[str] = []
     own = model.state_dict()
@@ -261,6 +282,17 @@ def build_model(arch: str, weights: str = "none", *, base_dir: str | os.PathLike
         notes.append(f"{path.name}: skipped {len(skipped)} classifier tensors that do not fit "
                      f"({', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''}); the head is replaced anyway")
     return model
+
+
+def _bare(arch: str, pretrained: bool) -> nn.Module:
+    """`arch` with its original head and random weights (built as its pretrained weights need it)."""
+    if arch == DEMO_ARCH:
+        return demo_cnn.DigitsCNN(num_classes=_demo_num_classes(_demo_meta()))
+    if is_timm(arch):
+        return timm_zoo.create(arch)
+    from torchvision.models import get_model_builder
+
+    return get_model_builder(arch)(weights=None, **_builder_kwargs(arch, family(arch), _default_weights(arch), pretrained))
 
 
 class _AllocateOnMeta(TorchFunctionMode):
@@ -322,7 +354,9 @@ def pretrained_path(arch: str) -> Path:
     (Not through `arch_info`: counting the demo's parameters would draw random numbers.)"""
     if arch == DEMO_ARCH:
         return demo_cnn.SOURCE_WEIGHTS
-    return checkpoints_dir() / os.path.basename(urlparse(_default_weights(arch).url).path)
+    if is_timm(arch):
+        return timm_zoo.weights_file(arch) or timm_zoo.hf_cache_dir() / "(not cached)" / arch[len(timm_zoo.PREFIX):]
+    return checkpoints_dir() / os.path.basename(urlparse(default_weights_url(arch)).path)
 
 
 def _weights_path(arch: str, weights: str, base_dir: str | os.PathLike | None) -> Path:
@@ -375,6 +409,13 @@ def weights_problem(arch: str, weights: str, base_dir: str | os.PathLike | None 
         return None if path.is_file() else _missing_pretrained_message(arch, path)
     if not path.exists() and path.suffix.lower() not in SUFFIXES:
         return f"must be 'pretrained', 'none' or {KINDS_OF_FILE}, not {weights!r}"
+    facts = skeleton_facts(arch)
+    return file_problem(arch, path, _tolerated(weights, facts.classifier_paths))
+
+
+def file_problem(arch: str, path: Path, tolerate: tuple[str, ...] = ()) -> str | None:
+    """Why the weights file `path` cannot be loaded into `arch` (None when it can): not there, a folder, not
+    a weights file, unreadable, or tensors that do not fit (those under `tolerate` aside)."""
     if not path.is_file():  # a folder, or nothing there: `read_shapes` says which
         return str(_file_shapes(str(path), (0, 0)))
     st = path.stat()
@@ -383,16 +424,29 @@ def weights_problem(arch: str, weights: str, base_dir: str | os.PathLike | None 
         return str(found)
     facts = skeleton_facts(arch)
     found = _conformed(arch, found, facts.shapes, path.name, [])
-    return _misfit(arch, str(path), facts.shapes, found, _tolerated(weights, facts.classifier_paths))
+    return _misfit(arch, str(path), facts.shapes, found, tolerate)
+
+
+def default_weights_url(arch: str) -> str:
+    """Where torchvision publishes `arch`'s default pretrained file."""
+    return str(_default_weights(arch).url)
 
 
 def _missing_pretrained_message(arch: str, path: Path) -> str:
     if arch == DEMO_ARCH:
         return (f"the demo's source weights {path} are missing; regenerate them with "
                 "`python -m engine.demo.source`, or use weights = \"none\"")
-    url = _default_weights(arch).url
+    if is_timm(arch):
+        name = timm_zoo.full_name(arch)[len(timm_zoo.PREFIX):]
+        return (f"pretrained weights for {arch} are not on this machine: Thaw looks in "
+                f"{timm_zoo.expected_location(arch)} and never downloads them. On a machine online, "
+                f"`python -c \"import timm; timm.create_model('{name}', pretrained=True)\"` fills its Hugging Face "
+                "cache: copy that cache's folder of the model here; or set model.weights to its model.safetensors "
+                "file, or to \"none\"")
+    url = default_weights_url(arch)
     return (f"pretrained weights for {arch} are not on this machine: expected {path}. Thaw never downloads "
-            f"them by itself; copy {path.name} (from {url}) into {path.parent}, or set model.weights to "
+            f"them by itself; copy {path.name} (from {url}) into {path.parent}, or download it with "
+            f"`python main.py fetch-weights {arch}` (in the window: Model tab, Download), or set model.weights to "
             "\"none\" or to a weights file")
 
 

@@ -33,7 +33,7 @@ from engine.errors import DataError, RunError
 from engine.io.images import open_image
 from engine.loading import ImageDataset, build_transforms, eval_geometry, make_loader
 from engine.model.assemble import rebuilt
-from engine.model.zoo import arch_info, effective_image_size
+from engine.model.zoo import Preprocess, arch_info, effective_image_size
 from engine.results.metrics import Predictions
 from engine.results.saliency import saliency
 
@@ -96,9 +96,20 @@ def load_run(run_dir: str | os.PathLike, device: str | None = None) -> TrainedMo
     built = rebuilt(project, classes, state, dev)
     info = arch_info(project.model.arch)
     size = effective_image_size(info, project.data.image_size)[0]
+    preprocess = run_preprocess(folder) or info.preprocess
     return TrainedModel(folder, project, classes, built.model, dev, size,
-                        build_transforms(info.preprocess, size, "none", train=False),
-                        eval_geometry(info.preprocess, size), file_hash(model_file))
+                        build_transforms(preprocess, size, "none", train=False),
+                        eval_geometry(preprocess, size), file_hash(model_file))
+
+
+def run_preprocess(folder: Path) -> Preprocess | None:
+    """The preprocessing a run trained with, as its summary.json keeps it (None for a run that predates it)."""
+    try:
+        kept = json.loads((folder / "summary.json").read_text(encoding="utf-8"))["preprocess"]
+        return Preprocess(resize=int(kept["resize"]), crop=int(kept["crop"]), mean=tuple(map(float, kept["mean"])),
+                          std=tuple(map(float, kept["std"])), interpolation=str(kept["interpolation"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def predict(trained: TrainedModel, samples: list[Sample], *, k: int = TOP_K, stop: threading.Event | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from typing import Any
 
 from engine.model.freezing import FrozenCheck
@@ -47,4 +48,7 @@ def fit_summary(fit: Any, *, best: float, final: float, check: FrozenCheck, seco
         "images_per_pass": fit.micro,
         "out_of_memory_retries": list(fit.oom_retries),
         "notes": list(fit.a.notes),
+        # what the images were prepared with, kept so that predictions and exports prepare theirs the same way
+        # even after the model zoo (a timm update) says otherwise
+        "preprocess": asdict(fit.a.info.preprocess),
     }

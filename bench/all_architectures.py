@@ -132,16 +132,15 @@ def _trained(run_dir: Path, result, epochs: int) -> None:
 def run_one(arch: str) -> dict[str, object]:
     """Every step for `arch`, in a temporary folder; the result row."""
     import torch
-    from _common import write_image_folder
     from safetensors.torch import save_file
 
+    from bench._common import write_image_folder
     from engine import cli
     from engine import project as proj
     from engine.model import zoo
     from engine.preflight import raise_first
     from engine.runs import folder
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     info = zoo.arch_info(arch)
     size = max(16, zoo.effective_image_size(info, 16)[0])
     huge = (info.num_params or 0) >= HUGE
@@ -378,6 +377,9 @@ def main() -> int:
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
+        import torch
+
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
         row = run_one(args.one)
         with open(args.results, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")

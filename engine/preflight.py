@@ -47,8 +47,7 @@ def preflight(project: Project, scan: Sources | None = None) -> list[ProjectErro
 
     arch = project.model.arch
     known = zoo.is_known_arch(arch)
-    if not known:
-        add("model.arch", f"unknown architecture {arch!r}; known names: see `python main.py models`")
+    add("model.arch", zoo.arch_problem(arch))
     for key, problem in path_problems(project) + share_problems(project):
         add(key, problem)
     if project.train.out_dir.strip():

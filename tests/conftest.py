@@ -20,9 +20,11 @@ gc.freeze()  # the modules imported so far live to the end: the per-test collect
 
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path_factory, monkeypatch):
-    """Tests never read or write the person's own data folder or torch hub cache."""
+    """Tests never read or write the person's own data folder, torch hub cache or Hugging Face cache."""
     monkeypatch.setenv("THAW_DATA_DIR", str(tmp_path_factory.mktemp("thaw-data")))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))
+    monkeypatch.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf-home")))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     yield
 
 

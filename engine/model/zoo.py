@@ -100,14 +100,20 @@ def is_known_arch(name: str) -> bool:
     return name == DEMO_ARCH or name in _torchvision_names() or timm_zoo.is_known(name)
 
 
-def _check_known(name: str) -> None:
+def arch_problem(name: str) -> str | None:
+    """Why `name` is no architecture Thaw can build (None when it is one)."""
     if is_known_arch(name):
-        return
+        return None
     if is_timm(name) and not timm_zoo.available():
-        raise ProjectError("model.arch", f"{name} is a timm model, and timm is not installed: "
-                                         "pip install \".[timm]\" (or pip install timm)")
+        return f"{name} is a timm model, and timm is not installed: pip install \".[timm]\" (or pip install timm)"
     more = " (with --timm for timm's)" if is_timm(name) else ""
-    raise ProjectError("model.arch", f"unknown architecture {name!r}; known names: see `python main.py models`{more}")
+    return f"unknown architecture {name!r}; known names: see `python main.py models`{more}"
+
+
+def _check_known(name: str) -> None:
+    problem = arch_problem(name)
+    if problem:
+        raise ProjectError("model.arch", problem)
 
 
 def checkpoints_dir() -> Path:

@@ -8,12 +8,14 @@ checklist (suggest-WxH.png) and a small transfer study's result (study-1280x720.
 `--schedule` renders issue 17's parts: a run of the demo with ULMFiT's gradual unfreezing (the timeline's "now"
 line, the checklist's "Learns" column, the plot of which layers learn), the freeze panel alone, and the
 learning-rate finder. `--export` renders File > Export Model... after a verified export of a short demo run
-(export-dialog.png) instead.
+(export-dialog.png) instead; `--model-tab` renders the Model tab on an architecture whose weights are not here,
+downloading them (model-tab-1280x720.png).
 
     python docs/make_screenshots.py && python docs/make_screenshots.py --scale 2 && python docs/make_screenshots.py --dialogs
     python docs/make_screenshots.py --advisor
     python docs/make_screenshots.py --schedule
     python docs/make_screenshots.py --export
+    python docs/make_screenshots.py --model-tab
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def main() -> None:
     parser.add_argument("--advisor", action="store_true", help="the Suggest column and a transfer study instead")
     parser.add_argument("--schedule", action="store_true", help="the schedule, activity and finder shots only")
     parser.add_argument("--export", action="store_true", help="only the export dialog after a verified export")
+    parser.add_argument("--model-tab", action="store_true", help="the Model tab downloading weights instead")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="thaw-shots-")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -64,6 +67,13 @@ def main() -> None:
         return
     if args.export:
         export_dialog(create_window, settle, tmp)
+        return
+    if args.model_tab:
+        window = demo_window(create_window, settle, f"{tmp}/data-model-tab")
+        model_tab(window, settle, tmp)
+        window.dirty = False
+        window.close()
+        print(f"written to {OUT}")
         return
     if args.dialogs:
         os.environ["THAW_DATA_DIR"] = f"{tmp}/data-dialogs"
@@ -220,6 +230,53 @@ def export_dialog(create_window, settle, tmp: str) -> None:
     window.dirty = False
     window.close()
     print(f"written to {OUT / 'export-dialog.png'}")
+
+
+def model_tab(window, settle, tmp: str) -> None:
+    """The Model tab on resnet50, whose pretrained weights are not on this machine, while they download from a
+    mirror (THAW_WEIGHTS_MIRROR: a slow local server, the download cancelled before its hash is checked); then
+    the demo's architecture again."""
+    import contextlib
+    import http.server
+    import threading
+
+    from engine.model import zoo
+
+    served = Path(tmp) / "mirror"
+    served.mkdir()
+    with open(served / zoo.pretrained_path("resnet50").name, "wb") as f:
+        f.truncate(zoo.arch_info("resnet50").weights_size_bytes)
+
+    class Slow(http.server.SimpleHTTPRequestHandler):
+        def copyfile(self, source, outputfile):
+            with contextlib.suppress(ConnectionError):  # the download is cancelled once the picture is taken
+                while piece := source.read(1 << 18):
+                    outputfile.write(piece)
+                    time.sleep(0.05)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: Slow(*a, directory=str(served), **k))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    os.environ["THAW_WEIGHTS_MIRROR"] = f"http://127.0.0.1:{httpd.server_address[1]}"
+    panel = window.model_panel
+    window.go_to_field("model.arch")
+    for arch in ("resnet50", window.project.model.arch):
+        panel.search.setText(arch)
+        panel.search.returnPressed.emit()
+        panel.search.clear()
+        settle()
+        if arch == "resnet50":
+            panel.fetcher.download_button.click()
+            settle(lambda: panel.fetcher.progress.value() > 300, 60)
+            panel.parentWidget().parentWidget().ensureWidgetVisible(panel.fetcher, 0, 0)
+            settle()
+            window.grab().save(str(OUT / "model-tab-1280x720.png"))
+            panel.fetcher.cancel()
+            settle(lambda: not panel.fetcher.is_busy(), 30)
+    httpd.shutdown()
+    del os.environ["THAW_WEIGHTS_MIRROR"]
 
 
 if __name__ == "__main__":

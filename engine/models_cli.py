@@ -15,7 +15,7 @@ import threading
 from typing import TextIO
 
 from engine.io.download import Cancelled, Progress
-from engine.wording import clock
+from engine.wording import transfer
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,10 +27,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     fetch.add_argument("--file", metavar="PATH", help="import this downloaded file instead of downloading")
 
 
-def _mb(n: float) -> str:
-    return f"{n / 1e6:,.1f} MB"
-
-
 class _Bar:
     """Progress on the terminal: one updating line on a TTY, a line per tenth otherwise."""
 
@@ -38,10 +34,7 @@ class _Bar:
         self.name, self.stream, self.tty, self.tenth = name, stream, stream.isatty(), -1
 
     def __call__(self, p: Progress) -> None:
-        of = f" of {_mb(p.total)}" if p.total else ""
-        pct = f" {100 * p.done / p.total:3.0f}%" if p.total else ""
-        eta = f"  {clock(p.eta_seconds)} left" if p.eta_seconds is not None else ""
-        text = f"{self.name}{pct}  {_mb(p.done)}{of}  {_mb(p.bytes_per_second)}/s{eta}"
+        text = f"{self.name}  {transfer(p.done, p.total, p.bytes_per_second, p.eta_seconds)}"
         if self.tty:
             self.stream.write("\r" + text.ljust(79))
         elif p.total and int(10 * p.done / p.total) > self.tenth:

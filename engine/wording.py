@@ -33,3 +33,11 @@ def printable(text: str) -> str:
     """`text` with the bytes of a name that is not UTF-8 (surrogate escapes, as Python reads such a name from
     the disk) shown as ``\\xNN``: a log line or a label that would otherwise fail or drop them."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def transfer(done: int, total: int | None, bytes_per_second: float, eta_seconds: float | None) -> str:
+    """A download's or a check's progress: "42% 41.0 of 97.8 MB, 2.1 MB/s, 0:27 left"."""
+    pct = f"{100 * done / total:.0f}% " if total else ""
+    of = f" of {total / 1e6:,.1f}" if total else ""
+    left = f", {clock(eta_seconds)} left" if eta_seconds is not None else ""
+    return f"{pct}{done / 1e6:,.1f}{of} MB, {bytes_per_second / 1e6:,.1f} MB/s{left}"

@@ -66,6 +66,17 @@ def project_factory(tmp_path):
 
 
 @pytest.fixture
+def weights_server(tmp_path):
+    """A real HTTP server on 127.0.0.1 over tmp_path/served (tests/published.py): (base URL, the folder)."""
+    from tests.published import serving
+
+    served = tmp_path / "served"
+    served.mkdir()
+    with serving(served) as base:
+        yield base, served
+
+
+@pytest.fixture
 def answer(qapp):
     """Answer the window's yes/no/save questions without a person: the real box shows and `answer["button"]`
     (Discard unless a test says otherwise) is clicked on it (tests/gui/answers.py), each question's title

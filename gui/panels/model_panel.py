@@ -1,16 +1,19 @@
 """The model panel: which architecture to start from (``model.arch``) and its weights (``model.weights``).
 
 The picker lists every architecture `engine.model.zoo` knows, with its size, ImageNet top-1 and whether its
-pretrained weights are on this machine (Thaw never downloads them), and filters as the person types.
+pretrained weights are on this machine, and filters as the person types; timm's models join the list when the
+person ticks "timm models" (where timm is installed). Thaw downloads nothing by itself: the weights box imports
+a downloaded file or downloads the selected architecture's when asked (`pretrained_box`).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
+    QCheckBox,
     QGroupBox,
     QHeaderView,
     QLineEdit,
@@ -22,10 +25,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine.io.weights import SUFFIXES
-from engine.model import zoo
+from engine.model import timm_zoo, zoo
 from gui.dialogs import open_file
 from gui.naming import named
 from gui.panels.fields import ProjectPanel, path_row
+from gui.panels.pretrained_box import PretrainedBox, format_size
+from gui.tasks import Task
 from gui.text import WrappingLabel, breakable
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -39,18 +44,16 @@ def format_params(n: int | None) -> str:
     return f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e3:.0f} k"
 
 
-def format_size(n: int | None) -> str:
-    if not n:
-        return "size unknown"
-    return f"{n / 1e6:.0f} MB" if n >= 1e7 else f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
-
-
 class ModelPanel(ProjectPanel):
+    weights_arrived = Signal(str)  # an architecture's pretrained file is now on this machine: ask the engine again
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.infos = {name: zoo.arch_info(name) for name in zoo.list_architectures()}
         self._picked: str | None = None
         self._selecting = False
+        self._timm_task: Task | None = None
+        self._timm_infos: list[zoo.ArchInfo] | None = None
 
         outer = QVBoxLayout(self)
         pick = QGroupBox("Architecture")
@@ -59,6 +62,15 @@ class ModelPanel(ProjectPanel):
         self.search.setPlaceholderText(f"Search {len(self.infos)} architectures (name or family)…")
         self.search.setClearButtonEnabled(True)
         box.addWidget(self.search)
+        self.show_timm = named(QCheckBox("timm models"), "showTimmModels", "List timm's models too")
+        if timm_zoo.available():
+            self.show_timm.setToolTip("List timm's pretrained models (timm:NAME) too; their weights are read "
+                                      f"from the Hugging Face cache {timm_zoo.hf_cache_dir()}")
+        else:
+            self.show_timm.setEnabled(False)
+            self.show_timm.setToolTip("timm is not installed: pip install \".[timm]\" lists its models here")
+        self.show_timm.toggled.connect(self._timm_toggled)
+        box.addWidget(self.show_timm)
 
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
@@ -117,6 +129,9 @@ class ModelPanel(ProjectPanel):
         wl.addWidget(self.none)
         wl.addWidget(self.from_file, 0, Qt.AlignmentFlag.AlignLeft)  # sized to its label
         wl.addLayout(path_row(self.weights_file, self.choose_file))
+        self.fetcher = PretrainedBox()
+        self.fetcher.arrived.connect(self._weights_arrived)
+        source.layout().addWidget(self.fetcher)
         outer.addWidget(source)
 
         f = self.fields
@@ -193,6 +208,7 @@ class ModelPanel(ProjectPanel):
 
     def _show_details(self) -> None:
         info = self.infos.get(self.project.model.arch) if self.project else None
+        self.fetcher.set_arch(info.name if info else None, info)
         if info is None:
             self.details.setText("")
             return
@@ -201,9 +217,13 @@ class ModelPanel(ProjectPanel):
                 else f"; needs inputs of at least {info.min_size} px" if info.min_size > 1 else "")
         if info.weights_cached:
             weights = f"{info.weights_name}: on this machine ({format_size(info.weights_size_bytes)})"
+        elif zoo.is_timm(info.name):
+            weights = (f"{info.weights_name}: <b>not on this machine</b>; Thaw reads them from the Hugging Face "
+                       f"cache {breakable(str(timm_zoo.hf_cache_dir()))}, or choose its {info.weights_file} below")
         else:
             weights = (f"{info.weights_name}: <b>not on this machine</b>; copy {info.weights_file} "
-                       f"({format_size(info.weights_size_bytes)}) into {breakable(str(zoo.checkpoints_dir()))}")
+                       f"({format_size(info.weights_size_bytes)}) into {breakable(str(zoo.checkpoints_dir()))}, "
+                       f"or import or download it below (<tt>python main.py fetch-weights {info.name}</tt>)")
         p = info.preprocess
         self.details.setText(
             f"<b>{info.name}</b> ({info.family}) · {format_params(info.num_params)} parameters · {acc}<br>"
@@ -211,7 +231,68 @@ class ModelPanel(ProjectPanel):
             f"Preprocessing: resize {p.resize}, crop {p.crop}, {p.interpolation}{size}")
         self.pretrained.setToolTip(f"{info.weights_name}, read from {info.weights_path}")
 
+    # ------------------------------------------------------------ timm's models
+
+    def _timm_toggled(self, on: bool) -> None:
+        if not on:
+            for info in self._timm_infos or []:
+                self.infos.pop(info.name, None)
+            first = len(zoo.list_architectures())
+            self.model.removeRows(first, self.model.rowCount() - first)
+            self._listed()
+        elif self._timm_infos is not None:
+            self._add_timm_rows()
+        elif self._timm_task is None:
+            self.show_timm.setText("timm models (loading…)")
+            self._timm_task = Task(lambda _state: [zoo.arch_info(n) for n in timm_zoo.names()], self,
+                                   name="thaw-timm-list")
+            self._timm_task.returned.connect(self._timm_loaded)
+            self._timm_task.finished.connect(self._timm_task_finished)
+            self._timm_task.start()
+
+    def _timm_loaded(self, infos: list[zoo.ArchInfo]) -> None:
+        self._timm_infos = infos
+        if self.show_timm.isChecked():
+            self._add_timm_rows()
+
+    def _timm_task_finished(self) -> None:
+        self._timm_task.deleteLater()
+        self._timm_task = None
+        self.show_timm.setText("timm models")
+
+    def _add_timm_rows(self) -> None:
+        for info in self._timm_infos or []:
+            self.infos[info.name] = info
+            self.model.appendRow(self._row(info))
+        self._listed()
+
+    def _listed(self) -> None:
+        """After rows came or went: the count in the search field, the project's pick highlighted again."""
+        self.search.setPlaceholderText(f"Search {len(self.infos)} architectures (name or family)…")
+        if self.project is not None:
+            self._select(self.project.model.arch)
+
+    def shutdown(self) -> None:
+        """Cancel a download or import and wait for the panel's threads: the window is closing."""
+        self.fetcher.shutdown()
+        if self._timm_task is not None:
+            self._timm_task.join()
+
     # ------------------------------------------------------------ weights
+
+    def _weights_arrived(self, arch: str) -> None:
+        """A pretrained file was imported or downloaded: its row and the details say so, and the window asks
+        the engine again (the weights may be the ones the project needs)."""
+        if arch in self.infos:
+            self.infos[arch] = info = zoo.arch_info(arch)
+            row = self.model.findItems(arch, Qt.MatchFlag.MatchExactly, 0)
+            if row:
+                r = row[0].row()
+                for column, item in enumerate(self._row(info)):
+                    self.model.setItem(r, column, item)
+        self._show_details()
+        self.weights_arrived.emit(arch)
+
 
     def _read_weights(self) -> str:
         if self.pretrained.isChecked():
@@ -250,6 +331,8 @@ class ModelPanel(ProjectPanel):
     def set_project(self, project) -> None:
         super().set_project(project)
         self.weights_file.setEnabled(self.from_file.isChecked())
+        if zoo.is_timm(project.model.arch) and self.show_timm.isEnabled():
+            self.show_timm.setChecked(True)  # its row is among timm's
         self._show_details()
 
     def set_read_only(self, read_only: bool) -> None:

@@ -2,61 +2,20 @@
 real HTTP server on 127.0.0.1 (torchvision's URL injected: its file name, whose hex digits are the start of the
 file's SHA-256, is made here for a file of our own). A wrong hash, a cancel or a broken download keeps nothing."""
 
-import hashlib
-import http.server
 import socket
 import threading
-import time
 
 import pytest
 import torch
-from torchvision.models import mobilenet_v3_small, squeezenet1_1
+from torchvision.models import mobilenet_v3_small
 
 from engine import cli
 from engine.errors import ThawError, WeightsError
 from engine.io.download import Cancelled
 from engine.model import pretrained, zoo
+from tests.published import publish, weights_file
 
 ARCH = "squeezenet1_1"
-
-
-class SlowHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves the folder, sending files in 256 kB pieces 20 ms apart (a slow link: progress shows)."""
-
-    def copyfile(self, source, outputfile):
-        while piece := source.read(1 << 18):
-            outputfile.write(piece)
-            time.sleep(0.02)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A local HTTP server over tmp_path/served; yields its base URL."""
-    served = tmp_path / "served"
-    served.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            lambda *a, **k: SlowHandler(*a, directory=str(served), **k))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", served
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def weights_file(folder, model=None, name="download.pth"):
-    torch.manual_seed(4)
-    path = folder / name
-    torch.save((model or squeezenet1_1()).state_dict(), path)
-    return path, hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def publish(monkeypatch, base, file_name):
-    """torchvision's URL for ARCH, as if it published `file_name` at `base`."""
-    monkeypatch.setattr(zoo, "default_weights_url", lambda arch: f"{base}/{file_name}" if arch == ARCH else
-                        f"https://download.pytorch.org/models/{arch}-00000000.pth")
 
 
 def cache_files():
@@ -64,12 +23,12 @@ def cache_files():
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
-def test_download_with_progress_then_it_loads(server, monkeypatch):
-    base, served = server
+def test_download_with_progress_then_it_loads(weights_server, monkeypatch):
+    base, served = weights_server
     path, digest = weights_file(served)
     name = f"{ARCH}-{digest[:8]}.pth"
     path.rename(served / name)
-    publish(monkeypatch, base, name)
+    publish(monkeypatch, ARCH, base, name)
     assert "python main.py fetch-weights squeezenet1_1" in zoo.weights_problem(ARCH, "pretrained")
     events = []
     target = pretrained.fetch(ARCH, progress=events.append)
@@ -83,43 +42,43 @@ def test_download_with_progress_then_it_loads(server, monkeypatch):
     assert torch.equal(model.features[0].weight, torch.load(target, weights_only=True)["features.0.weight"])
 
 
-def test_a_cancel_keeps_nothing(server, monkeypatch):
-    base, served = server
+def test_a_cancel_keeps_nothing(weights_server, monkeypatch):
+    base, served = weights_server
     path, digest = weights_file(served)
     name = f"{ARCH}-{digest[:8]}.pth"
     path.rename(served / name)
-    publish(monkeypatch, base, name)
+    publish(monkeypatch, ARCH, base, name)
     stop = threading.Event()
     with pytest.raises(Cancelled, match="nothing was kept"):
         pretrained.fetch(ARCH, progress=lambda p: stop.set(), stop=stop)
     assert cache_files() == []  # neither the file nor its temporary part
 
 
-def test_a_wrong_hash_keeps_nothing(server, monkeypatch):
-    base, served = server
+def test_a_wrong_hash_keeps_nothing(weights_server, monkeypatch):
+    base, served = weights_server
     path, digest = weights_file(served)
     wrong = "0" * 8 if not digest.startswith("0" * 8) else "1" * 8
     path.rename(served / f"{ARCH}-{wrong}.pth")
-    publish(monkeypatch, base, f"{ARCH}-{wrong}.pth")
+    publish(monkeypatch, ARCH, base, f"{ARCH}-{wrong}.pth")
     with pytest.raises(ThawError, match=f"has SHA-256 {digest[:8]}..., not {wrong}..."):
         pretrained.fetch(ARCH)
     assert cache_files() == []
 
 
-def test_a_file_that_does_not_load_is_not_kept(server, monkeypatch):
-    base, served = server
+def test_a_file_that_does_not_load_is_not_kept(weights_server, monkeypatch):
+    base, served = weights_server
     path, digest = weights_file(served, mobilenet_v3_small())
     name = f"{ARCH}-{digest[:8]}.pth"
     path.rename(served / name)
-    publish(monkeypatch, base, name)
+    publish(monkeypatch, ARCH, base, name)
     with pytest.raises(WeightsError, match="does not fit this architecture"):
         pretrained.fetch(ARCH)
     assert cache_files() == []
 
 
-def test_offline_and_missing_files_are_said(server, monkeypatch):
-    base, _ = server
-    publish(monkeypatch, base, f"{ARCH}-12345678.pth")
+def test_offline_and_missing_files_are_said(weights_server, monkeypatch):
+    base, _ = weights_server
+    publish(monkeypatch, ARCH, base, f"{ARCH}-12345678.pth")
     with pytest.raises(ThawError, match="answered 404"):
         pretrained.fetch(ARCH)
     with socket.socket() as s:  # a port nobody listens on
@@ -137,7 +96,7 @@ def test_import_checks_the_hash_in_the_name(tmp_path, monkeypatch):
     with pytest.raises(WeightsError, match="is no torchvision architecture's pretrained file"):
         pretrained.import_file(path)
     assert cache_files() == []
-    publish(monkeypatch, "https://example.org", f"{ARCH}-{digest[:8]}.pth")
+    publish(monkeypatch, ARCH, "https://example.org", f"{ARCH}-{digest[:8]}.pth")
     with pytest.raises(WeightsError, match=rf"it is squeezenet1_1's \({ARCH}-{digest[:8]}.pth\)"):
         pretrained.import_file(path, "resnet18")
     arch, target = pretrained.import_file(path)  # the hash says whose it is
@@ -145,11 +104,11 @@ def test_import_checks_the_hash_in_the_name(tmp_path, monkeypatch):
     assert pretrained.import_file(path, ARCH) == (ARCH, target) and cache_files() == [target.name]
 
 
-def test_the_command_line(server, monkeypatch, capsys):
-    base, served = server
+def test_the_command_line(weights_server, monkeypatch, capsys):
+    base, served = weights_server
     path, digest = weights_file(served)
     name = f"{ARCH}-{digest[:8]}.pth"
-    publish(monkeypatch, "https://download.example.org/models", name)
+    publish(monkeypatch, ARCH, "https://download.example.org/models", name)
     assert cli.main(["fetch-weights", ARCH, "--from", f"{base}/nothing-here.pth"]) == 2
     assert "answered 404" in capsys.readouterr().err
     assert cli.main(["fetch-weights", ARCH, "--from", f"{base}/download.pth"]) == 0

@@ -94,10 +94,10 @@ def test_a_weights_file_is_checked_against_the_architecture(qtbot, panel, tmp_pa
     qtbot.mouseClick(p.from_file, Qt.MouseButton.LeftButton)
     assert p.weights_file.isEnabled() and "choose \"pretrained\", \"none\" or a weights file" in p.weights_box.toolTip()
     assert p.typed_problems()  # the project keeps its weights until a file is named
-    qtbot.keyClicks(p.weights_file, str(tmp_path / "model.bin"))
-    assert project.model.weights == str(tmp_path / "model.bin")  # held as typed, and marked
+    qtbot.keyClicks(p.weights_file, str(tmp_path / "model.txt"))
+    assert project.model.weights == str(tmp_path / "model.txt")  # held as typed, and marked
     check(p)
-    assert is_marked(p.weights_box) and "a .safetensors, .pth or .pt file" in p.weights_box.toolTip()
+    assert is_marked(p.weights_box) and "or a weights file (safetensors or PyTorch" in p.weights_box.toolTip()
     other = tmp_path / "other.safetensors"
     save_file({"w": torch.zeros(2)}, str(other))
     p.weights_file.clear()
@@ -138,3 +138,80 @@ def test_sizes_read_naturally():
     assert format_size(2_500_000) == "2.5 MB"
     assert format_size(97_800_000) == "98 MB"
     assert format_size(None) == "size unknown"
+
+
+def test_download_shows_progress_and_the_row_turns_local(qtbot, panel, weights_server, monkeypatch):
+    """Download, only when clicked: progress with speed and time left, then the file is here and the row and the
+    details say so (from a real local server, torchvision's URL injected)."""
+    from tests.published import publish, weights_file
+
+    p, project = panel
+    base, served = weights_server
+    path, digest = weights_file(served)
+    name = f"squeezenet1_1-{digest[:8]}.pth"
+    path.rename(served / name)
+    publish(monkeypatch, "squeezenet1_1", base, name)
+    project.model.arch = "squeezenet1_1"
+    p.set_project(project)
+    assert p.fetcher.download_button.isVisible() and p.fetcher.download_button.text() == "Download (5.0 MB)"
+    assert "fetch-weights squeezenet1_1" in p.details.text()
+    seen = []
+    p.fetcher.progress.valueChanged.connect(lambda _v: seen.append(p.fetcher.progress.format()))
+    with qtbot.waitSignal(p.weights_arrived, timeout=20000) as arrived:
+        qtbot.mouseClick(p.fetcher.download_button, Qt.MouseButton.LeftButton)
+        assert p.fetcher.progress.isVisible() and p.fetcher.cancel_button.isVisible()
+        assert not p.fetcher.download_button.isEnabled()
+    qtbot.waitUntil(lambda: not p.fetcher.is_busy(), timeout=5000)
+    assert arrived.args == ["squeezenet1_1"] and (zoo.checkpoints_dir() / name).is_file()
+    assert any("MB/s" in text and "left" in text for text in seen)
+    assert row_text(p, "squeezenet1_1", 3) == "✓" and "on this machine" in p.details.text()
+    assert not p.fetcher.download_button.isVisible() and not p.fetcher.progress.isVisible()
+    assert "squeezenet1_1's pretrained weights are on this machine" in p.fetcher.status.text()
+
+
+def test_a_cancelled_download_keeps_nothing(qtbot, panel, weights_server, monkeypatch):
+    from tests.published import publish, weights_file
+
+    p, project = panel
+    base, served = weights_server
+    path, digest = weights_file(served)
+    path.rename(served / f"squeezenet1_1-{digest[:8]}.pth")
+    publish(monkeypatch, "squeezenet1_1", base, f"squeezenet1_1-{digest[:8]}.pth")
+    project.model.arch = "squeezenet1_1"
+    p.set_project(project)
+    qtbot.mouseClick(p.fetcher.download_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: p.fetcher.progress.value() > 0, timeout=10000)
+    qtbot.mouseClick(p.fetcher.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not p.fetcher.is_busy(), timeout=10000)
+    assert "cancelled; nothing was kept" in p.fetcher.status.text()
+    assert [f.name for f in zoo.checkpoints_dir().iterdir()] == ["resnet18-f37072fd.pth"]  # the fixture's alone
+    assert row_text(p, "squeezenet1_1", 3) == "—"
+
+
+def test_an_import_with_a_wrong_hash_is_refused(qtbot, panel, tmp_path):
+    from tests.published import weights_file
+
+    p, _ = panel
+    path, _digest = weights_file(tmp_path, name="resnet50-0676ba61.pth")  # torchvision's name, another file
+    p.fetcher.start_import(str(path))
+    qtbot.waitUntil(lambda: not p.fetcher.is_busy(), timeout=10000)
+    assert "is no torchvision architecture's pretrained file" in p.fetcher.status.text()
+    assert row_text(p, "resnet50", 3) == "—"
+    assert [f.name for f in zoo.checkpoints_dir().iterdir()] == ["resnet18-f37072fd.pth"]
+
+
+def test_timm_models_join_the_list_when_asked(qtbot, panel):
+    p, project = panel
+    assert p.show_timm.isEnabled() and not any(n.startswith("timm:") for n in p.visible_names())
+    p.show_timm.setChecked(True)
+    qtbot.waitUntil(lambda: len(p.visible_names()) > 1000, timeout=60000)
+    qtbot.keyClicks(p.search, "timm:test_resnet")
+    assert p.visible_names() == ["timm:test_resnet.r160_in1k"]
+    assert row_text(p, "timm:test_resnet.r160_in1k", 1) == "470 k"
+    with qtbot.waitSignal(p.changed, timeout=1000):
+        qtbot.keyClick(p.search, Qt.Key.Key_Return)
+    assert project.model.arch == "timm:test_resnet.r160_in1k" and "resnet (timm)" in p.details.text()
+    assert "Hugging Face cache" in p.details.text() and not p.fetcher.download_button.isVisible()
+    p.search.clear()
+    p.show_timm.setChecked(False)
+    assert not any(n.startswith("timm:") for n in p.visible_names()) and len(p.visible_names()) == 81

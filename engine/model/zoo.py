@@ -8,8 +8,7 @@ Thaw never downloads anything by itself.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,19 +20,10 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from engine.errors import ProjectError, WeightsError
-from engine.io.weight_formats import conform
-from engine.io.weights import (
-    KINDS_OF_FILE,
-    SUFFIXES,
-    fit_problems,
-    load_into,
-    load_state_dict,
-    misfit_message,
-    read_shapes,
-    shapes,
-)
+from engine.io.weights import KINDS_OF_FILE, SUFFIXES, load_into, load_state_dict, shapes
 from engine.model import digits_cnn as demo_cnn
 from engine.model import timm_zoo
+from engine.model.fitting import conformed, file_shapes, misfit
 from engine.model.heads import classifier_paths
 from engine.model.layers import model_names
 
@@ -44,8 +34,6 @@ is_timm = timm_zoo.is_timm
 _FIXED_SIZE_FAMILIES = ("vision_transformer", "maxvit")
 # Families whose forward returns auxiliary logits in train mode; built with the aux heads the weights have.
 _AUX_FAMILIES = ("googlenet", "inception")
-# Old DenseNet checkpoints name 'norm.1' what the current modules call 'norm1' (as torchvision remaps).
-_DENSENET_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
 
 
 @dataclass(frozen=True)
@@ -128,7 +116,12 @@ def _default_weights(name: str) -> Any:
 
 
 def family(name: str) -> str:
-    """The torchvision module that builds `name` ("resnet", "vision_transformer", ...): its family."""
+    """The torchvision module that builds `name` ("resnet", "vision_transformer", ...): its family; timm's
+    modules say so ("resnet (timm)"), the demo's is "thaw"."""
+    if name == DEMO_ARCH:
+        return "thaw"
+    if is_timm(name):
+        return timm_zoo.family(name)
     from torchvision.models import get_model_builder
 
     return get_model_builder(name).__module__.rsplit(".", 1)[-1]
@@ -277,8 +270,8 @@ def build_model(arch: str, weights: str = "none", *, base_dir: str | os.PathLike
     tolerate = _tolerated(weights, classifier_paths(model))
     said: list[str] = []
     own = model.state_dict()
-    state = _conformed(arch, load_state_dict(path, notes=said), own, path.name, said)
-    problem = _misfit(arch, str(path), shapes(own), shapes(state), tolerate)
+    state = conformed(family(arch), load_state_dict(path, notes=said), own, path.name, said)
+    problem = misfit(arch, str(path), shapes(own), shapes(state), tolerate)
     if problem:
         raise WeightsError(problem)
     skipped = load_into(model, state, path.name, tolerate=tolerate, notes=said)
@@ -324,37 +317,6 @@ def build_skeleton(arch: str) -> nn.Module:
     return model.to("meta")
 
 
-def _conformed(arch: str, found: dict[str, Any], own: Mapping[str, Any], source: str, notes: list[str]) -> dict[str, Any]:
-    """A file's tensors (or shapes) under the names `arch`'s modules use: a training wrapper's prefix removed
-    where that makes more keys match (`weight_formats.conform`), old DenseNet names renamed."""
-    state, said = conform(_renamed(arch, found), own, source)
-    notes += said
-    return state
-
-
-def _misfit(arch: str, source: str, own: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]],
-            tolerate: tuple[str, ...]) -> str | None:
-    """Why tensors of these shapes do not fit `arch` (None when they do), naming the architecture they fit
-    when it is another one of the zoo's."""
-    problems, _ = fit_problems(own, found, tolerate)
-    if not problems:
-        return None
-    from engine.model.lookalike import lookalike
-
-    return misfit_message(source, problems, own, found, lookalike(found, exclude=arch))
-
-
-def _renamed(arch: str, state: dict[str, Any]) -> dict[str, Any]:
-    """A weights file's keys as `arch`'s modules name them (old DenseNet checkpoints say 'norm.1' for 'norm1')."""
-    if arch == DEMO_ARCH or family(arch) != "densenet":
-        return state
-    renamed = {}
-    for key, value in state.items():
-        m = _DENSENET_KEY.match(key)
-        renamed[m.group(1) + m.group(2) if m else key] = value
-    return renamed
-
-
 def pretrained_path(arch: str) -> Path:
     """Where `arch`'s pretrained file is (or would be) on this machine: the torch hub cache, or the demo's own.
     (Not through `arch_info`: counting the demo's parameters would draw random numbers.)"""
@@ -396,14 +358,6 @@ def skeleton_facts(arch: str) -> SkeletonFacts:
                          frozenset(model_names(model)), tuple(classifier_paths(model)))
 
 
-@lru_cache(maxsize=32)
-def _file_shapes(path: str, _stamp: tuple[int, int]) -> dict[str, tuple[int, ...]] | WeightsError:
-    try:
-        return read_shapes(path)
-    except WeightsError as exc:
-        return exc
-
-
 def weights_problem(arch: str, weights: str, base_dir: str | os.PathLike | None = None) -> str | None:
     """Why `build_model(arch, weights)` would fail (None when it would load): the pretrained file is not on
     this machine, or the file is missing, not a weights file, unreadable, or holds tensors that do not fit.
@@ -422,15 +376,11 @@ def weights_problem(arch: str, weights: str, base_dir: str | os.PathLike | None 
 def file_problem(arch: str, path: Path, tolerate: tuple[str, ...] = ()) -> str | None:
     """Why the weights file `path` cannot be loaded into `arch` (None when it can): not there, a folder, not
     a weights file, unreadable, or tensors that do not fit (those under `tolerate` aside)."""
-    if not path.is_file():  # a folder, or nothing there: `read_shapes` says which
-        return str(_file_shapes(str(path), (0, 0)))
-    st = path.stat()
-    found = _file_shapes(str(path), (st.st_size, st.st_mtime_ns))
+    found = file_shapes(path)  # a folder, nothing there, not weights: the error says which
     if isinstance(found, WeightsError):
         return str(found)
     facts = skeleton_facts(arch)
-    found = _conformed(arch, found, facts.shapes, path.name, [])
-    return _misfit(arch, str(path), facts.shapes, found, tolerate)
+    return misfit(arch, str(path), facts.shapes, conformed(family(arch), found, facts.shapes, path.name, []), tolerate)
 
 
 def default_weights_url(arch: str) -> str:

@@ -58,3 +58,13 @@ def publish(monkeypatch, arch: str, base: str, file_name: str) -> None:
 
     real = zoo.default_weights_url
     monkeypatch.setattr(zoo, "default_weights_url", lambda a: f"{base}/{file_name}" if a == arch else real(a))
+
+
+def serve_published(monkeypatch, arch: str, base: str, served: Path, model=None) -> str:
+    """A state dict served from `served` at `base` under the name torchvision gives such a file (its hash in
+    the name), and `arch`'s URL pointing there; returns the file name."""
+    path, digest = weights_file(served, model)
+    name = f"{arch}-{digest[:8]}.pth"
+    path.rename(served / name)
+    publish(monkeypatch, arch, base, name)
+    return name

@@ -13,7 +13,7 @@ from engine import cli
 from engine.errors import ThawError, WeightsError
 from engine.io.download import Cancelled
 from engine.model import pretrained, zoo
-from tests.published import publish, weights_file
+from tests.published import publish, serve_published, weights_file
 
 ARCH = "squeezenet1_1"
 
@@ -25,10 +25,7 @@ def cache_files():
 
 def test_download_with_progress_then_it_loads(weights_server, monkeypatch):
     base, served = weights_server
-    path, digest = weights_file(served)
-    name = f"{ARCH}-{digest[:8]}.pth"
-    path.rename(served / name)
-    publish(monkeypatch, ARCH, base, name)
+    name = serve_published(monkeypatch, ARCH, base, served)
     assert "python main.py fetch-weights squeezenet1_1" in zoo.weights_problem(ARCH, "pretrained")
     events = []
     target = pretrained.fetch(ARCH, progress=events.append)
@@ -44,10 +41,7 @@ def test_download_with_progress_then_it_loads(weights_server, monkeypatch):
 
 def test_a_cancel_keeps_nothing(weights_server, monkeypatch):
     base, served = weights_server
-    path, digest = weights_file(served)
-    name = f"{ARCH}-{digest[:8]}.pth"
-    path.rename(served / name)
-    publish(monkeypatch, ARCH, base, name)
+    serve_published(monkeypatch, ARCH, base, served)
     stop = threading.Event()
     with pytest.raises(Cancelled, match="nothing was kept"):
         pretrained.fetch(ARCH, progress=lambda p: stop.set(), stop=stop)
@@ -67,10 +61,7 @@ def test_a_wrong_hash_keeps_nothing(weights_server, monkeypatch):
 
 def test_a_file_that_does_not_load_is_not_kept(weights_server, monkeypatch):
     base, served = weights_server
-    path, digest = weights_file(served, mobilenet_v3_small())
-    name = f"{ARCH}-{digest[:8]}.pth"
-    path.rename(served / name)
-    publish(monkeypatch, ARCH, base, name)
+    serve_published(monkeypatch, ARCH, base, served, mobilenet_v3_small())
     with pytest.raises(WeightsError, match="does not fit this architecture"):
         pretrained.fetch(ARCH)
     assert cache_files() == []

@@ -143,14 +143,11 @@ def test_sizes_read_naturally():
 def test_download_shows_progress_and_the_row_turns_local(qtbot, panel, weights_server, monkeypatch):
     """Download, only when clicked: progress with speed and time left, then the file is here and the row and the
     details say so (from a real local server, torchvision's URL injected)."""
-    from tests.published import publish, weights_file
+    from tests.published import serve_published
 
     p, project = panel
     base, served = weights_server
-    path, digest = weights_file(served)
-    name = f"squeezenet1_1-{digest[:8]}.pth"
-    path.rename(served / name)
-    publish(monkeypatch, "squeezenet1_1", base, name)
+    name = serve_published(monkeypatch, "squeezenet1_1", base, served)
     project.model.arch = "squeezenet1_1"
     p.set_project(project)
     assert p.fetcher.download_button.isVisible() and p.fetcher.download_button.text() == "Download (5.0 MB)"
@@ -170,13 +167,11 @@ def test_download_shows_progress_and_the_row_turns_local(qtbot, panel, weights_s
 
 
 def test_a_cancelled_download_keeps_nothing(qtbot, panel, weights_server, monkeypatch):
-    from tests.published import publish, weights_file
+    from tests.published import serve_published
 
     p, project = panel
     base, served = weights_server
-    path, digest = weights_file(served)
-    path.rename(served / f"squeezenet1_1-{digest[:8]}.pth")
-    publish(monkeypatch, "squeezenet1_1", base, f"squeezenet1_1-{digest[:8]}.pth")
+    serve_published(monkeypatch, "squeezenet1_1", base, served)
     project.model.arch = "squeezenet1_1"
     p.set_project(project)
     qtbot.mouseClick(p.fetcher.download_button, Qt.MouseButton.LeftButton)

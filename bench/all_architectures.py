@@ -13,7 +13,7 @@ The machine is shared: the biggest models (hundreds of millions of parameters) t
 they have no BatchNorm and plain SGD (no momentum buffers), one at a time, each started only when the memory it
 needs is free.
 
-    nice -n 10 .venv/bin/python bench/all_architectures.py [--only resnet18,vit_b_16] [--retry-failed]
+    nice -n 10 .venv/bin/python bench/all_architectures.py [--jobs 3] [--only resnet18,vit_b_16] [--retry-failed]
     .venv/bin/python bench/all_architectures.py --doc-only
 """
 
@@ -150,7 +150,8 @@ def run_one(arch: str) -> dict[str, object]:
 
         loop.make_optimizer = lambda t, groups: torch.optim.SGD(groups, lr=t.lr, momentum=0.0)
     row: dict[str, object] = {"arch": arch, "family": info.family, "params": info.num_params, "image_size": size,
-                              "batch_size": batch, "plain_sgd": huge, "started": time.strftime("%Y-%m-%d %H:%M")}
+                              "batch_size": batch, "plain_sgd": huge, "started": time.strftime("%Y-%m-%d %H:%M"),
+                              "commit": code_version()}
     s = Steps()
     with tempfile.TemporaryDirectory(prefix=f"thaw-arch-{arch}-") as tmp:
         base = Path(tmp)
@@ -260,24 +261,65 @@ def needed_mb(params: int | None) -> int:
     return int((params or 0) * 4 * 6 / 2**20) + 1500
 
 
-def run_child(arch: str, results: Path, params: int | None) -> None:
-    need = needed_mb(params)
-    while available_mb() < need:
-        print(f"  {arch}: waiting for {need} MB of free memory ({available_mb()} MB now)", flush=True)
-        time.sleep(60)
-    start = time.perf_counter()
+def append_row(results: Path, row: dict) -> None:
+    """One line, in one write to a file opened for appending: children finishing together do not mix lines."""
+    fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        done = subprocess.run([sys.executable, __file__, "--one", arch, "--results", str(results)],
-                              capture_output=True, text=True, timeout=CHILD_TIMEOUT)
-        code, tail = done.returncode, (done.stderr or "")[-1500:]
-    except subprocess.TimeoutExpired:
-        code, tail = "timeout", f"no result after {CHILD_TIMEOUT} s"
-    if code != 0:
-        row = {"arch": arch, "params": params, "crash": f"the process ended with {code}: {tail.strip()[-300:]}",
-               "steps": {}, "started": time.strftime("%Y-%m-%d %H:%M")}
-        with open(results, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-    print(f"  {arch}: {'ok' if code == 0 else 'crashed'} in {time.perf_counter() - start:.0f} s", flush=True)
+        os.write(fd, (json.dumps(row) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+class Child:
+    """One architecture's process; its output goes to a log file beside the results."""
+
+    def __init__(self, arch: str, results: Path, params: int | None) -> None:
+        self.arch, self.results, self.params = arch, results, params
+        self.log = results.parent / f"{arch}.log"
+        self.start = time.perf_counter()
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen([sys.executable, __file__, "--one", arch, "--results", str(results)],
+                                         stdout=out, stderr=subprocess.STDOUT)
+
+    def finished(self) -> bool:
+        if self.proc.poll() is None and time.perf_counter() - self.start > CHILD_TIMEOUT:
+            self.proc.kill()
+            self.proc.wait()
+        return self.proc.poll() is not None
+
+    def record(self) -> None:
+        code = self.proc.returncode
+        if code != 0:
+            tail = self.log.read_text(errors="replace")[-300:].strip()
+            append_row(self.results, {"arch": self.arch, "params": self.params, "steps": {},
+                                      "crash": f"the process ended with {code}: {tail}",
+                                      "started": time.strftime("%Y-%m-%d %H:%M")})
+        print(f"  {self.arch}: {'ok' if code == 0 else 'crashed'} in {time.perf_counter() - self.start:.0f} s",
+              flush=True)
+
+
+def run_all(todo: list[str], params: dict[str, int | None], results: Path, jobs: int, after_each) -> None:
+    """Up to `jobs` architectures at a time, each started once the memory it needs is free; one of HUGE
+    parameters or more runs alone."""
+    running: list[Child] = []
+    queue, last_start = list(todo), 0.0
+    while queue or running:
+        for child in [c for c in running if c.finished()]:
+            running.remove(child)
+            child.record()
+            after_each()
+        if queue:
+            arch = queue[0]
+            huge = (params[arch] or 0) >= HUGE
+            room = not running if huge else len(running) < jobs and not any(
+                (params[c.arch] or 0) >= HUGE for c in running)
+            settled = time.monotonic() - last_start > 60  # the last child's memory shows by now
+            if room and (settled or not running) and available_mb() >= needed_mb(params[arch]):
+                print(f"[{len(todo) - len(queue) + 1}/{len(todo)}] {arch}", flush=True)
+                running.append(Child(queue.pop(0), results, params[arch]))
+                last_start = time.monotonic()
+                continue
+        time.sleep(5)
 
 
 def _errors(row: dict) -> str:
@@ -325,10 +367,11 @@ def write_doc(rows: dict[str, dict], archs: list[str], path: Path, meta: dict[st
         "where it exists.",
         "",
         "Settings: SGD (Nesterov momentum 0.9), learning rate 0.01, batch size 2, no augmentation, CPU, float32, "
-        f"two threads. Models of {HUGE / 1e6:.0f}M parameters or more ({', '.join(huge) or 'none run yet'}) "
-        "train with plain SGD (no momentum buffers: the memory of one more model copy), batch size 1 where they "
-        "have no BatchNorm, and one at a time, each started only once the memory it needs is free (the machine "
-        "has 24 GiB shared with other work).",
+        f"two threads per process, up to {meta['jobs']} processes at a time under `nice -n 10`. Models of "
+        f"{HUGE / 1e6:.0f}M parameters or more ({', '.join(huge) or 'none run yet'}) train with plain SGD (no "
+        "momentum buffers: the memory of one more model copy), batch size 1 where they have no BatchNorm, and "
+        "alone; every process starts only once the memory it needs is free (the machine has 24 GiB shared with "
+        "other work).",
         "",
         f"Run on {meta['when']}: {meta['machine']}; {meta['versions']}. Seconds are wall-clock on a shared "
         "2-core machine: they say where the time goes, not how fast Thaw is.",
@@ -356,15 +399,20 @@ def write_doc(rows: dict[str, dict], archs: list[str], path: Path, meta: dict[st
     return headline
 
 
-def _meta() -> dict[str, str]:
+def code_version() -> str:
+    """The commit the code under test is (THAW_BENCH_COMMIT for a copy outside git, e.g. `git archive`'s)."""
+    found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return found.stdout.strip() or os.environ.get("THAW_BENCH_COMMIT", "unknown")
+
+
+def _meta(rows: dict[str, dict], jobs: int) -> dict[str, str]:
     import torch
     import torchvision
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    return {"when": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
+    commits = ", ".join(sorted({r.get("commit", "unknown") for r in rows.values()})) or "none yet"
+    return {"jobs": str(jobs), "when": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
-            "versions": f"torch {torch.__version__}, torchvision {torchvision.__version__}, commit {commit}"}
+            "versions": f"torch {torch.__version__}, torchvision {torchvision.__version__}, Thaw at commit {commits}"}
 
 
 def main() -> int:
@@ -374,15 +422,14 @@ def main() -> int:
     ap.add_argument("--results", type=Path, default=RESULTS, help=f"JSON-lines results (default {RESULTS})")
     ap.add_argument("--doc", type=Path, default=DOC, help=f"the table to write (default {DOC})")
     ap.add_argument("--doc-only", action="store_true", help="write the table from the results and stop")
+    ap.add_argument("--jobs", type=int, default=1, help="architectures run at a time (the biggest run alone)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         import torch
 
         torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-        row = run_one(args.one)
-        with open(args.results, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        append_row(args.results, run_one(args.one))
         return 0
 
     from engine.model import zoo
@@ -396,12 +443,10 @@ def main() -> int:
         params = {a: zoo.arch_info(a).num_params for a in todo}
         todo.sort(key=lambda a: (params[a] or 0) >= HUGE)  # the biggest last, one at a time like the rest
         print(f"{len(todo)} architectures to run; results in {args.results}", flush=True)
-        for i, arch in enumerate(todo, 1):
-            print(f"[{i}/{len(todo)}] {arch}", flush=True)
-            run_child(arch, args.results, params[arch])
-            write_doc(read_results(args.results), archs, args.doc, _meta())
+        run_all(todo, params, args.results, args.jobs,
+                lambda: write_doc(read_results(args.results), archs, args.doc, _meta(read_results(args.results), args.jobs)))
     rows = read_results(args.results)
-    print(write_doc(rows, archs, args.doc, _meta()))
+    print(write_doc(rows, archs, args.doc, _meta(rows, args.jobs)))
     return 0
 
 

@@ -160,3 +160,20 @@ def test_feature_extraction_uses_the_feature_cache(project_factory):
                         freeze__preset="feature_extraction", train__epochs=2)
     _, result = folder.train(p)
     assert result.summary["feature_cache"] and result.summary["frozen_verified"]
+
+
+def test_a_timm_models_weights_from_a_file(tmp_path):
+    """A file of one's own (a DDP state dict inside timm's training checkpoint) loads through Thaw's loader, with
+    the same recognition as any other; a torchvision model's file for a timm model is named a misfit."""
+    torch.manual_seed(5)
+    state = zoo.build_model(EFFICIENTNET).state_dict()
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in state.items()}}, tmp_path / "last.pth.tar")
+    assert zoo.weights_problem(EFFICIENTNET, str(tmp_path / "last.pth.tar")) is None
+    notes = []
+    model = zoo.build_model(EFFICIENTNET, str(tmp_path / "last.pth.tar"), notes=notes)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert notes[0] == "last.pth.tar: read the state dict under 'state_dict'; not used: epoch"
+    assert notes[1] == f"last.pth.tar: removed prefix 'module.' from {len(state)} keys"
+    save_file(zoo.build_model("squeezenet1_1").state_dict(), str(tmp_path / "squeeze.safetensors"))
+    problem = zoo.weights_problem(EFFICIENTNET, str(tmp_path / "squeeze.safetensors"))
+    assert "does not fit this architecture" in problem and "look like squeezenet1_1 weights" in problem

@@ -165,3 +165,24 @@ def test_predict_with_cam_writes_one_overlay_per_image_outside_the_data(trained_
     folder = str(Path(images[0]).parent)
     assert main(["predict", str(run_dir), folder, "--cam", str(Path(folder) / "cams")]) == 2
     assert "inside the image folder" in capsys.readouterr().err
+
+
+def test_a_run_is_fed_as_it_was_trained(trained_run, tmp_path):
+    """The preprocessing a run trained with is kept in summary.json; the run's model is fed with it (a model zoo
+    that says otherwise later, e.g. after a timm update, changes nothing); a run without it uses the zoo's."""
+    run_dir, result = trained_run
+    from engine.model import zoo
+
+    kept = json.loads((run_dir / "summary.json").read_text())["preprocess"]
+    zoos = zoo.arch_info(result.summary["arch"]).preprocess
+    assert kept == {"resize": 32, "crop": 32, "mean": list(zoos.mean), "std": list(zoos.std), "interpolation": "bilinear"}
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    summary = json.loads((copy / "summary.json").read_text())
+    summary["preprocess"]["mean"] = [0.25, 0.5, 0.75]
+    (copy / "summary.json").write_text(json.dumps(summary))
+    normalize = load_run(copy).transform.transforms[-1]
+    assert list(normalize.mean) == [0.25, 0.5, 0.75]
+    del summary["preprocess"]
+    (copy / "summary.json").write_text(json.dumps(summary))
+    assert list(load_run(copy).transform.transforms[-1].mean) == list(zoos.mean)

@@ -418,7 +418,8 @@ def starting_point() -> tuple[dict[str, Any], str]:
                 "data.image_size": arch_info(arch).preprocess.crop}
     if arch == DEMO_ARCH:
         why = ("starts from the demo's small CNN with its shipped weights: no other pretrained weights are on this "
-               f"machine (copy them into {checkpoints_dir()}, or choose a weights file)")
+               f"machine (import or download them on the Model tab, or copy them into {checkpoints_dir()}; or choose "
+               "a weights file)")
     else:
         why = f"starts from {arch} with its pretrained weights, found on this machine"
     return settings, why

@@ -76,11 +76,7 @@ def main() -> None:
         print(f"written to {OUT}")
         return
     if args.dialogs:
-        os.environ["THAW_DATA_DIR"] = f"{tmp}/data-dialogs"
-        window = create_window(demo="inductive")
-        window.resize(*SIZES[0])
-        window.show()
-        settle(window.start_action.isEnabled)
+        window = demo_window(create_window, settle, f"{tmp}/data-dialogs")
         from gui.run.launcher import ProcessesDialog
 
         dialog = ProcessesDialog(window.project, window.path, window)
@@ -124,6 +120,16 @@ def main() -> None:
         window.dirty = False
         window.close()
     print(f"written to {OUT}")
+
+
+def demo_window(create_window, settle, data_dir: str):
+    """The inductive demo's window at 1280x720 as on first use (a data folder of its own), ready to start."""
+    os.environ["THAW_DATA_DIR"] = data_dir
+    window = create_window(demo="inductive")
+    window.resize(*SIZES[0])
+    window.show()
+    settle(window.start_action.isEnabled)
+    return window
 
 
 def advisor_shots(create_window, settle, tmp: str) -> None:

@@ -314,7 +314,8 @@ def run_all(todo: list[str], params: dict[str, int | None], results: Path, jobs:
             room = not running if huge else len(running) < jobs and not any(
                 (params[c.arch] or 0) >= HUGE for c in running)
             settled = time.monotonic() - last_start > 60  # the last child's memory shows by now
-            if room and (settled or not running) and available_mb() >= needed_mb(params[arch]):
+            spare = 2000 if running else 0  # room for the running ones to grow, and for everyone else
+            if room and (settled or not running) and available_mb() >= needed_mb(params[arch]) + spare:
                 print(f"[{len(todo) - len(queue) + 1}/{len(todo)}] {arch}", flush=True)
                 running.append(Child(queue.pop(0), results, params[arch]))
                 last_start = time.monotonic()
@@ -426,7 +427,11 @@ def main() -> int:
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
+        import signal
+
         import torch
+
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped bench removes its temporary folder
 
         torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
         append_row(args.results, run_one(args.one))

@@ -218,7 +218,7 @@ def _source_scores(out: Measured, project: Project, logits: torch.Tensor, labels
         return
     try:
         source = zoo.source_classes(project.model.arch)
-    except (KeyError, AttributeError):
+    except (KeyError, AttributeError, ProjectError):  # ProjectError: timm does not know them
         source = []
     if logits.shape[1] != len(source) or not source:
         out.source_note = "the source head's classes are not known for these weights"

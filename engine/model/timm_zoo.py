@@ -31,6 +31,7 @@ PREFIX = "timm:"
 PARAMS_FILE = RESOURCES / "timm_params.json"  # parameter counts per pretrained name (`python -m ...timm_zoo`)
 _HF_FILES = ("model.safetensors", "pytorch_model.bin")
 _MIN_SIZE = 32  # timm does not say; its convolutional networks downsample 32x
+PLACEHOLDER_CLASSES = 1000  # the classifier a model of head-less weights gets (`create`), replaced by Thaw's head
 
 
 def is_timm(name: str) -> bool:
@@ -198,12 +199,17 @@ def _counted(name: str) -> int:
 
 
 def create(name: str, state: dict[str, Any] | None = None) -> nn.Module:
-    """The model with the source's head: random, or the pretrained `state` adapted by timm as its own."""
+    """The model with the source's head: random, or the pretrained `state` adapted by timm as its own.
+
+    Weights published without a classifier (self-supervised ones: DINO, MAE, ...; ``num_classes`` 0) would
+    give a model whose classifier is an Identity, and the last Linear inside a block would pass for it: the
+    model gets a placeholder classifier instead, for Thaw's head to replace as anywhere else."""
     timm = _timm()
     base = name[len(PREFIX):]
+    kwargs = {"num_classes": PLACEHOLDER_CLASSES} if (_cfg(name) or {}).get("num_classes") == 0 else {}
     if state is None:
-        return timm.create_model(base, pretrained=False)
-    return timm.create_model(base, pretrained=True, pretrained_cfg_overlay={"state_dict": state})
+        return timm.create_model(base, pretrained=False, **kwargs)
+    return timm.create_model(base, pretrained=True, pretrained_cfg_overlay={"state_dict": state}, **kwargs)
 
 
 def source_classes(name: str) -> list[str] | None:

@@ -16,11 +16,14 @@ from safetensors.torch import load_file, save_file
 
 from engine import cli
 from engine import project as proj
+from engine.advice.depth import measure
 from engine.errors import ProjectError, WeightsError
 from engine.model import timm_zoo, zoo
 from engine.model.assemble import assemble
 from engine.model.checklist import Checklist
 from engine.preflight import preflight
+from engine.results import evaluation
+from engine.results.predict import explain, load_run
 from engine.runs import folder
 
 RESNET, CONVNEXT, VIT, EFFICIENTNET = ("timm:test_resnet.r160_in1k", "timm:test_convnext.r160_in1k",
@@ -28,11 +31,12 @@ RESNET, CONVNEXT, VIT, EFFICIENTNET = ("timm:test_resnet.r160_in1k", "timm:test_
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def cache_weights(name: str, seed: int = 0, file_name: str = "model.safetensors") -> dict:
-    """The name's pretrained file in the Hugging Face cache (HF_HOME/hub), laid out as huggingface_hub does."""
+def cache_weights(name: str, seed: int = 0, file_name: str = "model.safetensors", state: dict | None = None) -> dict:
+    """The name's pretrained file (random weights of its model, or `state`) in the Hugging Face cache
+    (HF_HOME/hub), laid out as huggingface_hub does."""
     cfg = timm_zoo._cfg(name)
     torch.manual_seed(seed)
-    state = {k: v.contiguous() for k, v in zoo.build_model(name).state_dict().items()}
+    state = {k: v.contiguous() for k, v in (state or zoo.build_model(name).state_dict()).items()}
     repo = timm_zoo.hf_cache_dir() / ("models--" + cfg["hf_hub_id"].replace("/", "--"))
     commit = "5" * 40
     (repo / "snapshots" / commit).mkdir(parents=True)
@@ -152,6 +156,43 @@ def test_a_run_trains_resumes_and_evaluates(project_factory):
     assert torch.equal(kept["layer1.0.conv1.weight"], state["layer1.0.conv1.weight"])  # frozen: as pretrained
     assert not torch.equal(kept["layer4.0.conv1.weight"], state["layer4.0.conv1.weight"])  # trained
     assert kept["fc.weight"].shape[0] == 3 and json.loads((run_dir / "evaluation.json").read_text())["images"] > 0
+    trained = load_run(run_dir)  # the Results tab's model: fed as it trained, its Grad-CAM over the picture
+    assert list(trained.transform.transforms[-1].mean) == [0.5, 0.5, 0.5]
+    image = evaluation.read(run_dir).predictions.paths[0]
+    view, heat = explain(trained, image, 0)
+    assert heat.shape == view.size[::-1] and heat.max() > 0
+
+
+def test_the_advisor_reads_a_timm_models_features(project_factory):
+    """The advisor's cut points are timm's blocks; the source head's ImageNet classes give LEEP and NCE."""
+    cache_weights(RESNET)
+    p = project_factory(per_class=4, model__arch=RESNET, model__weights="pretrained")
+    measured = measure(p)
+    assert [d.after for d in measured.depths] == ["layer4", "layer3", "layer2", "layer1"]
+    assert measured.leep is not None and measured.nce is not None and not measured.source_note
+
+
+def test_weights_published_without_a_classifier(project_factory):
+    """Self-supervised weights (here ConvNeXt-V2's FCMAE: no classifier, num_classes 0) get Thaw's head where
+    timm's classifier goes, not in place of a Linear inside the last block; they train, and the advisor reads
+    them, saying why LEEP is missing."""
+    name = "timm:convnextv2_atto.fcmae"
+    import timm
+
+    torch.manual_seed(0)
+    headless = timm.create_model(name[len("timm:"):], pretrained=False).state_dict()
+    assert not any(k.startswith("head.fc.") for k in headless)
+    cache_weights(name, state=headless)
+    p = project_factory(per_class=4, model__arch=name, model__weights="pretrained",
+                        freeze__preset="feature_extraction", train__epochs=1, train__batch_size=3)
+    built = assemble(p, 3)
+    assert built.head_paths == ["head.fc"] and Checklist(built.model, built.head_paths).blocks[-1] == "stages.3"
+    model = zoo.build_model(name, "pretrained")
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in headless.items())
+    _, result = folder.train(p)
+    assert result.summary["epochs_completed"] == 1 and result.summary["frozen_verified"]
+    measured = measure(p)
+    assert measured.leep is None and "classes are not known" in measured.source_note
 
 
 def test_feature_extraction_uses_the_feature_cache(project_factory):

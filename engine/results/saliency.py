@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ TARGETS = {
     "vision_transformer": "encoder.layers.-1.ln_1", "swin_transformer": "features.-1.-1.norm2",
     "maxvit": "blocks.-1.layers.-1",
 }
+TIMM_VIT = "blocks.-1.norm1"  # a timm ViT with one class token: as torchvision's, the last block's input norm
 PROBE_SIZE = 224  # the dry forward's image, for a model outside the table when no example is given
 _POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)  # they summarise a map for the classifier
 
@@ -46,10 +47,14 @@ _POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)  # they summarise a map fo
 def target_layer(model: nn.Module, arch: str | None = None, example: torch.Tensor | None = None) -> str:
     """The dotted path of the default Grad-CAM layer: from TARGETS by the model's family (`arch`'s, else the
     module that defines the model's class), else the last module whose output is a feature map with more than
-    one position (an adaptive pool's aside), found by a forward pass of `example` (one 224 px image)."""
+    one position (an adaptive pool's aside), found by a forward pass of `example` (one 224 px image). A timm
+    ViT (its family is timm's) is told by its one class token."""
     family = zoo.arch_info(arch).family if arch else type(model).__module__.rsplit(".", 1)[-1]
     if family in TARGETS:
         return _resolve(model, TARGETS[family])
+    if getattr(model, "num_prefix_tokens", None) == 1:  # the fallback would find only the patch embedding's map
+        with suppress(AttributeError):  # a ViT-like model without `blocks[-1].norm1`
+            return _resolve(model, TIMM_VIT)
     if example is None:
         ref = next(model.parameters())
         example = torch.zeros(1, 3, PROBE_SIZE, PROBE_SIZE, device=ref.device, dtype=ref.dtype)

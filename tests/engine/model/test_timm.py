@@ -218,3 +218,17 @@ def test_a_timm_models_weights_from_a_file(tmp_path):
     save_file(zoo.build_model("squeezenet1_1").state_dict(), str(tmp_path / "squeeze.safetensors"))
     problem = zoo.weights_problem(EFFICIENTNET, str(tmp_path / "squeeze.safetensors"))
     assert "does not fit this architecture" in problem and "look like squeezenet1_1 weights" in problem
+
+
+@pytest.mark.parametrize(("name", "layer"), [(VIT, "blocks.5.norm1"), (CONVNEXT, "norm_pre"), (EFFICIENTNET, "bn2")])
+def test_grad_cam_reads_a_late_layer(name, layer):
+    """The Results tab's Grad-CAM of a timm model: the last feature map before the pooling; for a ViT the last
+    block's input norm, as for torchvision's (the patch embedding, the only 4-D map of a timm ViT, would show
+    edges rather than evidence)."""
+    from engine.results import saliency
+
+    torch.manual_seed(0)
+    model = zoo.build_model(name).eval()
+    x = torch.randn(1, 3, 160, 160)
+    assert saliency.target_layer(model, name, x) == layer
+    assert saliency.saliency(model, x, target=0, arch=name).amax() == 1.0  # a map, not a blank one

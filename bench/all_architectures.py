@@ -151,7 +151,7 @@ def run_one(arch: str) -> dict[str, object]:
         loop.make_optimizer = lambda t, groups: torch.optim.SGD(groups, lr=t.lr, momentum=0.0)
     row: dict[str, object] = {"arch": arch, "family": info.family, "params": info.num_params, "image_size": size,
                               "batch_size": batch, "plain_sgd": huge, "started": time.strftime("%Y-%m-%d %H:%M"),
-                              "commit": code_version()}
+                              "commit": code_version(), "load": [round(os.getloadavg()[0], 1)]}
     s = Steps()
     with tempfile.TemporaryDirectory(prefix=f"thaw-arch-{arch}-") as tmp:
         base = Path(tmp)
@@ -216,6 +216,7 @@ def run_one(arch: str) -> dict[str, object]:
             s.skip("export", "not measured: export merged, its step not written into this bench yet")
     row["steps"] = s.out
     row["peak_rss_mb"] = _peak_rss_mb()
+    row["load"].append(round(os.getloadavg()[0], 1))
     return row
 
 
@@ -375,8 +376,10 @@ def write_doc(rows: dict[str, dict], archs: list[str], path: Path, meta: dict[st
         "other work).",
         "",
         f"Run on {meta['when']}: {meta['machine']}; {meta['versions']}. Seconds are wall-clock on a shared "
-        "2-core machine: they say where the time goes, not how fast Thaw is.",
+        f"2-core machine{_load(done)}: they say where the time goes, not how fast Thaw is.",
         "",
+        *([f"**A subset**: {len(done)} of the {len(archs)} architectures were run (the others say \"not run\"). "
+           + meta.get("note", ""), ""] if len(done) < len(archs) else []),
         "| architecture | params | input | " + " | ".join(STEPS) + " |",
         "|---|---:|---:|" + "---|" * len(STEPS),
     ]
@@ -400,18 +403,24 @@ def write_doc(rows: dict[str, dict], archs: list[str], path: Path, meta: dict[st
     return headline
 
 
+def _load(rows: list[dict]) -> str:
+    """The machine's 1-minute load average at the rows' starts and ends, where they recorded it."""
+    seen = [x for r in rows for x in r.get("load", ())]
+    return f" (1-minute load average {min(seen):g} to {max(seen):g} at the rows' starts and ends)" if seen else ""
+
+
 def code_version() -> str:
     """The commit the code under test is (THAW_BENCH_COMMIT for a copy outside git, e.g. `git archive`'s)."""
     found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     return found.stdout.strip() or os.environ.get("THAW_BENCH_COMMIT", "unknown")
 
 
-def _meta(rows: dict[str, dict], jobs: int) -> dict[str, str]:
+def _meta(rows: dict[str, dict], jobs: int, note: str = "") -> dict[str, str]:
     import torch
     import torchvision
 
     commits = ", ".join(sorted({r.get("commit", "unknown") for r in rows.values()})) or "none yet"
-    return {"jobs": str(jobs), "when": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
+    return {"note": note, "jobs": str(jobs), "when": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
             "versions": f"torch {torch.__version__}, torchvision {torchvision.__version__}, Thaw at commit {commits}"}
 
@@ -424,6 +433,7 @@ def main() -> int:
     ap.add_argument("--doc", type=Path, default=DOC, help=f"the table to write (default {DOC})")
     ap.add_argument("--doc-only", action="store_true", help="write the table from the results and stop")
     ap.add_argument("--jobs", type=int, default=1, help="architectures run at a time (the biggest run alone)")
+    ap.add_argument("--note", default="", help="a sentence on this run for the table (e.g. why a subset)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -449,9 +459,10 @@ def main() -> int:
         todo.sort(key=lambda a: (params[a] or 0) >= HUGE)  # the biggest last, one at a time like the rest
         print(f"{len(todo)} architectures to run; results in {args.results}", flush=True)
         run_all(todo, params, args.results, args.jobs,
-                lambda: write_doc(read_results(args.results), archs, args.doc, _meta(read_results(args.results), args.jobs)))
+                lambda: write_doc(read_results(args.results), archs, args.doc,
+                                  _meta(read_results(args.results), args.jobs, args.note)))
     rows = read_results(args.results)
-    print(write_doc(rows, archs, args.doc, _meta(rows, args.jobs)))
+    print(write_doc(rows, archs, args.doc, _meta(rows, args.jobs, args.note)))
     return 0
 
 

@@ -122,16 +122,6 @@ def main() -> None:
     print(f"written to {OUT}")
 
 
-def demo_window(create_window, settle, data_dir: str):
-    """The inductive demo's window at 1280x720 as on first use (a data folder of its own), ready to start."""
-    os.environ["THAW_DATA_DIR"] = data_dir
-    window = create_window(demo="inductive")
-    window.resize(*SIZES[0])
-    window.show()
-    settle(window.start_action.isEnabled)
-    return window
-
-
 def advisor_shots(create_window, settle, tmp: str) -> None:
     """The inductive demo's Suggest column at 1280x720 and 1920x1080; then, at 1280x720, a study of the demo with
     10 validation images per class and its test split: 5 labelled images per class, 2 seeds, 4 recipes."""

@@ -474,3 +474,10 @@ def _empty_classes_warning(project: Any, sources: Sources) -> str:
         if left_out:
             why += f" (the {HELD_OUT[key][0]} images of {_names(left_out)} are left out too)"
     return f"{why}. Add images to {'it' if one else 'them'} to train {'it' if one else 'them'}"
+
+
+def train_steps(n_images: int, batch_size: int) -> int:
+    """Training steps in an epoch of `n_images`: a last batch of one image is left out (a step on one image fails
+    in BatchNorm where a feature map is 1x1; `engine.loading.NoLoneBatch`), unless it is the only one."""
+    full, rest = divmod(n_images, batch_size)
+    return full + (rest > 1 or (rest == 1 and full == 0))

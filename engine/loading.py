@@ -16,7 +16,15 @@ from typing import Any
 
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    Subset,
+)
 from torchvision.transforms import InterpolationMode, v2
 
 from engine.data import (
@@ -27,6 +35,7 @@ from engine.data import (
     source_warnings,
     split,
     split_shares,
+    train_steps,
 )
 from engine.errors import DataError
 from engine.io.images import open_image
@@ -226,13 +235,30 @@ def _ignore_sigint(_worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class NoLoneBatch(BatchSampler):
+    """Batches of `batch_size`, the last one left out when it would hold a single image: a training step on one
+    image fails in BatchNorm wherever a feature map is 1x1 ("Expected more than 1 value per channel"), e.g.
+    ResNet-18 at 32 px with 9 images in batches of 4, and its gradient is one image's anyway."""
+
+    def __iter__(self):
+        batches = super().__iter__()
+        for i, batch in enumerate(batches):
+            if len(batch) == 1 < self.batch_size and i > 0:
+                return
+            yield batch
+
+    def __len__(self) -> int:
+        return train_steps(len(self.sampler), self.batch_size)
+
+
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, *,
                 num_workers: int | None = None, pin_memory: bool = False,
-                sampler: Sampler | None = None) -> DataLoader:
+                sampler: Sampler | None = None, training: bool = False) -> DataLoader:
     """A DataLoader that is safe inside a Qt process: in-process, or spawn/forkserver workers (never fork).
 
     Shuffling uses its own seeded generator, so the order does not depend on anything else in the process. A
-    `sampler` (a distributed run's share of the images) replaces the loader's own order.
+    `sampler` (a distributed run's share of the images) replaces the loader's own order. A `training` loader
+    leaves out a last batch of one image (`NoLoneBatch`).
     """
     images = dataset.dataset if isinstance(dataset, Subset) else dataset
     if num_workers is None:
@@ -243,6 +269,12 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, *,
     if num_workers > 0:
         kwargs = {"multiprocessing_context": "forkserver" if sys.platform.startswith("linux") else "spawn",
                   "persistent_workers": True, "worker_init_fn": _ignore_sigint, "prefetch_factor": 4}
+    collate_fn = collate if isinstance(images, ImageDataset) else None
+    if training:
+        order = sampler or (RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset))
+        return DataLoader(dataset, batch_sampler=NoLoneBatch(order, batch_size, drop_last=False),
+                          num_workers=num_workers, collate_fn=collate_fn, generator=generator,
+                          pin_memory=pin_memory, **kwargs)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                      num_workers=num_workers, collate_fn=collate if isinstance(images, ImageDataset) else None,
-                      generator=generator, pin_memory=pin_memory, drop_last=False, **kwargs)
+                      num_workers=num_workers, collate_fn=collate_fn, generator=generator, pin_memory=pin_memory,
+                      drop_last=False, **kwargs)

@@ -73,7 +73,7 @@ def train_sampler(dataset: Dataset, world: World, seed: int) -> DistributedSampl
 def train_loader(dataset: Dataset, world: World, batch_size: int, seed: int, **kw) -> DataLoader:
     """This rank's share of the training images (all of them in one process), `per_rank_batch` at a time."""
     return make_loader(dataset, per_rank_batch(batch_size, world), True, seed,
-                       sampler=train_sampler(dataset, world, seed), **kw)
+                       sampler=train_sampler(dataset, world, seed), training=True, **kw)
 
 
 def val_loader(dataset: Dataset, world: World, batch_size: int, seed: int, **kw) -> DataLoader:

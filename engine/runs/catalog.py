@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import project as proj
+from engine.data import train_steps
 from engine.errors import RunError, ThawError
 from engine.events import EpochEnded, FitEnded
 from engine.results.evaluation import PREDICTIONS_FILE, REPORT_FILE
@@ -99,9 +100,9 @@ class RunRecord:
 
     @property
     def steps_per_epoch(self) -> int | None:
-        """Training steps per epoch, as the loop counts them (its images over the batch size, rounded up)."""
+        """Training steps per epoch, as the loop counts them in one process (`engine.data.train_steps`)."""
         n, b = self.summary.get("train_size"), self.summary.get("batch_size") or self.settings.get("train.batch_size")
-        return math.ceil(n / b) if isinstance(n, int) and isinstance(b, int) and n > 0 and b > 0 else None
+        return train_steps(n, b) if isinstance(n, int) and isinstance(b, int) and n > 0 and b > 0 else None
 
     def fit_ended(self) -> FitEnded | None:
         """The run's end as the window's summary card shows it (None before the run has ended)."""

@@ -184,7 +184,7 @@ class _Fit(Epoch, Checkpointing, StageTransitions):
         self.activity = (Activity(model, self.staging.schedule.lanes, t.activity_every, t.activity_budget)
                          if t.activity_every else None)
         self.measured: ev.LayerActivity | None = None
-        self.steps = math.ceil(len(self.data.train) / t.batch_size)
+        self.steps = len(self.train_loader)  # a last batch of one image is left out (`loading.NoLoneBatch`)
         scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         self.state = st.LoopState(model, optimizer, make_scheduler(t, optimizer, t.epochs * self.steps), scaler)
         weight = class_weights(self.data.class_counts()).to(self.device) if t.class_weights else None
@@ -220,7 +220,7 @@ class _Fit(Epoch, Checkpointing, StageTransitions):
                 self.log("another process could not cache its features; training without the cache", "warning")
         self.wrap_trainee()
         if self.world.distributed:
-            self.log(f"{self.world.size} processes, {self.train_loader.batch_size} of the {t.batch_size} images of "
+            self.log(f"{self.world.size} processes, {ddp.per_rank_batch(t.batch_size, self.world)} of the {t.batch_size} images of "
                      f"each step on each (DistributedDataParallel over {World.backend_for(self.device)})")
 
     def _try_cache(self) -> FeatureCache | None:

@@ -95,7 +95,7 @@ def demo_project(spec: Scenario, seed: int, folder: Path) -> projects.Project:
         "data.augment": "none",
         "freeze.preset": "last_blocks", "freeze.last_blocks": 1, "head.kind": "cosine", "head.dropout": 0.0,
         "train.epochs": 30, "train.batch_size": 16, "train.lr": 0.003, "train.backbone_lr_mult": 1.0,
-        "train.scheduler": "cosine",
+        "train.scheduler": "cosine", "train.activity_every": 4,  # which layers learn: once an epoch (4 steps)
         "train.seed": seed,
     }.items():
         p.set(key, value)

@@ -27,18 +27,10 @@ from torch.utils.data import (
 )
 from torchvision.transforms import InterpolationMode, v2
 
-from engine.data import (
-    Sample,
-    path_problems,
-    scan_sources,
-    source_problems,
-    source_warnings,
-    split,
-    split_shares,
-    train_steps,
-)
+from engine.data import Sample, split, split_shares
 from engine.errors import DataError
 from engine.io.images import open_image
+from engine.sources import path_problems, scan_sources, source_problems, source_warnings
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -182,7 +174,7 @@ class DataBundle:
     train: ImageDataset
     val: ImageDataset
     skipped: list[tuple[str, str]]
-    warnings: list[str] = field(default_factory=list)  # what the run leaves out (`engine.data.source_warnings`)
+    warnings: list[str] = field(default_factory=list)  # what the run leaves out (`engine.sources.source_warnings`)
     test: ImageDataset | None = None
 
     def class_counts(self) -> list[int]:
@@ -249,6 +241,13 @@ class NoLoneBatch(BatchSampler):
 
     def __len__(self) -> int:
         return train_steps(len(self.sampler), self.batch_size)
+
+
+def train_steps(n_images: int, batch_size: int) -> int:
+    """Training steps in an epoch of `n_images`: a last batch of one image is left out (a step on one image fails
+    in BatchNorm where a feature map is 1x1; `engine.loading.NoLoneBatch`), unless it is the only one."""
+    full, rest = divmod(n_images, batch_size)
+    return full + (rest > 1 or (rest == 1 and full == 0))
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, *,

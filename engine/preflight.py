@@ -14,14 +14,6 @@ architecture forces) and says so.
 
 from __future__ import annotations
 
-from engine.data import (
-    Sources,
-    output_problem,
-    path_problems,
-    share_problems,
-    source_problems,
-    source_warnings,
-)
 from engine.device import device_problem, ram_bytes, training_memory
 from engine.errors import ProjectError, ThawError
 from engine.io.space import run_bytes, space_problem
@@ -31,11 +23,19 @@ from engine.model.footprint import footprint
 from engine.model.heads import missing_source_classes
 from engine.model.modpath import under
 from engine.project import Project, value_problems
+from engine.sources import (
+    Sources,
+    output_problem,
+    path_problems,
+    share_problems,
+    source_problems,
+    source_warnings,
+)
 
 
 def preflight(project: Project, scan: Sources | None = None) -> list[ProjectError]:
     """Every problem with `project` that can be known now (empty when it can run); `scan` is
-    `engine.data.scan_sources(project)` where the caller has it (the data checks need it)."""
+    `engine.sources.scan_sources(project)` where the caller has it (the data checks need it)."""
     found = value_problems(project)
     bad = {e.key for e in found}
     stages_valid = not any(k.startswith("freeze.stages") for k in bad)  # else the stages are not read further

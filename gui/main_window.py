@@ -24,13 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.data import Sources
 from engine.errors import ProjectError, ThawError
 from engine.model.assemble import skeleton
 from engine.model.checklist import Checklist
 from engine.model.heads import head_in_features
 from engine.preflight import blocking, preflight
 from engine.project import Project
+from engine.sources import Sources
 from gui.advisor import Advisor
 from gui.chrome import WindowChrome
 from gui.dialogs import dropped_choice

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from engine import project as proj
-from engine.data import train_steps
 from engine.errors import RunError, ThawError
 from engine.events import EpochEnded, FitEnded
+from engine.loading import train_steps
 from engine.results.evaluation import PREDICTIONS_FILE, REPORT_FILE
 from engine.runs import checkpoint
 
@@ -100,7 +100,7 @@ class RunRecord:
 
     @property
     def steps_per_epoch(self) -> int | None:
-        """Training steps per epoch, as the loop counts them in one process (`engine.data.train_steps`)."""
+        """Training steps per epoch, as the loop counts them in one process (`engine.loading.train_steps`)."""
         n, b = self.summary.get("train_size"), self.summary.get("batch_size") or self.settings.get("train.batch_size")
         return train_steps(n, b) if isinstance(n, int) and isinstance(b, int) and n > 0 and b > 0 else None
 

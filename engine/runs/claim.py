@@ -6,7 +6,7 @@ can never write into a folder another run is using or has filled. A folder given
 when it is new or empty, or holds only what a run that trained nothing left (`holds_untrained_run`: made anew):
 a folder holding a run is refused (continue it with ``--resume``), and so is any other folder with files in it
 (the person's project folder, say), so no file Thaw did not make is ever replaced. Nowhere inside the data
-(`engine.data.output_problem`). `Claim.release` unlocks, and removes the folders the claim made if the run
+(`engine.sources.output_problem`). `Claim.release` unlocks, and removes the folders the claim made if the run
 wrote nothing into them (a run refused during its set-up leaves nothing). Under torchrun rank 0 alone claims
 (`engine.runs.folder.train`); the other ranks write nothing.
 """
@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.data import output_problem
 from engine.errors import ProjectError
 from engine.io.ownership import LOCK_NAME, RUN_LABELS, RUN_PROJECT, is_run_folder
 from engine.io.space import nearest_existing, write_problem
@@ -28,6 +27,7 @@ from engine.project import Project
 from engine.runs import activity_file, events_file
 from engine.runs.lock import RunLock
 from engine.runs.naming import folder_name
+from engine.sources import output_problem
 
 # What an "empty" folder may hold: the lock of a run that was refused while starting, and the files the
 # desktop leaves in any folder it shows.

@@ -4,7 +4,7 @@ augmentation.
 A chosen source is scanned off the GUI thread (`gui.tasks.Latest`: only the newest scan's answer counts); the
 panel then shows the classes with their image counts, the split, sample thumbnails and the files that were
 skipped, and hands the scan on (`scanned`): the window checks the project against it (`engine.preflight`) and
-shows what is wrong beside these fields; the split shown is the engine's (`engine.data.split_sizes`).
+shows what is wrong beside these fields; the split shown is the engine's (`engine.sources.split_sizes`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.data import Sources, split_sizes
+from engine.sources import Sources, split_sizes
 from gui.dialogs import choose_folder, open_file
 from gui.naming import named
 from gui.panels.data_view import ClassBars, ScanResult, SkippedList, ThumbnailStrip, scan_task
@@ -42,7 +42,7 @@ AUGMENTS = [("None", "none"), ("Light (random crops, flips)", "light"),
 
 
 class DataPanel(ProjectPanel):
-    scanned = Signal(object)   # the scan now on screen (engine.data.Sources), or None: nothing to scan
+    scanned = Signal(object)   # the scan now on screen (engine.sources.Sources), or None: nothing to scan
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -228,7 +228,7 @@ class DataPanel(ProjectPanel):
         self.split_label.setText("")
 
     def _show_split(self) -> None:
-        """Train/validation/test counts, as the engine will split them (`engine.data.split_sizes`)."""
+        """Train/validation/test counts, as the engine will split them (`engine.sources.split_sizes`)."""
         s, p = self.sources, self.project
         if s is None or s.train is None or p is None:
             return

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.data import Sources, scan_sources
 from engine.project import Project
+from engine.sources import Sources, scan_sources
 from gui.naming import named
 from gui.pictures import decode
 from gui.tasks import TaskState
@@ -39,7 +39,7 @@ MAX_THUMBS = 30
 
 @dataclass
 class ScanResult:
-    """A scan of the project's sources (`engine.data.scan_sources`) and a few thumbnails of its classes."""
+    """A scan of the project's sources (`engine.sources.scan_sources`) and a few thumbnails of its classes."""
 
     sources: Sources
     thumbnails: list[tuple[str, str, QImage]] = field(default_factory=list)   # (class, path, image)

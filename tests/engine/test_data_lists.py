@@ -12,6 +12,7 @@ from engine.errors import DataError
 from engine.loading import prepare_data
 from engine.model.zoo import arch_info
 from engine.preflight import blocking, preflight
+from engine.sources import scan_sources
 from tests.imagesets import make_image_folder
 
 
@@ -23,7 +24,7 @@ def test_an_image_listed_twice_is_one_image_and_never_in_two_splits(tmp_path, pr
     p = project_factory(data__train="twice.csv", data__val_fraction=0.25)
     scanned = data.scan(tmp_path / "twice.csv")
     assert len(scanned.samples) == 16 and any("16 row(s) again" in n for n in scanned.notes)
-    warnings = [e for e in preflight(p, data.scan_sources(p)) if e.warning]
+    warnings = [e for e in preflight(p, scan_sources(p)) if e.warning]
     assert [e.key for e in warnings] == ["data.train"] and "used once" in str(warnings[0])
     bundle = prepare_data(p, arch_info("thaw_digits_cnn").preprocess)
     train, val = {s.path for s in bundle.train.samples}, {s.path for s in bundle.val.samples}
@@ -41,7 +42,7 @@ def test_the_same_file_in_training_and_a_held_out_source_is_refused(tmp_path, pr
     (tmp_path / "other" / "circle" / "000.png").unlink()
     (tmp_path / "other" / "circle" / "000.png").symlink_to(tmp_path / "train" / "circle" / "001.png")
     p.set(f"data.{held}", "other")
-    found = blocking(preflight(p, data.scan_sources(p)))
+    found = blocking(preflight(p, scan_sources(p)))
     what = "validation" if held == "val" else "test"
     assert [e.key for e in found] == [f"data.{held}"]
     assert f"1 image(s) of the {what} data are also in the training data" in str(found[0])
@@ -55,7 +56,7 @@ def test_the_same_file_in_validation_and_test_is_refused(tmp_path, project_facto
     make_image_folder(tmp_path / "held", per_class=3, seed=9)
     p.set("data.val", "held")
     p.set("data.test", "held")
-    found = blocking(preflight(p, data.scan_sources(p)))
+    found = blocking(preflight(p, scan_sources(p)))
     assert [e.key for e in found] == ["data.test"] and "also in the validation data" in str(found[0])
 
 

@@ -9,11 +9,11 @@ from safetensors.torch import save_file
 from torchvision.models import resnet18
 
 from engine import project as proj
-from engine.data import scan_sources, source_problems, source_warnings
 from engine.errors import ProjectError
 from engine.io.weights import load_state_dict, read_shapes
 from engine.model.digits_cnn import DigitsCNN
 from engine.preflight import blocking, preflight, raise_first
+from engine.sources import scan_sources, source_problems, source_warnings
 from tests.imagesets import make_image_folder
 
 

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import pytest
 
 from engine import data, loading
-from engine.data import scan_sources, source_problems, source_warnings, split_sizes
 from engine.errors import DataError
 from engine.preflight import preflight
 from engine.project import Project, to_dict
 from engine.runs import checkpoint
+from engine.sources import scan_sources, source_problems, source_warnings, split_sizes
 from tests.imagesets import make_image_folder
 
 PRE = SimpleNamespace(resize=36, crop=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), interpolation="bilinear")

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from engine import project as projects
-from engine.data import scan_sources
 from engine.demo.scenarios import SCENARIOS, demo_folder, ensure_demo
 from engine.demo.source import load_digits_uint8
 from engine.errors import DataError
 from engine.io.locations import data_dir
 from engine.model.digits_cnn import DEMO_ARCH, load_meta
 from engine.preflight import preflight
+from engine.sources import scan_sources
 
 
 def _hashes(folder: Path) -> dict[str, str]:

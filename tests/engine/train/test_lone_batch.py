@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from engine import events as ev
-from engine.data import train_steps
 from engine.distributed.world import World
-from engine.loading import make_loader
+from engine.loading import make_loader, train_steps
 from engine.runs import folder as run
 
 

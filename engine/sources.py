@@ -13,6 +13,7 @@ from typing import Any
 from engine.data import Sample, Scan, quoted, scan, share_count, shares_problem, split_problem, split_shares
 from engine.errors import DataError
 from engine.io.ownership import inside
+from engine.io.space import nearest_existing
 
 
 @dataclass
@@ -149,7 +150,11 @@ def _overlap_problems(key: str, sources: Sources) -> list[tuple[str, str]]:
 
 def output_problem(project: Any, folder: Path) -> str | None:
     """Why a run may not write into `folder` (None if it may): the folder lies inside the data, which Thaw never
-    writes into (a run there would also become a class folder of the next scan)."""
+    writes into (a run there would also become a class folder of the next scan); or a file stands where a
+    folder on its way would be made."""
+    existing = nearest_existing(folder)
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder, so {folder} cannot be made there; choose another output folder"
     for key, what in (("data.train", "training"), *((key, what) for key, (what, _) in HELD_OUT.items())):
         value = project.get(key).strip()
         source = project.resolve(value) if value else None

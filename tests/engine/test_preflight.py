@@ -153,6 +153,13 @@ def test_a_disk_too_small_for_the_checkpoints_is_reported(project_factory, monke
     assert "only 1,024 MB free" in found["train.out_dir"] and "need about 21,7" in found["train.out_dir"]
 
 
+def test_an_output_folder_under_a_file_is_refused_before_the_run(project_factory, tmp_path):
+    (tmp_path / "one.png").write_bytes(b"not a folder")
+    p = project_factory(train__out_dir=str(tmp_path / "one.png" / "x"))
+    found = {e.key: e.problem for e in blocking(preflight(p))}
+    assert "one.png is a file, not a folder" in found["train.out_dir"]  # Start says why (the run refused it late)
+
+
 def test_a_schedule_names_this_architectures_layers_and_starts_within_the_run():
     p = proj.Project()
     p.set("model.arch", "thaw_digits_cnn")

@@ -352,6 +352,7 @@ class Monkey(QObject):
                 choice = self._dialog_choice(obj)
                 self.done["dialog"] += 1
                 QTimer.singleShot(0, obj, lambda: self._answer_dialog(obj, choice))
+                QTimer.singleShot(3000, obj, lambda: self._give_up(obj))
             elif isinstance(obj, QMenu) and (obj.objectName() == "layerMenu" or obj is getattr(self, "_opened", None)):
                 QTimer.singleShot(0, obj, lambda: self._answer_menu(obj))
             elif isinstance(obj, QMessageBox) and isinstance(obj.parent(), QFileDialog):  # "replace the file?"
@@ -363,7 +364,13 @@ class Monkey(QObject):
             dialog.reject()
             return
         dialog.selectFile(choice)
-        dialog.accept()
+        dialog.accept()  # Qt's own dialog may stay open (a selection its model has not listed yet): `_give_up`
+
+    @staticmethod
+    def _give_up(dialog: QFileDialog) -> None:
+        """The person cancels a file dialog still open after their answer, as they would."""
+        if dialog.isVisible() and not any(box.isVisible() for box in dialog.findChildren(QMessageBox)):
+            dialog.reject()
 
     def _answer_box(self, box: QMessageBox, dialog: QFileDialog) -> None:
         """The file dialog's own question ("replace the file?"): Yes, or No and then Cancel in the file dialog

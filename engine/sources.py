@@ -154,7 +154,8 @@ def output_problem(project: Any, folder: Path) -> str | None:
     folder on its way would be made."""
     existing = nearest_existing(folder)
     if not existing.is_dir():
-        return f"{existing} is a file, not a folder, so {folder} cannot be made there; choose another output folder"
+        made = "" if existing == Path(folder) else f", so {folder} cannot be made there"
+        return f"{existing} is a file, not a folder{made}; choose another output folder"
     for key, what in (("data.train", "training"), *((key, what) for key, (what, _) in HELD_OUT.items())):
         value = project.get(key).strip()
         source = project.resolve(value) if value else None

@@ -95,7 +95,7 @@ def _too_few(tmp_path):
     (None, ["--set", "data.train=elsewhere"], "data.train"),
     (None, ["--set", "train.device=mps"] if sys.platform != "darwin" else ["--set", "train.epochs=0"],
      "train.device" if sys.platform != "darwin" else "train.epochs"),
-    (None, ["--out", "{tmp}/p.thaw.toml/run"], "--out: cannot write"),
+    (None, ["--out", "{tmp}/p.thaw.toml/run"], "p.thaw.toml is a file, not a folder"),
     (None, ["--resume", "{tmp}/somewhere"], "--resume continues a run in its own folder; leave out --out"),
 ])
 def test_bad_input_exits_2_before_training(tmp_path, capsys, setup, extra, message):

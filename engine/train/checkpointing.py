@@ -28,7 +28,8 @@ class Checkpointing:
 
     def _free_memory(self) -> None:
         self.state.optimizer.zero_grad(set_to_none=True)
-        gc.collect()
+        if gc.isenabled():  # else the program collects in a thread of its choosing (a Qt window: its GUI thread)
+            gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import threading
+import weakref
 
 import pytest
 import torch
@@ -58,3 +61,27 @@ def test_out_of_memory_while_caching_features_trains_without_the_cache(memory_fo
     assert any("out of memory while caching" in t for t in logs)
     assert result.summary["feature_cache"] is False and result.summary["epochs_completed"] == 1
     assert result.summary["images_per_pass"] == 2
+
+
+def test_a_retry_leaves_garbage_collection_to_whoever_turned_it_off(memory_for, project_factory):
+    """The window collects garbage in its own thread (gui/tasks.py turns the automatic collector off): a Qt
+    object freed in the training thread deadlocks against it (CI hung in the window's out-of-memory test). So
+    a retry after running out of memory collects only while automatic collection is on."""
+    memory_for.limit[0] = 3
+    freed_in = []
+
+    class Cycle:
+        pass
+
+    garbage = Cycle()
+    garbage.me = garbage
+    weakref.finalize(garbage, lambda: freed_in.append(threading.current_thread().name))
+    del garbage
+    gc.disable()
+    try:
+        result = training.fit(project_factory(train__epochs=1), feature_cache=False)
+    finally:
+        gc.enable()
+    assert result.summary["out_of_memory_retries"] and freed_in == []
+    gc.collect()
+    assert freed_in == [threading.current_thread().name]

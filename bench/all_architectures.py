@@ -6,7 +6,7 @@ each file (preflight, then the tensors compared); one short run per preset on a 
 from the safetensors file, the last block from the .pth file, full fine-tuning stopped after its first epoch and
 resumed from the checkpoint); the frozen tensors compared with the weights file independently of the loop's own
 check; `main.py evaluate` on the run; the export where the engine has one. Each step is "ok" or the error, with
-its seconds. Results go to a JSON-lines file, one line per architecture, so a run can stop and continue
+its seconds. Results go to a JSON-lines file kept in git (bench/results/), one line per architecture, so a run can stop and continue
 (`--retry-failed` runs the failed ones again); `docs/architectures.md` is written from it.
 
 The machine is shared: the biggest models (hundreds of millions of parameters) train with batch size 1 where
@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-RESULTS = ROOT / "bench" / ".results" / "all_architectures.jsonl"
+RESULTS = ROOT / "bench" / "results" / "all_architectures.jsonl"  # kept in git, beside export_all's
+LOGS = ROOT / "bench" / ".results"                                   # each architecture's output (git-ignored)
 DOC = ROOT / "docs" / "architectures.md"
 STEPS = ("weights saved", "loads .safetensors", "loads .pth", "feature extraction", "last block", "full",
          "frozen check", "resume", "evaluate", "export")
@@ -276,7 +277,8 @@ class Child:
 
     def __init__(self, arch: str, results: Path, params: int | None) -> None:
         self.arch, self.results, self.params = arch, results, params
-        self.log = results.parent / f"{arch}.log"
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.log = LOGS / f"{arch}.log"
         self.start = time.perf_counter()
         with open(self.log, "w") as out:
             self.proc = subprocess.Popen([sys.executable, __file__, "--one", arch, "--results", str(results)],

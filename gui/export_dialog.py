@@ -32,9 +32,10 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import ThawError
-from engine.export.bundle import FORMATS, ExportResult, ExportStopped, export_run
+from engine.export.bundle import FORMATS, ExportResult, ExportStopped
 from engine.export.destination import default_destination
 from engine.export.graph import INSTALL_HINT, VerificationFailed, missing_packages
+from engine.export.own_process import export_run_in_own_process
 from gui import dialogs
 from gui.naming import named
 from gui.tasks import Task
@@ -190,8 +191,9 @@ class ExportDialog(QDialog):
         self.outcome.setText("")
         self.show_button.setEnabled(False)
         self.progress.show()
-        self.task = Task(lambda state: export_run(run_dir, out, formats, zipped=zipped, progress=state.report,
-                                                  stop=self._stop), self, "thaw-export", stop=self._stop)
+        self.task = Task(lambda state: export_run_in_own_process(  # torch.export's state stays out of the window
+            run_dir, out, formats, zipped=zipped, progress=state.report, stop=self._stop), self, "thaw-export",
+            stop=self._stop)
         self.task.reported.connect(lambda text: self.steps.setText(f"{text}..."))
         self.task.returned.connect(self._done)
         self.task.errored.connect(self._failed)

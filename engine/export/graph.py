@@ -41,6 +41,9 @@ class ExportFailed(Exception):
         self.operator = operator
         super().__init__(message)
 
+    def __reduce__(self):  # pickled whole: an export in a process of its own sends it back (engine/export/own_process.py)
+        return type(self), (self.fmt, str(self), self.operator)
+
 
 class VerificationFailed(Exception):
     """An exported graph computes something other than the PyTorch model."""

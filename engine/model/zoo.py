@@ -299,6 +299,10 @@ class _AllocateOnMeta(TorchFunctionMode):
 
     ``with torch.device("meta")`` sends every factory there, which breaks RegNet: its constructor computes
     the stage widths with ``torch.arange(...).tolist()``. Leftover CPU tensors are moved afterwards.
+
+    The initialisers' in-place ops on meta tensors (``normal_``, ``zero_``...) change no data, so they are
+    skipped: run, they go through torch's Python reference ops, which, while another thread runs
+    ``torch.export`` (a process-wide flag), edit a process-wide dict unguarded and fail now and again.
     """
 
     _ALLOCATORS = frozenset({torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn})
@@ -307,7 +311,21 @@ class _AllocateOnMeta(TorchFunctionMode):
         kwargs = dict(kwargs or {})
         if func in self._ALLOCATORS and kwargs.get("device") is None:
             kwargs["device"] = "meta"
+        else:
+            target = args[0] if args else kwargs.get("tensor")  # nn.init passes it by name
+            if _in_place(func) and isinstance(target, torch.Tensor) and target.is_meta:
+                return target
         return func(*args, **kwargs)
+
+
+_FILLS = frozenset({"normal_", "uniform_", "zero_", "fill_", "copy_", "mul_", "add_", "sub_", "div_", "clamp_",
+                    "erfinv_", "exponential_", "random_", "bernoulli_", "log_normal_", "fill_diagonal_"})
+
+
+def _in_place(func) -> bool:
+    """An op that only writes values (the initialisers): not one that changes a shape or a flag."""
+    name = getattr(func, "__name__", "")
+    return name in _FILLS or (getattr(func, "__module__", "") == "torch.nn.init" and name.endswith("_"))
 
 
 def build_skeleton(arch: str) -> nn.Module:

@@ -2,10 +2,14 @@
 
 import os
 import socket
+import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 
 from engine import cli
 from engine.errors import ProjectError, WeightsError
@@ -93,3 +97,37 @@ def test_models_command_lists_every_architecture(capsys):
     assert [r[0] for r in rows] == zoo.list_architectures()
     resnet = next(r for r in rows if r[0] == "resnet18")
     assert resnet[1:] == ["11.7M", "69.8", "no", "resnet18-f37072fd.pth"]
+
+
+def test_a_skeleton_builds_while_another_thread_exports():
+    """The window checks a project (building its skeleton) while an export runs in a task: torch's export sets a
+    process-wide flag under which torch's reference ops, which meta tensors go through, edit a process-wide dict
+    unguarded; a skeleton built then failed now and again with KeyError('custom') (found by the monkey)."""
+    pytest.importorskip("onnxscript")
+    from engine.export.graph import export_program, save_onnx
+
+    model, x = torchvision.models.mobilenet_v3_small(num_classes=2).eval(), torch.randn(2, 3, 32, 32)
+    failures = []
+
+    def export_twice() -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                for _ in range(2):
+                    save_onnx(export_program(model, x), x, Path(folder) / "m.onnx", {})
+            except Exception as exc:  # the export is disturbed by the skeleton just as the reverse
+                failures.append(exc)
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns often: the race shows within seconds
+    exporter = threading.Thread(target=export_twice)
+    exporter.start()
+    try:
+        while exporter.is_alive():
+            try:
+                zoo.build_skeleton("mobilenet_v3_small")
+            except KeyError as exc:
+                failures.append(exc)
+    finally:
+        exporter.join()
+        sys.setswitchinterval(before)
+    assert failures == []

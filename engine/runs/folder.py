@@ -55,7 +55,7 @@ from engine.runs.activity_file import ActivityFile
 from engine.runs.claim import Claim, claim
 from engine.runs.events_file import EventsFile
 from engine.runs.lock import RunLock
-from engine.runs.naming import free_folder
+from engine.runs.naming import free_folder, reserve_folder
 from engine.train.feature_cache import FeatureStore
 from engine.train.loop import Callback, FitResult, fit
 
@@ -65,9 +65,15 @@ OUTPUTS = ("project.thaw.toml", "labels.json", "metrics.csv", "model.safetensors
 
 
 def default_run_dir(project: Project, now: float | None = None) -> Path:
-    """A free run folder name under ``train.out_dir`` (`engine.runs.naming.free_folder`), for a folder handed on
-    to other processes; `train` takes its own with `engine.runs.claim`."""
+    """A free run folder name under ``train.out_dir`` (`engine.runs.naming.free_folder`), to show before a run;
+    `train` takes its own with `engine.runs.claim`."""
     return free_folder(project.resolve(project.train.out_dir).absolute(), project.name, now)
+
+
+def reserve_run_dir(project: Project, now: float | None = None) -> Path:
+    """A new, empty run folder under ``train.out_dir``, made now (`engine.runs.naming.reserve_folder`): for a
+    run handed on to other processes, whose rank 0 takes it."""
+    return reserve_folder(project.resolve(project.train.out_dir).absolute(), project.name, now)
 
 
 def metrics_csv(history: Iterable[ev.EpochEnded]) -> str:

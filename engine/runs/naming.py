@@ -36,8 +36,22 @@ def folder_name(name: str, now: float | None = None, n: int = 1) -> str:
 
 def free_folder(base: Path, name: str, now: float | None = None) -> Path:
     """The first candidate under `base` that does not exist now: a choice, not a claim (a run takes its folder
-    with `engine.runs.claim`; this is for a folder handed on, e.g. to the processes of a torchrun, whose rank 0
-    then takes it)."""
+    with `engine.runs.claim`; this is for a name shown before anything runs, e.g. a study's folder)."""
     now = time.time() if now is None else now
     return next(base / folder_name(name, now, n) for n in itertools.count(1)
                 if not (base / folder_name(name, now, n)).exists())
+
+
+def reserve_folder(base: Path, name: str, now: float | None = None) -> Path:
+    """The first candidate under `base`, made (empty) with an exclusive create: a folder handed on to other
+    processes (a torchrun's, whose rank 0 takes it as an empty folder) is not also chosen by a run starting in
+    the same second."""
+    now = time.time() if now is None else now
+    base.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        folder = base / folder_name(name, now, n)
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue

@@ -8,6 +8,7 @@ this machine is machine 0, whose rank 0 writes the run folder the window follows
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
 import socket
@@ -33,7 +34,7 @@ from engine import project as projects
 from engine.distributed import launch
 from engine.errors import ThawError
 from engine.project import Project
-from engine.runs.folder import default_run_dir, resolved
+from engine.runs.folder import reserve_run_dir, resolved
 from gui.naming import named
 from gui.text import WrappingLabel
 
@@ -156,16 +157,20 @@ def run_in_processes(window: Any) -> bool:
     dialog.deleteLater()
     if not accepted:
         return False
-    run_dir = default_run_dir(window.project)
+    run_dir = reserve_run_dir(window.project)  # made now: a run starting elsewhere this second gets another
+    folder = None
     if saved is not None:
-        project_file, cleanup = saved, lambda: None
+        project_file = saved
     else:  # the project as the window holds it, paths made absolute, in a file the run reads
         folder = Path(tempfile.mkdtemp(prefix="thaw-run-"))
         project_file = folder / "project.thaw.toml"
         projects.save(resolved(window.project), project_file)
 
-        def cleanup() -> None:
+    def cleanup() -> None:
+        if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # still empty: the processes never took it
+            run_dir.rmdir()
     command = launch.train_command(project_file, how, out=run_dir)
     window.runs.launch_processes(window.project, command, run_dir, how.world_size, cleanup)
     return True

@@ -192,3 +192,16 @@ def test_a_parallel_sweep_of_one_project_simply_works(tmp_path, project_factory)
     assert len(folders) == 4
     assert sorted(str(proj.load(f / "project.thaw.toml").train.lr) for f in folders) == sorted(lrs)
     assert not any((f / LOCK_NAME).exists() for f in folders)
+
+
+def test_a_folder_handed_to_other_processes_is_reserved_at_once(project_factory, tmp_path):
+    """Run in Several Processes names the folder its processes' rank 0 will take: two windows starting in the
+    same second got the same name, and the second run was refused. Reserved (made, empty), the second gets -2,
+    and rank 0 takes the empty folder it was given."""
+    p = project_factory(train__epochs=1, train__out_dir=str(tmp_path / "runs"))
+    now = time.time()
+    first, second = run.reserve_run_dir(p, now), run.reserve_run_dir(p, now)
+    assert first != second and second.name == first.name + "-2"
+    assert first.is_dir() and not any(first.iterdir()) and second.is_dir()
+    run_dir, _ = run.train(p, first)
+    assert run_dir == first and (first / "model.safetensors").is_file()

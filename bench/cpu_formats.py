@@ -66,6 +66,57 @@ def make_step(recipe: str, channels_last: bool, bf16: bool, compiled: bool, size
     return step
 
 
+def make_full_step(arch: str, channels_last: bool, bf16: bool, size: int, batch: int):
+    """The full fine-tune of `arch` (every parameter trained, SGD with momentum as Thaw's default)."""
+    from engine.model import zoo
+
+    torch.manual_seed(0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = zoo.build_model(arch, "none").train().to(memory_format=fmt)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, 3, size, size).to(memory_format=fmt)
+    y = torch.randint(0, 2, (batch,))  # every head has at least two classes
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = nn.functional.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def alternate(steps: dict, n: int) -> dict[str, float]:
+    """ms per step of each variant: `n` steps each, the order reversed every other round (medians of CPU time)."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for i in range(n):
+        for name in (list(steps) if i % 2 == 0 else list(steps)[::-1]):
+            t0 = time.thread_time()
+            steps[name]()
+            times[name].append(time.thread_time() - t0)
+    return {name: 1000 * median(ts) for name, ts in times.items()}
+
+
+def by_architecture(archs: list[str], variants: dict, args) -> int:
+    rows = []
+    for arch in archs:
+        steps = {name: make_full_step(arch, cl, bf, args.size, args.batch) for name, (cl, bf, _) in variants.items()}
+        for step in steps.values():
+            for _ in range(args.warmup):
+                step()
+        ms = alternate(steps, args.steps)
+        rows.append([arch, ms["float32"], *(ms["float32"] / ms[n] for n in list(variants)[1:])])
+        print(f"  {arch}: " + ", ".join(f"{n} {v:.0f} ms" for n, v in ms.items()), flush=True)
+    print(table(["architecture (full fine-tune)", "float32 ms (CPU)", *(f"{n} x" for n in list(variants)[1:])], rows))
+    print(f"batch {args.batch} at {args.size} px, one torch thread, {args.steps} steps per variant alternating after "
+          f"{args.warmup} warm-up steps, medians of this thread's CPU time (x = float32 time / variant time)")
+    print("load average at end {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+    names = list(variants)[1:]
+    print("headline: " + "; ".join(
+        f"{n} {min(r[1 + i] for r in rows):.2f}-{max(r[1 + i] for r in rows):.2f}x float32" for i, n in enumerate(names, 1)))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=6)
@@ -74,12 +125,15 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--recipes", nargs="+", default=list(RECIPES))
     ap.add_argument("--compile", action="store_true", help="also torch.compile the float32 step")
+    ap.add_argument("--archs", help="comma-separated architectures: the full fine-tune of each (not ResNet-18's recipes)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     print(machine(), "| cpu capability", torch.backends.cpu.get_cpu_capability(),
           "| load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()), flush=True)
     variants = {"float32": (False, False, False), "channels_last": (True, False, False),
                 "bf16 autocast": (False, True, False), "channels_last + bf16": (True, True, False)}
+    if args.archs:
+        return by_architecture(args.archs.split(","), variants, args)
     if args.compile:
         variants["compiled float32"] = (False, False, True)
     rows, best = [], {}
@@ -91,13 +145,7 @@ def main() -> int:
             for _ in range(args.warmup):
                 steps[name]()
             setup[name] = time.thread_time() - t0
-        times: dict[str, list[float]] = {n: [] for n in variants}
-        for i in range(args.steps):
-            for name in (list(variants) if i % 2 == 0 else list(variants)[::-1]):
-                t0 = time.thread_time()
-                steps[name]()
-                times[name].append(time.thread_time() - t0)
-        ms = {n: 1000 * median(ts) for n, ts in times.items()}
+        ms = alternate(steps, args.steps)
         for n in variants:
             rows.append([recipe, n, ms[n], ms["float32"] / ms[n], setup[n]])
         best[recipe] = max(ms, key=lambda n: ms["float32"] / ms[n])

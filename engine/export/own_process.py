@@ -14,6 +14,7 @@ this process ends, the export's process sees its pipe close and stops too (nothi
 from __future__ import annotations
 
 import contextlib
+import copy
 import multiprocessing
 import os
 import pickle
@@ -82,9 +83,10 @@ def _export(conn, run_dir: str, out: str | None, formats: list[str], zipped: boo
 
 
 def _sendable(exc: BaseException) -> BaseException:
-    """`exc` if it survives pickling, else its words in an exception of a kind that does."""
+    """`exc` if it survives pickling (a copy rebuilds it as unpickling would), else its words in an exception of
+    a kind that does."""
     try:
-        pickle.loads(pickle.dumps(exc))
+        pickle.dumps(copy.copy(exc))
         return exc
     except Exception:  # noqa: BLE001 (any exception that cannot cross: said in words)
         kind = ThawError if isinstance(exc, ThawError) else RuntimeError

@@ -170,8 +170,8 @@ class _Fit(Epoch, Checkpointing, StageTransitions):
         for note in self.a.notes:
             self.log(note, "warning")
         model = self.a.model
-        if self.device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
-            model.to(memory_format=torch.channels_last)
+        if self.device.type in ("cuda", "cpu") and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+            model.to(memory_format=torch.channels_last)  # CPU: 0.98-1.77x a float32 step (bench/cpu_formats.py)
         self.stop_checks = StopChecks(model, self.layer_stop)
         pin = self.device.type == "cuda"
         self.train_loader = ddp.train_loader(self.data.train, self.world, t.batch_size, t.seed, pin_memory=pin)
@@ -331,6 +331,7 @@ class _Fit(Epoch, Checkpointing, StageTransitions):
         check = self.staging.spans.total()
         if s.best_state is not None:
             s.model.load_state_dict(loadable(s.model, s.best_state))
+        s.model.to(memory_format=torch.contiguous_format)  # computes as the saved model will once loaded
         best = s.best_val_accuracy if s.best_state is not None else math.nan
         final = s.history[-1].val_accuracy if s.history else math.nan
         seconds = self.clock() - start

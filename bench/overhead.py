@@ -2,7 +2,8 @@
 
 Both build ResNet-18 (random weights) with a new linear head, freeze the same modules, read the same PNG
 folders through the same transforms, train with AdamW (head / backbone groups) and a per-batch cosine schedule
-for the same epochs and steps, and validate once per epoch, on the same number of threads. The engine's
+for the same epochs and steps, and validate once per epoch, on the same number of threads, in the same
+memory layout (channels_last, as the engine trains a convolutional model). The engine's
 feature cache is off here (`fit(feature_cache=False)`: bench/feature_cache.py measures it), so both do the
 same arithmetic. Runs alternate (ABBA) and the headline is the median whole-run time ratio engine / bare
 (set-up, per-epoch checkpoints and validation included); goal <= 1.05. The "batch loop" row compares only the
@@ -64,7 +65,8 @@ def main() -> int:
                 loop["engine"].append(sum(e.train_seconds for e in result.history))
 
             def bare(preset=preset, loop=loop) -> None:
-                r = bare_fit(base, args.arch, args.size, preset, epochs=args.epochs, batch_size=args.batch)
+                r = bare_fit(base, args.arch, args.size, preset, epochs=args.epochs, batch_size=args.batch,
+                             channels_last=True)  # as the engine trains a convolutional model
                 loop["bare"].append(sum(r.train_seconds))
 
             t = alternate({"engine": timed(engine), "bare": timed(bare)}, args.repeats)

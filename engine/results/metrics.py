@@ -2,10 +2,11 @@
 
 Everything derives from one `Predictions`: per image its path, true label, the top-k classes with their
 probabilities and the loss; numbers and paths only (keeping the images ran fastai out of memory, fastai#3141),
-so 10,000 images take a few hundred kilobytes. Every class is passed to scikit-learn (``labels=range(C)``): a
-class missing from the data then counts as a class with no support instead of raising. scikit-learn is imported
-where it is used: importing it costs ~0.85 s of CPU, which the CLI's and the window's start and every training
-run's start paid when this module imported it at the top (a run pays it once, at its evaluation).
+so 10,000 images take a few hundred kilobytes. Every class counts (as scikit-learn's ``labels=range(C)``): a class
+missing from the data is a class with no support, not an error. The matrix and the per-class figures are counted
+here with numpy, equal to scikit-learn's to 1e-12 (tests/engine/results/test_metrics.py holds them to it):
+importing scikit-learn costs 0.85-1.1 s of CPU, which every run paid at its final evaluation (the whole of what
+a run cost beyond a bare loop's, bench/peers.py).
 """
 
 from __future__ import annotations
@@ -63,33 +64,45 @@ def top_k_accuracy(p: Predictions, k: int) -> float:
 
 def confusion(p: Predictions, normalize: str | None = None) -> np.ndarray:
     """Rows are true classes, columns predicted ones; `normalize`: None (counts), "true" (each row sums to
-    1: recall on the diagonal) or "pred" (each column: precision)."""
-    from sklearn.metrics import confusion_matrix
+    1: recall on the diagonal), "pred" (each column: precision) or "all"; an empty row or column stays 0."""
+    c = len(p.classes)
+    labelled = p.labels >= 0  # an image without a label (predict only) is in no row
+    counts = np.bincount(p.labels[labelled] * c + p.predicted[labelled], minlength=c * c).reshape(c, c)
+    if normalize is None:
+        return counts
+    total = {"true": counts.sum(axis=1, keepdims=True), "pred": counts.sum(axis=0, keepdims=True),
+             "all": counts.sum()}[normalize]
+    return np.divide(counts, total, out=np.zeros((c, c)), where=np.asarray(total) > 0)
 
-    return confusion_matrix(p.labels, p.predicted, labels=range(len(p.classes)), normalize=normalize)
+
+def _counts(p: Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per class: true positives, images predicted as it, and images of it (its support)."""
+    cm = confusion(p)
+    return np.diag(cm).astype(float), cm.sum(axis=0).astype(float), cm.sum(axis=1)
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=np.zeros_like(a, dtype=float), where=b > 0)
 
 
 def per_class(p: Predictions) -> dict[str, list[float] | list[int]]:
     """Precision, recall, F1 and support of each class, in class order (0 where a class has no support)."""
-    from sklearn.metrics import precision_recall_fscore_support
-
-    precision, recall, f1, support = precision_recall_fscore_support(
-        p.labels, p.predicted, labels=range(len(p.classes)), zero_division=0)
-    return {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
-            "support": support.astype(int).tolist()}
+    tp, predicted, support = _counts(p)
+    return {"precision": _ratio(tp, predicted).tolist(), "recall": _ratio(tp, support).tolist(),
+            "f1": _ratio(2 * tp, predicted + support).tolist(), "support": support.astype(int).tolist()}
 
 
 def averages(p: Predictions) -> dict[str, dict[str, float]]:
     """Macro and support-weighted averages over the classes the data has (a class absent from it would
     pull the macro average down with a zero that says nothing about the model)."""
-    from sklearn.metrics import precision_recall_fscore_support
-
-    present = sorted(set(p.labels.tolist()))
+    figures = per_class(p)
+    support = np.asarray(figures["support"], dtype=float)
+    present = support > 0
     out = {}
-    for average in ("macro", "weighted"):
-        precision, recall, f1, _ = precision_recall_fscore_support(
-            p.labels, p.predicted, labels=present, average=average, zero_division=0)
-        out[average] = {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
+    for average, weights in (("macro", present.astype(float)), ("weighted", support)):
+        total = weights.sum()
+        out[average] = {name: float(np.asarray(figures[name]) @ weights / total) if total else 0.0
+                        for name in ("precision", "recall", "f1")}
     return out
 
 

@@ -31,6 +31,8 @@ def export_run_in_own_process(run_dir: str | os.PathLike, out: str | os.PathLike
                               formats: Iterable[str] = FORMATS, *, zipped: bool = False,
                               progress: Callable[[str], None] | None = None,
                               stop: threading.Event | None = None) -> ExportResult:
+    if progress is not None:
+        progress("starting the export's process")  # its imports take seconds: say something at once
     ours, theirs = multiprocessing.Pipe()
     child = multiprocessing.get_context("spawn").Process(
         target=_export, args=(theirs, os.fspath(run_dir), None if out is None else os.fspath(out), list(formats),

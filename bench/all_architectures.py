@@ -371,7 +371,7 @@ def write_doc(rows: dict[str, dict], archs: list[str], path: Path, meta: dict[st
         "where it exists.",
         "",
         "Settings: SGD (Nesterov momentum 0.9), learning rate 0.01, batch size 2, no augmentation, CPU, float32, "
-        f"two threads per process, up to {meta['jobs']} processes at a time under `nice -n 10`. Models of "
+        f"two threads per process, up to {meta['jobs']} processes at a time at a low priority (`nice`). Models of "
         f"{HUGE / 1e6:.0f}M parameters or more ({', '.join(huge) or 'none run yet'}) train with plain SGD (no "
         "momentum buffers: the memory of one more model copy), batch size 1 where they have no BatchNorm, and "
         "alone; every process starts only once the memory it needs is free (the machine has 24 GiB shared with "

@@ -13,10 +13,8 @@ wrote nothing into them (a run refused during its set-up leaves nothing). Under 
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from engine.io.space import nearest_existing, write_problem
 from engine.project import Project
 from engine.runs import activity_file, events_file
 from engine.runs.lock import RunLock
-from engine.runs.naming import folder_name
+from engine.runs.naming import reserve_folder
 from engine.sources import output_problem
 
 # What an "empty" folder may hold: the lock of a run that was refused while starting, and the files the
@@ -74,7 +72,7 @@ class Claim:
 
 def claim(project: Project, out: str | os.PathLike | None = None) -> Claim:
     """Take the run folder `out` (``--out``), or a new one under ``train.out_dir`` named by
-    `engine.runs.naming.folder_name`; `ProjectError` naming the setting when it cannot be had."""
+    `engine.runs.naming.reserve_folder`; `ProjectError` naming the setting when it cannot be had."""
     key = "train.out_dir" if out is None else "--out"
     folder = (project.resolve(project.train.out_dir) if out is None else Path(out).expanduser()).absolute()
     _check_place(project, folder, key)
@@ -84,11 +82,11 @@ def claim(project: Project, out: str | os.PathLike | None = None) -> Claim:
     try:
         if out is None:  # a new folder in train.out_dir: the first free name
             _make_folders(folder, key, taken.made)
-            now = time.time()
-            for n in itertools.count(1):
-                taken.folder = folder / folder_name(project.name, now, n)
-                if _make_folder(taken.folder, key, taken.made):
-                    break
+            try:
+                taken.folder = reserve_folder(folder, project.name)
+            except OSError as exc:
+                raise ProjectError(key, f"cannot make a run folder in {folder}: {exc}") from None
+            taken.made.insert(0, taken.folder)
             taken.lock = RunLock(taken.folder)
         else:
             _make_folders(folder.parent, key, taken.made)

@@ -35,12 +35,12 @@ def test_an_image_listed_twice_is_one_image_and_never_in_two_splits(tmp_path, pr
         data.scan(tmp_path / "clash.csv")
 
 
-@pytest.mark.parametrize("held", ["val", "test"])
-def test_the_same_file_in_training_and_a_held_out_source_is_refused(tmp_path, project_factory, held):
+@pytest.mark.parametrize("held, link", [("val", "symlink_to"), ("test", "symlink_to"), ("val", "hardlink_to")])
+def test_the_same_file_in_training_and_a_held_out_source_is_refused(tmp_path, project_factory, held, link):
     p = project_factory(per_class=6)
     make_image_folder(tmp_path / "other", per_class=3, seed=9)
     (tmp_path / "other" / "circle" / "000.png").unlink()
-    (tmp_path / "other" / "circle" / "000.png").symlink_to(tmp_path / "train" / "circle" / "001.png")
+    getattr(tmp_path / "other" / "circle" / "000.png", link)(tmp_path / "train" / "circle" / "001.png")
     p.set(f"data.{held}", "other")
     found = blocking(preflight(p, scan_sources(p)))
     what = "validation" if held == "val" else "test"

@@ -20,13 +20,33 @@ CORNERS = ((1, 0), (1, 1), (0, 0), (0, 1))  # legend places: (x, y) fractions of
 class SteadyAxis(pg.AxisItem):
     """An axis (with its grid lines) that keeps its drawing while the range moves by less than a quarter of a
     pixel at either end: a live run extends the x range on every redraw, and regenerating the ticks, their
-    labels and the grid was most of a redraw's cost (4-5 ms of ~12) though nothing visible changed."""
+    labels and the grid was most of a redraw's cost (4-5 ms of ~12) though nothing visible changed.
+
+    The drawing is kept as a pixmap (Qt's item cache): replaying pyqtgraph's recorded drawing (its text above
+    all) was still 2.5-3 ms per axis on every repaint of the plot, i.e. ~60 ms when a new epoch repaints the five
+    plots at once. pyqtgraph drops its recording (`picture`) in places that do not ask for a repaint (a resize),
+    which went unnoticed while every repaint replayed it; with the cache each drop asks for one."""
 
     TOLERANCE_PX = 0.25
 
     def __init__(self, *args, **kwargs) -> None:
         self._drawn_range: tuple[float, float] | None = None
         super().__init__(*args, **kwargs)
+        self.setCacheMode(pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        # The room for tick labels only grows: narrower labels gave the view more width, the legend's room then
+        # another y range, whose wider labels took the width back, and so on at every repaint (the loss plot
+        # flickered between two ranges ~40 times a second, measured in bench/gui_responsiveness.py).
+        self.setStyle(autoReduceTextSpace=False)
+
+    @property
+    def picture(self):
+        return self.__dict__.get("_picture")
+
+    @picture.setter
+    def picture(self, value) -> None:
+        self.__dict__["_picture"] = value
+        if value is None:
+            self.update()
 
     def setRange(self, mn: float, mx: float) -> None:
         drawn = self._drawn_range
@@ -219,6 +239,16 @@ class Plot(QObject):
         item.enableAutoRange()  # the person can pan/zoom to override; the "A" button brings it back
         if self.percent:
             item.setYRange(0, 100, padding=0.05)  # a point at 100 % keeps its whole symbol
+
+    def span_x(self, first: float, last: float) -> None:
+        """Show x from `first` to `last` (a run's whole length, known as it starts) instead of auto-ranging it:
+        the curves fill the plot as the run goes, and the x axis stays drawn (each new step moved the auto-range,
+        hence redrew the axis and its grid). A zoom, or the "A" button, works as before."""
+        if last <= first:
+            first, last = first - 0.5, last + 0.5
+        item = self.widget.getPlotItem()
+        item.enableAutoRange(x=False)
+        item.setXRange(first, last, padding=0.03)  # the newest point's symbol stays whole
 
     def clear(self) -> None:
         """Empty every curve and return to auto-range, so a new run is not drawn in the old run's ranges."""

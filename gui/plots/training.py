@@ -104,6 +104,12 @@ class TrainingPlots(QWidget):
         self._steps_per_epoch = 0
         self._history = []
 
+    def span_run(self, epochs: int, steps_per_epoch: int) -> None:
+        """A run starts: its plots span its whole length (`Plot.span_x`)."""
+        for plot in (self.loss, self.lr, self.speed, self.activity):
+            plot.span_x(0, epochs * steps_per_epoch)
+        self.accuracy.span_x(1, epochs)
+
     def add_batches(self, events: list[BatchEnded]) -> None:
         if not events:
             return

@@ -179,6 +179,7 @@ class RunController(QObject):
 
     def _on_started(self, event: FitStarted) -> None:
         self._fit_started = event
+        self._plots().span_run(event.epochs, event.steps_per_epoch)
         self.progress.setRange(0, max(1, event.epochs * event.steps_per_epoch))
         self.progress.setValue(0)
         self._show(f"Epoch 1/{event.epochs} · step 0/{event.steps_per_epoch} · ETA {clock(None)}")

@@ -123,3 +123,42 @@ def test_accuracy_reads_in_percent(qtbot):
     assert item.getAxis("left").tickStrings([0, 50, 100], 1, 50) == ["0%", "50%", "100%"]
     assert "validation=70.0%" in plots.accuracy.show_value_at(3, 70)
     assert plots.readout_label.text().startswith("Accuracy: epoch=3")
+
+
+
+def pixels(plots: TrainingPlots) -> np.ndarray:
+    image = plots.grab().toImage()
+    return np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.width(), 4).astype(int)
+
+
+
+def test_the_axes_drawn_from_their_cache_read_as_drawn_afresh(qtbot):
+    """The axes (and their grid) are painted from a pixmap kept while their range stays: what shows, after new
+    points, a zoom and a resize, is what the same axes draw without that cache (but for a pixel of a grid line
+    where it meets the view's edge: a stale tick label differs by 255, a stale grid line over its length)."""
+    plots = shown(qtbot)
+    axes = [p.widget.getPlotItem().getAxis(side) for p in plots.plots for side in ("left", "bottom")]
+
+    def as_drawn_afresh() -> bool:
+        settle(plots)
+        cached = pixels(plots)
+        for axis in axes:
+            axis.setCacheMode(axis.CacheMode.NoCache)
+        fresh = pixels(plots)
+        for axis in axes:
+            axis.setCacheMode(axis.CacheMode.DeviceCoordinateCache)
+        differ = np.abs(cached - fresh).max(axis=2)
+        return differ.max() <= 60 and (differ > 20).sum() <= 50
+
+    val_losses, val_accs = TYPICAL
+    for n in (1, 3, len(val_losses)):
+        plots.clear()
+        run(plots, val_losses[:n], val_accs[:n])
+        assert as_drawn_afresh(), f"after epoch {n}"
+    before = pixels(plots)
+    plots.loss.widget.getPlotItem().vb.setXRange(0, 1000, padding=0)
+    plots.accuracy.widget.getPlotItem().vb.setYRange(40, 60, padding=0)
+    assert as_drawn_afresh()
+    assert np.abs(pixels(plots) - before).max() > 100
+    plots.resize(700, 520)
+    assert as_drawn_afresh(), "after a resize"

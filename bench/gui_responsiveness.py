@@ -128,10 +128,11 @@ def main() -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from gui.app import create_window
+    from gui.app import create_window, preload
 
     app = QApplication.instance() or QApplication([])
     print(machine(), "| load average at start (1, 5, 15 min): {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+    preload()  # what the start page imports behind itself (gui.app.Launcher)
     window = create_window(None, demo="inductive")  # the inductive demo, as `python main.py --demo` opens it
     window.show()
     while window.data_panel.is_scanning():  # Start waits for the scan of the data

@@ -14,7 +14,6 @@ folder keeps its last completed epoch.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 import time
@@ -29,6 +28,7 @@ def preload() -> None:
     import torchvision
 
     import gui.main_window  # noqa: F401 (engine.model, engine.preflight, engine.runs, numpy, PIL ...)
+    import gui.results.view  # noqa: F401 (made when the first run ends: its imports held the window ~40 ms then)
 
     torchvision.models.list_models()  # the architecture registry, asked once, cached by engine.model.zoo
 
@@ -98,7 +98,6 @@ class Launcher:
             else:
                 self.window = MainWindow()
             self.window.start_page_requested.connect(self._show_start_page)
-            gc.freeze()  # what lives now lives for good: later collections need not walk it
             if kind == "folder":
                 self.window.new_from_folder(arg)
             if os.environ.get(EXIT_AFTER_PAINT) == "window":

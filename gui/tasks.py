@@ -13,7 +13,8 @@ Every thread started here is registered: `running()` lists those still running (
 Python's cyclic garbage collector is run from the GUI thread only (`GuiThreadGarbageCollector`): left to
 itself it runs in whichever thread happens to allocate, the training thread most of all, and a Qt object
 destroyed there deadlocks against the GUI thread (seen: a panel freed by ``gc.collect`` mid-run). Once the
-window is up, `gui.app` freezes what lives (``gc.freeze``), so these collections need not walk torch's modules.
+window has its plots, `freeze_once` freezes what lives (``gc.freeze``), so these collections need not walk torch's
+modules.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signa
 
 _threads: weakref.WeakSet[QThread] = weakref.WeakSet()
 _collector: list[GuiThreadGarbageCollector] = []  # one per process, made with the first task
+_frozen: list[bool] = []  # `freeze_once` has run
 QUIT_SECONDS = 5.0  # from "stop and quit" to the process gone: a batch that cannot be interrupted is left behind
 
 
@@ -177,6 +179,16 @@ class Latest(QObject):
             task.deleteLater()
         if task is self._current:  # finished without an answer (cannot happen: returned or errored come first)
             self._current = None
+
+
+def freeze_once() -> None:
+    """Put what lives now out of the collector's reach for good (``gc.freeze``): the imports (torch, Qt,
+    pyqtgraph) and the window are ~450k objects, and a full collection walking them held the GUI thread ~270 ms
+    mid-run; after, ~5 ms (bench/gui_responsiveness.py). Once per process: cyclic garbage alive at that moment is
+    never collected, harmless once, but it would add up over the windows a test session makes."""
+    if not _frozen:
+        _frozen.append(True)
+        gc.freeze()
 
 
 class GuiThreadGarbageCollector(QObject):

@@ -8,7 +8,6 @@ only sets a flag: the engine honours it before the next layer and keeps the mode
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -102,22 +101,18 @@ def train_task(state: TaskState, relay: EventRelay, project: Project, run_dir: s
                resume: bool) -> ev.FitEnded:
     """The run itself (`engine.runs.folder.train`, or `resume` to continue the run in `run_dir`): the end
     event once the run folder is written. Anything that goes wrong is raised, for `Task.errored`."""
-    import torch
-
     from engine.runs import folder
 
     relay.report = state.report
-    threads = torch.get_num_threads()
-    # Leave a core to the window: with every core busy in torch, its repaints wait their turn (measured on 2
-    # cores: p99 event-loop gap 95 -> 35 ms while fine-tuning the demo). A lower priority for this thread
-    # instead (nice +10) was tried and dropped: on a busy machine the run got a tenth of its CPU (PERFORMANCE.md).
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    # Every core, as on the command line. A core was once left to the window, whose repaints then took ~60 % of
+    # one (a loss plot re-ranging at every repaint); with that fixed they take ~20 %, and on 2 cores the run
+    # trains at 0.86-0.93x the command line's speed instead of 0.71-0.76x, the window's p99 gap staying <= 26 ms
+    # (bench/gui_responsiveness.py, docs/PERFORMANCE.md).
     try:
         go = folder.resume if resume else folder.train
         go(project, run_dir, callbacks=(relay,), stop=relay.stop)
     finally:
         relay.flush()
-        torch.set_num_threads(threads)
     if relay.ended is None:
         raise RuntimeError("training ended without reporting a result")
     return relay.ended

@@ -30,7 +30,7 @@ import numpy as np
 from engine.data import Sample
 from engine.errors import DataError, RunError
 from engine.io.atomic import write_text_atomic
-from engine.loading import prepare_data
+from engine.loading import ImageDataset, prepare_data
 from engine.model.zoo import arch_info
 from engine.results.metrics import Predictions, report
 from engine.results.predict import MODEL_FILE, TrainedModel, labelled_samples, predict
@@ -68,12 +68,13 @@ def evaluation_folder(run_dir: Path, source: str | os.PathLike | None) -> Path:
 
 def evaluate(trained: TrainedModel, samples: list[Sample], *, split: str, source: str, folder: Path,
              skipped: list[tuple[str, str]] = (), stop: threading.Event | None = None,
-             on_batch: Callable[[int, int], None] | None = None) -> Evaluation | None:
-    """Predict `samples`, compute every figure and write both files into `folder`; None (nothing written)
-    when `stop` was set before the end."""
+             on_batch: Callable[[int, int], None] | None = None,
+             decoded: ImageDataset | None = None) -> Evaluation | None:
+    """Predict `samples` (`decoded`: as `predict` takes it), compute every figure and write both files into
+    `folder`; None (nothing written) when `stop` was set before the end."""
     if not samples:
         raise DataError(f"no usable images to evaluate in {source}")
-    predictions, failed = predict(trained, samples, stop=stop, on_batch=on_batch)
+    predictions, failed = predict(trained, samples, stop=stop, on_batch=on_batch, decoded=decoded)
     if stop is not None and stop.is_set():
         return None
     if not len(predictions):

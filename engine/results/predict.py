@@ -61,6 +61,11 @@ class TrainedModel:
         return ImageDataset(samples, self.transform, self.image_size, cache=False)
 
 
+def same_view(dataset: ImageDataset, trained: TrainedModel) -> bool:
+    """The dataset's images are what `trained` sees: the same size and the same (deterministic) transform."""
+    return dataset.image_size == trained.image_size and repr(dataset.transform) == repr(trained.transform)
+
+
 def file_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -113,11 +118,13 @@ def run_preprocess(folder: Path) -> Preprocess | None:
 
 
 def predict(trained: TrainedModel, samples: list[Sample], *, k: int = TOP_K, stop: threading.Event | None = None,
-            on_batch: Callable[[int, int], None] | None = None) -> tuple[Predictions, list[tuple[str, str]]]:
+            on_batch: Callable[[int, int], None] | None = None,
+            decoded: ImageDataset | None = None) -> tuple[Predictions, list[tuple[str, str]]]:
     """Predictions for `samples` (label -1: none) with the `k` likeliest classes each, and (path, reason) for
     each image that failed to load. `on_batch(done, total)` after each batch; a set `stop` ends early with the
-    images done so far."""
-    dataset = trained.dataset(samples)
+    images done so far. `decoded`: these samples as a run's dataset already holds them, decoded by the same
+    transform (a run's validation images, evaluated as it ends): the same tensors without decoding them again."""
+    dataset = decoded if decoded is not None and same_view(decoded, trained) else trained.dataset(samples)
     batch_size = max(1, trained.project.train.batch_size)
     loader = make_loader(dataset, batch_size, shuffle=False, seed=0)
     k = max(1, min(k, len(trained.classes)))

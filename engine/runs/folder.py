@@ -173,7 +173,7 @@ def evaluate_kept(run_dir: Path, project: Project, result: FitResult, callbacks:
     try:
         trained = load_run(run_dir, device=result.summary.get("device"))
         done = evaluate(trained, held.samples, split=split, source=str(project.resolve(source)), folder=run_dir,
-                        stop=stop)
+                        stop=stop, decoded=held)
     except (ThawError, OSError) as exc:
         say(f"the {split} evaluation failed: {exc}", "warning")
         return

@@ -53,6 +53,27 @@ def test_an_evaluation_reads_back_as_it_was_written(trained_run):
     assert np.allclose(p.top_probs, q.top_probs, atol=1e-6) and np.allclose(p.losses, q.losses, rtol=1e-5)
 
 
+def test_the_end_of_a_run_evaluates_the_images_it_decoded_already(trained_run, monkeypatch):
+    """The run's validation images, decoded once while it trained, are evaluated as kept: no image read again,
+    the same predictions to the bit as images decoded anew; a dataset another model would see differently
+    (another size) is decoded anew."""
+    from engine import loading
+    from engine.results.predict import predict
+
+    run_dir, result = trained_run
+    trained, held = load_run(run_dir), result.data.val
+    fresh, _ = predict(trained, held.samples)
+    opened = []
+    monkeypatch.setattr(loading, "open_image", lambda path, read=loading.open_image: opened.append(path) or read(path))
+    kept, _ = predict(trained, held.samples, decoded=held)
+    assert not opened and kept.paths == fresh.paths
+    for a, b in ((kept.top_classes, fresh.top_classes), (kept.top_probs, fresh.top_probs), (kept.losses, fresh.losses)):
+        assert np.array_equal(a, b)
+    other = loading.ImageDataset(held.samples, held.transform, held.image_size + 8, cache=True)
+    predict(trained, held.samples, decoded=other)
+    assert len(opened) == len(held)
+
+
 def test_predict_on_the_validation_images_agrees_with_evaluate(trained_run, capsys):
     run_dir, _ = trained_run
     evaluated = evaluation.read(run_dir).predictions

@@ -14,6 +14,7 @@ folder keeps its last completed epoch.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -98,6 +99,7 @@ class Launcher:
             else:
                 self.window = MainWindow()
             self.window.start_page_requested.connect(self._show_start_page)
+            gc.freeze()  # the engine and the window live for good: collections until the plots need not walk them
             if kind == "folder":
                 self.window.new_from_folder(arg)
             if os.environ.get(EXIT_AFTER_PAINT) == "window":

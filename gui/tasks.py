@@ -13,8 +13,8 @@ Every thread started here is registered: `running()` lists those still running (
 Python's cyclic garbage collector is run from the GUI thread only (`GuiThreadGarbageCollector`): left to
 itself it runs in whichever thread happens to allocate, the training thread most of all, and a Qt object
 destroyed there deadlocks against the GUI thread (seen: a panel freed by ``gc.collect`` mid-run). Once the
-window has its plots, `freeze_once` freezes what lives (``gc.freeze``), so these collections need not walk torch's
-modules.
+window is made (`gui.app`) and again once it has its plots (`freeze_once`), what lives is frozen (``gc.freeze``),
+so these collections need not walk torch's, Qt's and pyqtgraph's modules.
 """
 
 from __future__ import annotations

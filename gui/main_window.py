@@ -172,10 +172,12 @@ class MainWindow(ProjectFiles, RunResults, LrFinding, WindowChrome, QMainWindow)
         return self._plots
 
     def event(self, event: QEvent) -> bool:
-        """After the window's first paint, make the plots (see `plots`)."""
+        """After the window's first paint, make the plots (see `plots`) and the Results tab (made at the first
+        run's end, it held the window ~30 ms then)."""
         handled = super().event(event)
         if event.type() == QEvent.Type.UpdateRequest and self._plots is None:
             QTimer.singleShot(0, self, lambda: self.plots)
+            QTimer.singleShot(0, self, lambda: self.results_view)
         return handled
 
     # ------------------------------------------------------------------ the run, as the controller has it

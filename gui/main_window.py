@@ -2,7 +2,8 @@
 
 It edits one `Project` and shows what the engine says about it: after every edit and every scan of the data it
 asks `engine.preflight` and hands each panel the problems whose keys it owns; Start is enabled when nothing
-blocks a run. The run itself is the `RunController`'s; files are `ProjectFiles`' (File and Demo menus).
+blocks a run. The run itself is the `RunController`'s, started and stopped through `Running`; files are
+`ProjectFiles`' (File and Demo menus).
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ from gui.panels.training_panel import TrainingPanel
 from gui.project_files import ProjectFiles
 from gui.reason_bar import ReasonBar
 from gui.results.window import RunResults
-from gui.run import launcher
 from gui.run.controller import RunController, ask_to_stop
+from gui.run.running import Running
 from gui.tasks import freeze_once
 from gui.undo import ProjectHistory, Snapshot, put_back
 
@@ -58,7 +59,7 @@ SCANNING = "the training images are being scanned"
 NOT_SCANNED = "the data has not been scanned since its path changed: press Return in its field"
 
 
-class MainWindow(ProjectFiles, RunResults, LrFinding, WindowChrome, QMainWindow):
+class MainWindow(Running, ProjectFiles, RunResults, LrFinding, WindowChrome, QMainWindow):
     run_finished = Signal()  # the run's thread has ended (after it returned or failed)
     start_page_requested = Signal()  # File > Start Page (gui.app shows it)
     shown_run_changed = Signal(object)  # `shown_run`, the run folder whose results the window shows (gui.results.window)
@@ -179,16 +180,6 @@ class MainWindow(ProjectFiles, RunResults, LrFinding, WindowChrome, QMainWindow)
             QTimer.singleShot(0, self, lambda: self.plots)
             QTimer.singleShot(0, self, lambda: self.results_view)
         return handled
-
-    # ------------------------------------------------------------------ the run, as the controller has it
-
-    summary = property(lambda self: self.runs.summary)
-    progress = property(lambda self: self.runs.progress)
-    device_label = property(lambda self: self.runs.device_label)
-    speed_label = property(lambda self: self.runs.speed_label)
-    run = property(lambda self: self.runs.run)
-    last_result = property(lambda self: self.runs.last_result)
-    last_error = property(lambda self: self.runs.last_error)
 
     # ------------------------------------------------------------------ the project and what the engine says
 
@@ -350,62 +341,6 @@ class MainWindow(ProjectFiles, RunResults, LrFinding, WindowChrome, QMainWindow)
     def _update_title(self) -> None:
         name = self.path.name if self.path else (self.project.name or "untitled")
         self.setWindowTitle(f"{name}{'*' if self.dirty else ''} — Thaw")
-
-    # ------------------------------------------------------------------ running
-
-    def is_running(self) -> bool:
-        return self.runs.is_running()
-
-    def start(self) -> bool:
-        """Train the project in a new run folder."""
-        return self._launch(None, self.problems())
-
-    def processes_action_text(self) -> str:
-        return launcher.action_text()
-
-    def run_in_processes(self) -> bool:
-        """Run > Run in Several Processes... (or Run on N GPUs...): the command line under torchrun."""
-        return launcher.run_in_processes(self)
-
-    def launch_resume(self, run_dir: str | Path) -> bool:
-        """Continue the run in `run_dir` (its own project is shown); the engine scans its data itself."""
-        return self._launch(run_dir, self.problems(wait_for_scan=False))
-
-    def _launch(self, resume_dir: str | Path | None, found: list[str]) -> bool:
-        if self.is_running():
-            return False
-        if found:
-            self.update_start_state()
-            self.show_error("Cannot start", "\n".join(found))
-            return False
-        self.runs.launch(self.project, resume_dir)
-        return True
-
-    def pause(self) -> None:
-        self.runs.pause()
-        self.update_start_state()
-
-    def resume(self) -> None:
-        self.runs.resume()
-        self.update_start_state()
-
-    def stop(self) -> None:
-        self.runs.stop()
-
-    def stop_and_join(self, timeout_ms: int = 30000) -> bool:
-        """Stop a run (if any) and wait for its thread; True when no thread is left running."""
-        return self.runs.stop_and_join(timeout_ms)
-
-    def _set_locked(self, locked: bool) -> None:
-        for panel in self.setup_panels.values():
-            panel.set_read_only(locked)
-        self.freeze_panel.set_read_only(locked)
-        self.setup_dock.setWindowTitle("Set-up (read-only while training)" if locked else "Set-up")
-        if locked:
-            self.update_start_state()
-        else:
-            self.recheck()  # files may have changed while it ran
-        self._refresh_recent_menu()
 
     # ------------------------------------------------------------------ messages and closing
 
